@@ -1,0 +1,92 @@
+"""Independent references used by the tests (none of them calls featmech's solvers).
+
+- ``ode_reference``: scipy's solve_ivp (DOP853) on the full 2d-dimensional ODE;
+- ``mp_closed_form``: THEORY.md §2's Riccati solution z(t) in mpmath at 250 digits,
+  written directly from the formula in the spec (a different formula from the one the
+  package evaluates, and at a precision where cancellation cannot matter);
+- ``saxe_logistic``: the published logistic curve for aligned balanced inits.
+"""
+
+from __future__ import annotations
+
+import mpmath as mp
+import numpy as np
+from scipy.integrate import solve_ivp
+
+
+def ode_reference(u0, w0, *, eta_u, eta_w, kappa, target, data_var, times, rtol=1e-13):
+    u0 = np.asarray(u0, float)
+    w0 = np.asarray(w0, float)
+    d = u0.size
+
+    def rhs(t, x):
+        u, w = x[:d], x[d:]
+        r = kappa * (u @ w) - target
+        return np.concatenate([-eta_u * data_var * kappa * r * w, -eta_w * data_var * kappa * r * u])
+
+    scale = max(np.max(np.abs(u0)), np.max(np.abs(w0)), 1e-300)
+    sol = solve_ivp(rhs, (0.0, float(times[-1])), np.concatenate([u0, w0]), method="DOP853", rtol=rtol,
+                    atol=1e-16 * scale, t_eval=np.asarray(times, float))
+    assert sol.success, sol.message
+    u, w = sol.y[:d].T, sol.y[d:].T
+    p = np.sum(u * w, axis=1)
+    nu, nw = np.linalg.norm(u, axis=1), np.linalg.norm(w, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zeta = np.where((nu > 0) & (nw > 0), p / (nu * nw), 0.0)
+    return {
+        "output": kappa * p,
+        "residual": kappa * p - target,
+        "ntk": data_var * kappa**2 * (eta_w * nu**2 + eta_u * nw**2),
+        "alignment": zeta,
+        "norm_u": nu,
+        "norm_w": nw,
+        "u": u,
+        "w": w,
+    }
+
+
+def mp_closed_form(uu, ww, uw, *, eta_u, eta_w, kappa, target, data_var, times, dps=250):
+    """THEORY.md §2 at high precision: returns dict of mpf lists (output, ntk, norm_u, norm_w, alignment, loss)."""
+    with mp.workdps(dps):
+        uu, ww, uw = mp.mpf(uu), mp.mpf(ww), mp.mpf(uw)
+        eu, ew, kap, k, V = (mp.mpf(x) for x in (eta_u, eta_w, kappa, target, data_var))
+        s = mp.sqrt(eu * ew)
+        ut2, wt2, cross = uu / eu, ww / ew, uw / s
+        A = ut2 + wt2 + 2 * cross
+        B = ut2 + wt2 - 2 * cross
+        c = ut2 - wt2
+        alpha = V * s**2 * kap**2 * A / 2
+        beta = 2 * V * s * kap * k
+        gamma = V * s**2 * kap**2 * B / 2
+        area2 = uu * ww - uw**2
+        out = {key: [] for key in ("output", "ntk", "norm_u", "norm_w", "alignment", "loss")}
+        for t in times:
+            t = mp.mpf(t)
+            if gamma == 0:
+                # linear equation dz/dt = α − βz
+                z = alpha / beta + (1 - alpha / beta) * mp.e ** (-beta * t) if beta != 0 else 1 + alpha * t
+            else:
+                D = mp.sqrt(beta**2 + 4 * alpha * gamma)
+                zp = (-beta + D) / (2 * gamma)
+                zm = (-beta - D) / (2 * gamma)
+                C = (1 - zp) / (1 - zm)
+                ed = mp.e ** (-D * t)
+                z = (zp - C * zm * ed) / (1 - C * ed)
+            p = s * (A / z - B * z) / 4
+            K = V * kap**2 * s**2 * (A / z + B * z) / 2
+            u2 = eu * (A / z + B * z + 2 * c) / 4
+            w2 = ew * (A / z + B * z - 2 * c) / 4
+            out["output"].append(kap * p)
+            out["ntk"].append(K)
+            out["norm_u"].append(mp.sqrt(u2))
+            out["norm_w"].append(mp.sqrt(w2))
+            out["alignment"].append(p / mp.sqrt(p**2 + area2))
+            out["loss"].append(V * (kap * p - k) ** 2 / 2)
+        return out
+
+
+def saxe_logistic(p0, *, eta, kappa, target, data_var, times):
+    """Saxe et al. (2014): p(t) = (k/κ) / (1 + (k/(κ p0) − 1) e^{−2 η V κ k t})."""
+    t = np.asarray(times, float)
+    k = target
+    return (k / kappa) / (1.0 + (k / (kappa * p0) - 1.0) * np.exp(-2.0 * eta * data_var * kappa * k * t))

@@ -1,0 +1,307 @@
+"""The closed form against independent references (solve_ivp, mpmath, Saxe's curve)."""
+
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import featmech
+from featmech.inits import aligned, iid_gaussian, sample_gram
+
+from reference import mp_closed_form, ode_reference, saxe_logistic
+
+FIELDS = ("output", "ntk", "norm_u", "norm_w")
+
+
+def rel_err(a, b, floor=0.0):
+    a = np.asarray(a, float)
+    b = np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
+
+
+def compare_to_ode(u0, w0, tol=1e-8, horizon=6.0, **hp):
+    sol = featmech.solve(u0, w0, **hp)
+    rate = float(sol.rate)
+    tmax = horizon / rate if rate > 0 else horizon
+    ts = np.linspace(0.0, tmax, 25)
+    st_ = sol(ts)
+    ref = ode_reference(u0, w0, times=ts, **hp)
+    for f in FIELDS:
+        assert rel_err(getattr(st_, f), ref[f], floor=1e-300) <= tol, f
+    assert np.max(np.abs(st_.alignment - ref["alignment"])) <= tol
+    scale = abs(hp["target"]) + np.max(np.abs(ref["output"]))
+    assert np.max(np.abs(st_.residual - ref["residual"])) <= tol * scale
+    U, W = sol.weights(ts)
+    assert np.max(np.abs(U - ref["u"])) <= tol * max(1.0, np.max(np.abs(ref["u"])))
+    assert np.max(np.abs(W - ref["w"])) <= tol * max(1.0, np.max(np.abs(ref["w"])))
+    return sol
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    width=st.integers(1, 12),
+    seed=st.integers(0, 2**31 - 1),
+    su=st.floats(0.05, 2.0),
+    sw=st.floats(0.05, 2.0),
+    eta_u=st.floats(0.1, 5.0),
+    eta_w=st.floats(0.1, 5.0),
+    kappa=st.floats(0.1, 3.0),
+    target=st.floats(-3.0, 3.0),
+    data_var=st.floats(0.2, 3.0),
+)
+def test_closed_form_matches_solve_ivp(width, seed, su, sw, eta_u, eta_w, kappa, target, data_var):
+    rng = np.random.default_rng(seed)
+    u0 = su * rng.standard_normal(width)
+    w0 = sw * rng.standard_normal(width)
+    compare_to_ode(u0, w0, eta_u=eta_u, eta_w=eta_w, kappa=kappa, target=target, data_var=data_var)
+
+
+DEGENERATE = {
+    "aligned": (np.array([0.3, 0.1]), np.array([0.3, 0.1]), dict(target=1.0)),
+    "aligned, wrong-sign target (saddle)": (np.array([0.3, 0.1]), np.array([0.3, 0.1]), dict(target=-1.0)),
+    "aligned, zero target": (np.array([0.3, 0.1]), np.array([0.3, 0.1]), dict(target=0.0)),
+    "anti-aligned": (np.array([0.3, 0.1]), -np.array([0.3, 0.1]), dict(target=1.0)),
+    "anti-aligned, negative target": (np.array([0.3, 0.1]), -np.array([0.3, 0.1]), dict(target=-1.0)),
+    "w0 = 0": (np.array([0.3, 0.1]), np.zeros(2), dict(target=1.0)),
+    "u0 = 0, negative target": (np.zeros(2), np.array([0.3, 0.1]), dict(target=-1.0)),
+    "frozen w (eta_w = 0)": (np.array([0.3, 0.1]), np.array([0.5, -0.2]), dict(eta_w=0.0, kappa=1.5)),
+    "frozen u (eta_u = 0)": (np.array([0.3, 0.1]), np.array([0.5, -0.2]), dict(eta_u=0.0, eta_w=2.0)),
+    "nearly aligned": (np.array([0.3, 0.1]), np.array([0.3, 0.1 + 1e-7]), dict(target=1.0)),
+    "nearly aligned, wrong sign (escape from saddle)": (np.array([0.3, 0.1]), np.array([0.3, 0.1 + 1e-3]),
+                                                        dict(target=-1.0)),
+    "start at the fixed point": (np.array([1.0, 0.0]), np.array([1.0, 0.0]), dict(target=1.0)),
+    "zero target": (np.array([0.3, 0.1]), np.array([0.5, -0.2]), dict(target=0.0)),
+    "width 1, opposite signs": (np.array([0.3]), np.array([-0.5]), dict(target=1.0)),
+}
+
+
+@pytest.mark.parametrize("name", list(DEGENERATE))
+def test_degenerate_cases_match_solve_ivp(name):
+    u0, w0, over = DEGENERATE[name]
+    hp = dict(eta_u=1.0, eta_w=1.0, kappa=1.0, target=1.0, data_var=1.0)
+    hp.update(over)
+    horizon = 40.0 if "escape" in name else 6.0
+    compare_to_ode(u0, w0, horizon=horizon, **hp)
+
+
+@pytest.mark.parametrize("over", [dict(kappa=0.0), dict(data_var=0.0), dict(eta_u=0.0, eta_w=0.0)])
+def test_no_dynamics_cases_are_static(over):
+    hp = dict(eta_u=1.0, eta_w=1.0, kappa=1.0, target=1.0, data_var=1.0)
+    hp.update(over)
+    u0, w0 = np.array([0.3, 0.1]), np.array([0.5, -0.2])
+    st_ = featmech.solve(u0, w0, **hp)([0.0, 1.0, 1e6, np.inf])
+    ref = ode_reference(u0, w0, times=[0.0, 1.0], **hp)
+    assert np.allclose(st_.norm_u, ref["norm_u"][0], rtol=1e-15)
+    assert np.allclose(st_.output, ref["output"][0], rtol=1e-15)
+    assert np.all(np.isfinite(st_.loss))
+
+
+def test_zero_init_never_moves():
+    sol = featmech.solve(np.zeros(3), np.zeros(3))
+    st_ = sol([0.0, 5.0, np.inf])
+    assert np.all(st_.output == 0) and np.all(st_.norm_u == 0) and np.all(st_.alignment == 0)
+    assert np.all(st_.loss == 0.5)
+
+
+def test_saxe_logistic_curve():
+    for eta, kappa, k, V in [(1.0, 1.0, 1.0, 1.0), (0.5, 2.0, 0.7, 1.5), (3.0, 0.3, 2.0, 0.5)]:
+        u0, w0 = aligned(7, 0.05, eta_u=eta, eta_w=eta, seed=1)
+        ts = np.linspace(0, 30.0 / (eta * V * kappa * k), 200)
+        sol = featmech.solve(u0, w0, eta_u=eta, eta_w=eta, kappa=kappa, target=k, data_var=V)
+        p = sol(ts).output / kappa
+        ref = saxe_logistic(float(u0 @ w0), eta=eta, kappa=kappa, target=k, data_var=V, times=ts)
+        assert rel_err(p, ref) < 1e-12
+        assert sol.branch == "logistic"
+        assert sol.rate == pytest.approx(2 * eta * V * kappa * k, rel=1e-14)
+
+
+def test_conservation_law_from_norms():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        u0, w0 = rng.normal(size=5), 0.3 * rng.normal(size=5)
+        eu, ew = rng.uniform(0.1, 3, 2)
+        sol = featmech.solve(u0, w0, eta_u=eu, eta_w=ew, kappa=rng.uniform(0.2, 2), target=rng.uniform(-2, 2))
+        st_ = sol(np.linspace(0, 20 / sol.rate, 50))
+        cons = ew * st_.norm_u**2 - eu * st_.norm_w**2
+        c0 = ew * (u0 @ u0) - eu * (w0 @ w0)
+        assert np.max(np.abs(cons - c0)) <= 1e-12 * (ew * (u0 @ u0) + eu * (w0 @ w0))
+
+
+MP_CASES = [
+    # (name, uu, ww, uw, hyper, times)
+    ("moderate", 2.0, 0.5, 0.3, dict(eta_u=1.0, eta_w=1.0, kappa=1.0, target=1.0, data_var=1.0), [0, 0.3, 2, 10]),
+    ("huge scales", 4e100, 1e100, -3e99, dict(eta_u=1e-100, eta_w=1e-100, kappa=1e-100, target=1e-50,
+                                            data_var=1e50), [0, 1e-30, 1e-10, 1]),
+    ("tiny output scale, huge rates", 1.0, 2.0, 0.5, dict(eta_u=1e140, eta_w=1e140, kappa=1e-150, target=3.0,
+                                                         data_var=1.0), [0, 1e-3, 1.0, 1e6]),
+    ("long times", 1.0, 1.0, 0.2, dict(eta_u=1.0, eta_w=1.0, kappa=1e-6, target=1.0, data_var=1.0),
+     [0, 1e3, 1e6, 1e9, 1e12]),
+    ("small init, rich", 1e-20, 1e-20, 0.0, dict(eta_u=1.0, eta_w=1.0, kappa=1.0, target=1.0, data_var=1.0),
+     [0, 1, 10, 25, 50]),
+    ("nearly aligned, wrong sign", 1.0, 1.0, 1.0 - 1e-12, dict(eta_u=1.0, eta_w=1.0, kappa=1.0, target=-1.0,
+                                                             data_var=1.0), [0, 1, 5, 15, 40]),
+    ("very unbalanced", 1.0, 1e-200, 1e-101, dict(eta_u=1.0, eta_w=1.0, kappa=1.0, target=1.0, data_var=1.0),
+     [0, 1, 100, 300]),
+    ("unequal rates 1e±150", 1e-140, 1e140, 0.1, dict(eta_u=1e-150, eta_w=1e150, kappa=1.0, target=2.0,
+                                                      data_var=1.0), [0, 0.1, 1, 10]),
+    ("huge width", 1.0e12, 1.0e12, 3.0e5, dict(eta_u=1e-12, eta_w=1e-12, kappa=1e-12, target=1.0,
+                                              data_var=1.0), [0, 1e10, 1e11, 1e12]),
+]
+
+
+@pytest.mark.parametrize("case", MP_CASES, ids=[c[0] for c in MP_CASES])
+def test_extreme_cases_against_mpmath(case):
+    name, uu, ww, uw, hp, times = case
+    # the area from the same Gram matrix, at high precision (so both sides see one init)
+    with mp.workdps(60):
+        area = float(mp.sqrt(mp.mpf(uu) * mp.mpf(ww) - mp.mpf(uw) ** 2))
+    sol = featmech.solve_gram(uu, ww, uw, area=area, **hp)
+    got = sol(np.array(times, float))
+    ref = mp_closed_form(uu, ww, uw, times=times, **hp)
+    for f in ("output", "ntk", "norm_u", "norm_w", "alignment"):
+        r = np.array([float(x) for x in ref[f]])
+        g = getattr(got, f)
+        assert np.all(np.isfinite(g)), f
+        assert rel_err(g, r, floor=max(1e-300, 1e-40 * np.max(np.abs(r)))) <= 1e-9, (f, g, r)
+    rl = np.array([float(x) for x in ref["loss"]])
+    # below ~1e-40·L0 the 250-digit reference itself is cancellation noise: require only "tiny"
+    ok = rl > 1e-40 * rl[0]
+    assert rel_err(got.loss[ok], rl[ok], floor=1e-300) <= 1e-8
+    assert np.all(got.loss[~ok] <= 1e-30 * rl[0])
+
+
+def test_width_1e12_from_exact_gram_sampler_is_finite_and_converges():
+    d = 10**12
+    g = sample_gram(d, 1.0, 1.0, seed=5)
+    sol = featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, eta_u=d, eta_w=d, kappa=1.0 / d)
+    st_ = sol(np.array([0.0, 1.0, 10.0, 1e12, np.inf]))
+    for f in ("output", "loss", "ntk", "alignment", "norm_u", "norm_w"):
+        assert np.all(np.isfinite(getattr(st_, f))), f
+    assert st_.output[-1] == pytest.approx(1.0, rel=1e-12)
+    # mean-field: K(∞)/K(0) = sqrt(1 + λ²/4) with λ = 4k/(κ s N), N = U + W = 2 d σ²/η
+    lam = 4.0 / ((1.0 / d) * d * (2.0 * d * 1.0 / d))
+    assert sol.ntk_ratio == pytest.approx(math.sqrt(1 + lam**2 / 4), rel=1e-5)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    logs=st.lists(st.floats(-150, 150), min_size=7, max_size=7),
+    sgn=st.sampled_from([-1.0, 1.0]),
+    t=st.floats(0, 1e12),
+)
+def test_any_scales_give_finite_values_or_clear_error(logs, sgn, t):
+    uu, ww, eu, ew, kap, k, V = (10.0**x for x in logs)
+    uw = 0.3 * math.sqrt(uu) * math.sqrt(ww)
+    try:
+        sol = featmech.solve_gram(uu, ww, uw, eta_u=eu, eta_w=ew, kappa=kap, target=sgn * k, data_var=V)
+    except ValueError as exc:
+        assert "float64 range" in str(exc)
+        return
+    st_ = sol(np.array([0.0, t, np.inf]))
+    for f in ("output", "loss", "ntk", "alignment", "norm_u", "norm_w", "residual"):
+        assert np.all(np.isfinite(getattr(st_, f))), f
+    assert np.all(np.abs(st_.alignment) <= 1.0)
+    assert st_.loss[1] <= st_.loss[0] * (1 + 1e-9)  # gradient flow never increases the loss
+
+
+def test_rate_is_the_asymptotic_decay_of_the_residual():
+    rng = np.random.default_rng(11)
+    u0, w0 = rng.normal(size=4), rng.normal(size=4)
+    hp = dict(eta_u=0.7, eta_w=1.9, kappa=0.8, target=1.3, data_var=1.1)
+    sol = featmech.solve(u0, w0, **hp)
+    D = float(sol.rate)
+    t1, t2 = 8.0 / D, 10.0 / D
+    ref = ode_reference(u0, w0, times=[0.0, t1, t2], rtol=1e-13, **hp)
+    slope = -math.log(abs(ref["residual"][2]) / abs(ref["residual"][1])) / (t2 - t1)
+    assert slope == pytest.approx(D, rel=1e-4)
+
+
+def test_time_to_loss_against_ode():
+    rng = np.random.default_rng(2)
+    u0, w0 = 0.3 * rng.normal(size=6), 0.3 * rng.normal(size=6)
+    hp = dict(eta_u=1.0, eta_w=2.0, kappa=1.0, target=1.0, data_var=1.0)
+    sol = featmech.solve(u0, w0, **hp)
+    for L in (0.3, 1e-3, 1e-8):
+        t = float(sol.time_to_loss(L))
+        ref = ode_reference(u0, w0, times=[0.0, t], **hp)
+        assert 0.5 * ref["residual"][1] ** 2 == pytest.approx(L, rel=1e-7)
+    assert sol.time_to_loss(10.0) == 0.0
+    saddle = featmech.solve(np.array([0.3]), np.array([0.3]), target=-1.0)
+    assert saddle.time_to_loss(0.1) == math.inf  # converges to p = 0, loss ½k²
+
+
+def test_fixed_point_and_ntk_ratio():
+    rng = np.random.default_rng(4)
+    u0, w0 = rng.normal(size=3), rng.normal(size=3)
+    sol = featmech.solve(u0, w0, kappa=0.5, target=2.0)
+    fp = sol.fixed_point
+    assert float(fp.output) == pytest.approx(2.0, rel=1e-14)
+    late = ode_reference(u0, w0, eta_u=1.0, eta_w=1.0, kappa=0.5, target=2.0, data_var=1.0,
+                         times=[0.0, 60.0 / sol.rate])
+    assert float(fp.ntk) == pytest.approx(late["ntk"][-1], rel=1e-9)
+    assert sol.ntk_ratio == pytest.approx(late["ntk"][-1] / late["ntk"][0], rel=1e-9)
+
+
+def test_batched_gram_form_equals_one_at_a_time():
+    rng = np.random.default_rng(9)
+    n = 30
+    uu, ww = rng.uniform(0.1, 3, n), rng.uniform(0.1, 3, n)
+    uw = rng.uniform(-1, 1, n) * np.sqrt(uu * ww)
+    kap, k = rng.uniform(0.1, 2, n), rng.uniform(-2, 2, n)
+    ts = np.linspace(0, 5, 11)
+    batch = featmech.solve_gram(uu, ww, uw, kappa=kap, target=k)(ts)
+    assert batch.output.shape == (n, 11)
+    for i in range(n):
+        one = featmech.solve_gram(uu[i], ww[i], uw[i], kappa=kap[i], target=k[i])(ts)
+        assert np.array_equal(one.output, batch.output[i])
+        assert np.array_equal(one.ntk, batch.ntk[i])
+
+
+def test_vector_and_gram_forms_agree():
+    u0, w0 = iid_gaussian(50, 0.5, 0.7, rho=0.3, seed=1)
+    a = featmech.solve(u0, w0, kappa=0.4)(np.linspace(0, 10, 7))
+    b = featmech.solve_gram(u0 @ u0, w0 @ w0, u0 @ w0, kappa=0.4)(np.linspace(0, 10, 7))
+    for f in FIELDS + ("alignment",):
+        assert rel_err(getattr(a, f), getattr(b, f), floor=1e-12) < 1e-12
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(eta_u=-1.0), "eta_u"),
+        (dict(eta_w=float("nan")), "eta_w"),
+        (dict(kappa=-0.1), "kappa"),
+        (dict(data_var=float("inf")), "data_var"),
+        (dict(target=float("nan")), "target"),
+    ],
+)
+def test_bad_hyperparameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        featmech.solve(np.ones(3), np.ones(3), **kwargs)
+
+
+def test_bad_vectors_and_times():
+    with pytest.raises(ValueError, match="u0 and w0 must have the same length"):
+        featmech.solve(np.ones(3), np.ones(4))
+    with pytest.raises(ValueError, match="u0 must be a 1-D"):
+        featmech.solve(np.ones((2, 2)), np.ones(4))
+    with pytest.raises(ValueError, match="width >= 1"):
+        featmech.solve(np.ones(0), np.ones(0))
+    with pytest.raises(ValueError, match="finite"):
+        featmech.solve(np.array([np.nan]), np.ones(1))
+    sol = featmech.solve(np.ones(2), np.ones(2))
+    with pytest.raises(ValueError, match=">= 0"):
+        sol([-1.0])
+    with pytest.raises(ValueError, match="NaN"):
+        sol([np.nan])
+    with pytest.raises(ValueError, match="Cauchy"):
+        featmech.solve_gram(1.0, 1.0, 2.0)
+    with pytest.raises(ValueError, match="uu"):
+        featmech.solve_gram(-1.0, 1.0, 0.0)
+    with pytest.raises(ValueError, match="weights"):
+        featmech.solve_gram(1.0, 1.0, 0.0).weights([0.0])
