@@ -32,7 +32,10 @@ def compare_to_ode(u0, w0, tol=1e-8, horizon=6.0, **hp):
     st_ = sol(ts)
     ref = ode_reference(u0, w0, times=ts, **hp)
     for f in FIELDS:
-        assert rel_err(getattr(st_, f), ref[f], floor=1e-300) <= tol, f
+        # the output κ u·w is conditioned on the scale κ|u||w| (it may cross or approach zero); the
+        # ODE reference is only accurate on that scale. Full relative accuracy is tested against mpmath.
+        floor = 1e-2 * hp["kappa"] * np.max(ref["norm_u"] * ref["norm_w"]) if f == "output" else 1e-300
+        assert rel_err(getattr(st_, f), ref[f], floor=floor) <= tol, f
     assert np.max(np.abs(st_.alignment - ref["alignment"])) <= tol
     scale = abs(hp["target"]) + np.max(np.abs(ref["output"]))
     assert np.max(np.abs(st_.residual - ref["residual"])) <= tol * scale
