@@ -52,6 +52,7 @@ __all__ = [
     "solve",
     "solve_gram",
     "gram_of",
+    "check_gram",
 ]
 
 F = NDArray[np.float64]
@@ -722,10 +723,19 @@ def solve_gram(uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, *, area: ArrayLike |
     exact Gram sampler provides it); otherwise it is computed as sqrt(uu·ww − uw²).
     Requires uw² <= uu·ww (Cauchy–Schwarz, 1e-12 relative slack).
     """
+    gram = check_gram(uu, ww, uw, area)
+    return Solution._build(gram, _check_hyper(eta_u, eta_w, kappa, target, data_var))
+
+
+def check_gram(uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, area: ArrayLike | None = None) -> Gram:
+    """Validate Gram statistics (broadcast together) and complete the area |u0∧w0| if not given.
+
+    Requires uu, ww >= 0 and uw² <= uu·ww, area <= sqrt(uu·ww) (1e-12 relative slack); uw is
+    clipped into the Cauchy–Schwarz range.
+    """
     uu_a = check_array("uu", uu, low=0.0)
     ww_a = check_array("ww", ww, low=0.0)
     uw_a = check_array("uw", uw)
-    hyper = _check_hyper(eta_u, eta_w, kappa, target, data_var)
     with np.errstate(over="ignore", invalid="ignore"):
         geo = np.sqrt(uu_a) * np.sqrt(ww_a)
         if np.any(np.abs(uw_a) > geo * (1 + 1e-12)):
@@ -737,5 +747,4 @@ def solve_gram(uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, *, area: ArrayLike |
             area_a = check_array("area", area, low=0.0)
             if np.any(area_a > geo * (1 + 1e-12)):
                 raise ValueError("area must satisfy area <= sqrt(uu·ww)")
-    uw_a = np.clip(uw_a, -geo, geo)
-    return Solution._build(Gram(uu_a, ww_a, uw_a, np.asarray(area_a, dtype=np.float64)), hyper)
+    return Gram(uu_a, ww_a, np.clip(uw_a, -geo, geo), np.asarray(area_a, dtype=np.float64))

@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from ._validation import check_array, check_int, check_scalar
-from .exact import Gram, gram_of, _check_vectors
+from .exact import Gram, _check_vectors, check_gram, gram_of
 
 __all__ = ["SimResult", "simulate", "simulate_gram", "simulate_full", "batch_moments"]
 
@@ -135,19 +135,7 @@ def simulate_gram(uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, *, area: ArrayLik
     otherwise SGD with exact batch moments drawn from ``seed`` (or given as ``moments``, a pair
     of arrays of shape ``batch_shape + (steps,)`` or ``(steps,)``).
     """
-    uu_a = check_array("uu", uu, low=0.0)
-    ww_a = check_array("ww", ww, low=0.0)
-    uw_a = check_array("uw", uw)
-    with np.errstate(over="ignore", invalid="ignore"):
-        geo = np.sqrt(uu_a) * np.sqrt(ww_a)
-        if np.any(np.abs(uw_a) > geo * (1 + 1e-12)):
-            raise ValueError("uw must satisfy uw² <= uu·ww (Cauchy–Schwarz)")
-        if area is None:
-            au = np.abs(uw_a)
-            area_a = np.sqrt(np.maximum(geo - au, 0.0)) * np.sqrt(geo + au)
-        else:
-            area_a = check_array("area", area, low=0.0)
-    return _simulate_plane(Gram(uu_a, ww_a, np.clip(uw_a, -geo, geo), area_a), lr=lr, steps=steps,
+    return _simulate_plane(check_gram(uu, ww, uw, area), lr=lr, steps=steps,
                            eta_u=eta_u, eta_w=eta_w, kappa=kappa, target=target, data_var=data_var,
                            momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, noise=noise,
                            seed=seed, every=every, moments=moments, divergence_factor=divergence_factor)
