@@ -13,9 +13,9 @@ import zipfile
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from ._validation import check_int, check_scalar
+from ._validation import check_array, check_int, check_scalar
 from .exact import Gram, _check_vectors
 
 __all__ = ["iid_gaussian", "aligned", "load_npz", "save_npz", "sample_gram"]
@@ -64,8 +64,9 @@ def aligned(width: int, scale: float = 1.0, *, eta_u: float = 1.0, eta_w: float 
     return math.sqrt(eu) * sc * v, math.sqrt(ew) * sc * v
 
 
-def sample_gram(width: int | float, sigma_u: float = 1.0, sigma_w: float = 1.0, *, rho: float = 0.0,
-                seed: int = 0, size: int | tuple[int, ...] | None = None) -> Gram:
+def sample_gram(width: ArrayLike, sigma_u: ArrayLike = 1.0, sigma_w: ArrayLike = 1.0, *,
+                rho: ArrayLike = 0.0, seed: int = 0, size: int | tuple[int, ...] | None = None,
+                orthogonal: bool = False) -> Gram:
     r"""Exact sample of the Gram statistics of :func:`iid_gaussian` without building vectors.
 
     (u, w) spans a 2×2 Wishart matrix; by the Bartlett decomposition, in a basis whose first
@@ -73,21 +74,34 @@ def sample_gram(width: int | float, sigma_u: float = 1.0, sigma_w: float = 1.0, 
     t₂₁ ~ N(0, 1) independent. Hence |u|² = σ_u² t₁₁², u·w = σ_u t₁₁ (ρσ_w t₁₁ + σ_w√(1−ρ²) t₂₁),
     |w|² = (ρσ_w t₁₁ + σ_w√(1−ρ²) t₂₁)² + σ_w²(1−ρ²) t₂₂², and the area |u∧w| = σ_uσ_w√(1−ρ²) t₁₁t₂₂,
     all exact in distribution at O(1) cost for any width (up to 1e15).
+
+    ``width``, ``sigma_u``, ``sigma_w`` and ``rho`` broadcast together (with ``size`` in front
+    when given), so a whole grid of configurations is sampled at once. ``orthogonal=True``
+    samples an init with u0 ⊥ w0 (|u0|² = σ_u²χ²_d, |w0|² = σ_w²χ²_d independent, u0·w0 = 0):
+    the network output starts at exactly zero (a centered model).
     """
-    d = check_int("width", width, low=1, high=10**15)
-    _, su, sw, r, sd = _check_common(1, sigma_u, sigma_w, rho, seed)
-    rng = np.random.default_rng(sd)
-    shape: tuple[int, ...] = () if size is None else ((size,) if isinstance(size, int) else tuple(size))
+    d = check_array("width", width, low=1.0, high=1e15)
+    if np.any(d != np.floor(d)):
+        raise ValueError("width must be an integer in [1, 1e15]")
+    su = check_array("sigma_u", sigma_u, low=0.0)
+    sw = check_array("sigma_w", sigma_w, low=0.0)
+    r = check_array("rho", rho, low=-1.0, high=1.0)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
+    lead: tuple[int, ...] = () if size is None else ((size,) if isinstance(size, int) else tuple(size))
+    shape = lead + np.broadcast_shapes(d.shape, su.shape, sw.shape, r.shape)
+    d, su, sw, r = (np.broadcast_to(x, shape) for x in (d, su, sw, r))
     t11 = np.sqrt(rng.chisquare(d, size=shape))
-    t22 = np.sqrt(rng.chisquare(d - 1, size=shape)) if d > 1 else np.zeros(shape)
+    if orthogonal:
+        uu = (su * t11) ** 2
+        ww = sw * sw * rng.chisquare(d, size=shape)
+        return Gram(uu=uu, ww=ww, uw=np.zeros(shape), area=np.sqrt(uu) * np.sqrt(ww))
+    t22 = np.where(d > 1, np.sqrt(rng.chisquare(np.maximum(d - 1, 1), size=shape)), 0.0)
     t21 = rng.standard_normal(size=shape)
-    q = math.sqrt(max(1.0 - r * r, 0.0))
+    q = np.sqrt(np.maximum(1.0 - r * r, 0.0))
     w1 = sw * (r * t11 + q * t21)
     w2 = sw * q * t22
-    uu = (su * t11) ** 2
-    return Gram(uu=np.asarray(uu, dtype=np.float64), ww=np.asarray(w1 * w1 + w2 * w2, dtype=np.float64),
-                uw=np.asarray(su * t11 * w1, dtype=np.float64), area=np.asarray(su * t11 * np.abs(w2),
-                                                                                dtype=np.float64))
+    return Gram(uu=np.asarray((su * t11) ** 2, dtype=np.float64), ww=np.asarray(w1 * w1 + w2 * w2, dtype=np.float64),
+                uw=np.asarray(su * t11 * w1, dtype=np.float64), area=np.asarray(su * t11 * np.abs(w2), dtype=np.float64))
 
 
 def load_npz(path: str | os.PathLike[str]) -> tuple[F, F]:

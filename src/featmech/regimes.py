@@ -18,14 +18,14 @@ Every label comes with the numbers it was decided on (:class:`Classification`).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from ._validation import check_scalar
-from .exact import GENERIC, Solution
+from .exact import GENERIC, LOGISTIC, Solution
 
 __all__ = ["Thresholds", "Classification", "classify", "classify_solution", "classify_trajectory",
            "CANONICAL_CASES", "canonical_solution"]
@@ -79,102 +79,126 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class Classification:
-    """A regime/mechanism label and the numbers it was decided on."""
+    """A regime/mechanism label and the numbers it was decided on.
 
-    regime: str
-    mechanism: str
-    ntk_max_deviation: float
-    ntk_ratio: float
-    alignment_start: float
-    alignment_end: float
-    alignment_change: float
-    balance_start: float
-    balance_end: float
-    balance_change: float
+    For a batch every field is an array of the batch shape (labels as ``str`` arrays); for a single
+    configuration, plain ``str`` and ``float``.
+
+    - ``ntk_max_deviation``: max_t |K(t)/K(0) − 1|;  ``ntk_ratio``: K(end)/K(0);
+    - ``alignment_start/end``: ζ at the start and the end;  ``alignment_change``: |ζ_end| − |ζ_0|;
+    - ``balance_start/end``: b = (|u|/√η_u)/(|w|/√η_w);  ``balance_change``: b_end/b_0;
+    - ``norm_u_change``, ``norm_w_change``: |u_end|/|u_0|, |w_end|/|w_0|;
+    - ``output_start/end``: κ u·w;  ``convergence_time``: time at which the residual has fallen to
+      1e-2 of its initial value (inf if never; NaN for recorded trajectories);
+    - ``lam``: λ = k/g, g = κ√(η_uη_w)|a||b|/4, the finite-width form of THEORY.md §4's
+      λ = 4k/(κ s N) (NaN where it does not apply).
+    """
+
+    regime: Any
+    mechanism: Any
+    ntk_max_deviation: Any
+    ntk_ratio: Any
+    alignment_start: Any
+    alignment_end: Any
+    alignment_change: Any
+    balance_start: Any
+    balance_end: Any
+    balance_change: Any
+    norm_u_change: Any
+    norm_w_change: Any
+    output_start: Any
+    output_end: Any
+    convergence_time: Any
+    lam: Any
     thresholds: Thresholds
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "thresholds"}
         d["thresholds"] = asdict(self.thresholds)
         return d
 
 
-def _balance(norm_u: float, norm_w: float, eta_u: float, eta_w: float) -> float:
-    if eta_u <= 0 or eta_w <= 0:
-        return math.nan
-    num = norm_u / math.sqrt(eta_u)
-    den = norm_w / math.sqrt(eta_w)
-    if den == 0:
-        return math.inf if num > 0 else math.nan
-    return num / den
+def _balance(norm_u: ArrayLike, norm_w: ArrayLike, eta_u: ArrayLike, eta_w: ArrayLike) -> np.ndarray:
+    """b = (|u|/√η_u)/(|w|/√η_w); inf when only w vanishes, NaN when undefined (η = 0, both zero)."""
+    nu, nw, eu, ew = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (norm_u, norm_w, eta_u, eta_w)))
+    with np.errstate(all="ignore"):
+        num = nu / np.sqrt(eu)
+        den = nw / np.sqrt(ew)
+        b = np.where(den > 0, num / den, np.where(num > 0, np.inf, np.nan))
+    return np.where((eu > 0) & (ew > 0), b, np.nan)
 
 
-def _balance_change(b0: float, b1: float) -> float:
+def _balance_change(b0: np.ndarray, b1: np.ndarray) -> np.ndarray:
     """Factor b_end / b_0 (inf when a layer appears from or collapses to zero)."""
-    if math.isnan(b0) or math.isnan(b1):
-        return 1.0 if (math.isnan(b0) and math.isnan(b1)) else math.inf
-    if b0 == b1:
-        return 1.0
-    if b0 == 0 or math.isinf(b0) or b1 == 0 or math.isinf(b1):
-        return math.inf
-    return b1 / b0
+    n0, n1 = np.isnan(b0), np.isnan(b1)
+    degenerate = (b0 == 0) | np.isinf(b0) | (b1 == 0) | np.isinf(b1)
+    with np.errstate(all="ignore"):
+        ratio = b1 / b0
+    return np.select([n0 & n1, n0 | n1, b0 == b1, degenerate], [1.0, np.inf, 1.0, np.inf], ratio)
 
 
-def classify(*, ntk_max_deviation: float, ntk_ratio: float, alignment_start: float, alignment_end: float,
-             balance_start: float, balance_end: float, thresholds: Thresholds | None = None,
-             diverged: bool = False) -> Classification:
-    """Apply the §5 rule to already-computed summary numbers."""
+def _ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        return np.where(b > 0, a / np.where(b > 0, b, 1.0), np.where(a > 0, np.inf, 1.0))
+
+
+def classify(*, ntk_max_deviation: ArrayLike, ntk_ratio: ArrayLike, alignment_start: ArrayLike,
+             alignment_end: ArrayLike, balance_start: ArrayLike, balance_end: ArrayLike,
+             norm_u_change: ArrayLike = np.nan, norm_w_change: ArrayLike = np.nan,
+             output_start: ArrayLike = np.nan, output_end: ArrayLike = np.nan,
+             convergence_time: ArrayLike = np.nan, lam: ArrayLike = np.nan,
+             thresholds: Thresholds | None = None, diverged: ArrayLike = False) -> Classification:
+    """Apply the §5 rule to already-computed summary numbers (scalars or arrays)."""
     th = thresholds or Thresholds()
-    dz = abs(alignment_end) - abs(alignment_start)
-    bc = _balance_change(balance_start, balance_end)
-    if diverged:
-        regime, mech = "unstable", "none"
-    elif not ntk_max_deviation > th.eps:
-        regime, mech = "kernel", "none"
-    else:
-        regime = "feature"
-        if dz < -th.delta:
-            mech = "disalignment"
-        elif dz > th.delta and (1.0 / th.factor) <= bc <= th.factor:
-            mech = "alignment"
-        else:
-            mech = "rescaling"
-    return Classification(regime=regime, mechanism=mech, ntk_max_deviation=float(ntk_max_deviation),
-                          ntk_ratio=float(ntk_ratio), alignment_start=float(alignment_start),
-                          alignment_end=float(alignment_end), alignment_change=float(dz),
-                          balance_start=float(balance_start), balance_end=float(balance_end),
-                          balance_change=float(bc), thresholds=th)
+    arrs = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (
+        ntk_max_deviation, ntk_ratio, alignment_start, alignment_end, balance_start, balance_end, norm_u_change,
+        norm_w_change, output_start, output_end, convergence_time, lam)), np.asarray(diverged, dtype=bool))
+    dev, ratio, z0, z1, b0, b1, nuc, nwc, f0, f1, tc, lam_a, div = arrs
+    dz = np.abs(z1) - np.abs(z0)
+    bc = _balance_change(b0, b1)
+    feature = dev > th.eps  # NaN counts as no change
+    regime = np.select([div, feature], ["unstable", "feature"], "kernel")
+    aligned = (dz > th.delta) & (bc >= 1.0 / th.factor) & (bc <= th.factor)
+    mech = np.select([div | ~feature, dz < -th.delta, aligned], ["none", "disalignment", "alignment"], "rescaling")
+    out = dict(regime=regime, mechanism=mech, ntk_max_deviation=dev, ntk_ratio=ratio, alignment_start=z0,
+               alignment_end=z1, alignment_change=dz, balance_start=b0, balance_end=b1, balance_change=bc,
+               norm_u_change=nuc, norm_w_change=nwc, output_start=f0, output_end=f1, convergence_time=tc, lam=lam_a)
+    if regime.ndim == 0:
+        out = {k: (str(v) if v.dtype.kind in "US" else float(v)) for k, v in out.items()}
+    return Classification(thresholds=th, **out)
 
 
 def classify_solution(sol: Solution, thresholds: Thresholds | None = None) -> Classification:
-    """Classify one exact gradient-flow solution over t ∈ [0, ∞].
+    """Classify exact gradient-flow solutions over t ∈ [0, ∞] (any batch shape, vectorized).
 
     The maximum NTK deviation is exact: K = R(y + 1/y) along the generic branch, so besides
     the endpoints only y = 1 (the output crossing zero) can be an extremum; elsewhere K is
     monotone.
     """
-    if sol.batch_shape != ():
-        raise ValueError("classify_solution takes a single configuration; index the batch first")
     s0 = sol(0.0)
     s1 = sol(math.inf)
-    K0, K1 = float(s0.ntk), float(s1.ntk)
-    devs = [abs(K1 / K0 - 1.0)] if K0 > 0 else [0.0]
     p = sol._p
-    if int(p["branch"]) == GENERIC and K0 > 0:
-        y0, yp = float(p["y0"]), float(p["yplus"])
-        if (y0 - 1.0) * (yp - 1.0) < 0:
-            kmin = 4.0 * float(sol.hyper.data_var) * float(sol.hyper.kappa) * float(p["s"]) * float(p["g"])
-            devs.append(abs(kmin / K0 - 1.0))
-    eu, ew = float(sol.hyper.eta_u), float(sol.hyper.eta_w)
-    return classify(ntk_max_deviation=max(devs), ntk_ratio=K1 / K0 if K0 > 0 else 1.0,
-                    alignment_start=float(s0.alignment), alignment_end=float(s1.alignment),
-                    balance_start=_balance(float(s0.norm_u), float(s0.norm_w), eu, ew),
-                    balance_end=_balance(float(s1.norm_u), float(s1.norm_w), eu, ew), thresholds=thresholds)
+    K0 = s0.ntk
+    change = np.asarray(sol.ntk_change)
+    with np.errstate(all="ignore"):
+        dev = np.abs(change)
+        crosses = (p["branch"] == GENERIC) & ((p["y0"] - 1.0) * (p["yplus"] - 1.0) < 0) & (K0 > 0)
+        kmin = 4.0 * sol.hyper.data_var * sol.hyper.kappa * p["s"] * p["g"]
+        dev = np.where(crosses, np.maximum(dev, np.abs(kmin / np.where(K0 > 0, K0, 1.0) - 1.0)), dev)
+        lam = np.where(p["branch"] == GENERIC, sol.hyper.target / p["g"],
+                       np.where(p["branch"] == LOGISTIC, np.sign(sol.hyper.target) * np.inf, np.nan))
+    eu, ew = sol.hyper.eta_u, sol.hyper.eta_w
+    return classify(ntk_max_deviation=dev, ntk_ratio=1.0 + change, alignment_start=s0.alignment,
+                    alignment_end=s1.alignment, balance_start=_balance(s0.norm_u, s0.norm_w, eu, ew),
+                    balance_end=_balance(s1.norm_u, s1.norm_w, eu, ew),
+                    norm_u_change=_ratio(s1.norm_u, s0.norm_u), norm_w_change=_ratio(s1.norm_w, s0.norm_w),
+                    output_start=s0.output, output_end=s1.output,
+                    convergence_time=sol.convergence_time(1e-2), lam=lam, thresholds=thresholds)
 
 
 def classify_trajectory(ntk: ArrayLike, alignment: ArrayLike, norm_u: ArrayLike, norm_w: ArrayLike, *,
                         eta_u: float = 1.0, eta_w: float = 1.0, diverged: bool = False,
-                        thresholds: Thresholds | None = None) -> Classification:
+                        output: ArrayLike | None = None, thresholds: Thresholds | None = None) -> Classification:
     """Classify a recorded trajectory (simulated GD, or a real network's measurements).
 
     Arrays are over recorded times; the first entry is the start and the last finite entry the
@@ -196,6 +220,9 @@ def classify_trajectory(ntk: ArrayLike, alignment: ArrayLike, norm_u: ArrayLike,
     dev = float(np.max(np.abs(K[ok] / K0 - 1.0))) if K0 > 0 else 0.0
     return classify(ntk_max_deviation=dev, ntk_ratio=float(K[i1]) / K0 if K0 > 0 else 1.0,
                     alignment_start=float(z[i0]), alignment_end=float(z[i1]),
-                    balance_start=_balance(float(nu[i0]), float(nw[i0]), eta_u, eta_w),
-                    balance_end=_balance(float(nu[i1]), float(nw[i1]), eta_u, eta_w),
+                    balance_start=_balance(nu[i0], nw[i0], eta_u, eta_w),
+                    balance_end=_balance(nu[i1], nw[i1], eta_u, eta_w),
+                    norm_u_change=_ratio(nu[i1], nu[i0]), norm_w_change=_ratio(nw[i1], nw[i0]),
+                    output_start=np.nan if output is None else float(np.asarray(output)[i0]),
+                    output_end=np.nan if output is None else float(np.asarray(output)[i1]),
                     thresholds=thresholds, diverged=diverged)
