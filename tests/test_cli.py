@@ -129,3 +129,54 @@ def test_installed_script_exit_codes():
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "width" in bad.stderr
     hlp = subprocess.run(exe + ["trajectory", "--help"], capture_output=True, text=True, env=env, timeout=120)
     assert hlp.returncode == 0 and "Examples" in hlp.stdout
+
+
+def test_phase_json_and_out_dir(capsys, tmp_path):
+    code, out, err = run(["phase", "--x", "width=1e1:1e4:log:4", "--y", "kappa=1e-4:1:log:3", "--seeds", "2",
+                          "--format", "json"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert len(obj["regime"]) == 4 * 3 * 2 and "summary" in obj
+    code, out, err = run(["phase", "--x", "width=1e1:1e4:log:6", "--y", "kappa=1e-5:1:log:5", "--out",
+                          str(tmp_path / "ph")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "ph" / "table.csv").exists() and (tmp_path / "ph" / "summary.json").exists()
+    assert "majority label" in out
+
+
+def test_scaling_explain_presets(capsys):
+    code, out, err = run(["scaling", "--preset", "mean-field", "--format", "json"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["analysis"]["regime"] == "feature" and obj["all_agree"] is True
+    code, out, err = run(["scaling", "--sigma-u2", "0", "--sigma-w2", "0", "--eta-u", "0", "--eta-w", "0",
+                          "--kappa", "-0.5"], capsys)
+    assert code == 0 and "infinite-width regime: kernel" in out
+    code, out, err = run(["explain", "--width", "1000", "--rho", "0.9", "--kappa", "1e-3", "--target", "0.05"], capsys)
+    assert code == 0 and "disalignment" in out.lower()
+    code, out, err = run(["presets", "--format", "json"], capsys)
+    obj = json.loads(out)
+    assert obj["predicted"] == obj["measured"]
+
+
+PHASE_BAD = [
+    ["phase", "--x", "bogus=1:2:log:3", "--y", "kappa=1e-3:1:log:3"],
+    ["phase", "--x", "width=1e3:1e1:log:3", "--y", "kappa=1e-3:1:log:3"],
+    ["phase", "--x", "width=1e1:1e3:log:3", "--y", "kappa=1:1:log:3"],
+    ["phase", "--x", "width=1e1:1e6:log:20000", "--y", "kappa=1e-6:1:log:10000"],
+    ["phase", "--x", "width=1e1:1e3:log:3", "--y", "kappa=1e-3:1:log:3", "--eps", "0"],
+    ["phase", "--x", "width=1e1:1e3:log:3", "--y", "kappa=1e-3:1:log:3", "--factor", "-2"],
+    ["phase", "--x", "width=1e1:1e3:log:3", "--y", "kappa=1e-3:1:log:3", "--set", "rho"],
+    ["phase", "--x", "width=1e1:1e3:log:3"],
+    ["scaling", "--kappa", "nan"],
+    ["scaling", "--preset", "nope"],
+    ["scaling", "--diagram", "kappa=1:0:3", "sigma2=0:1:3"],
+    ["explain", "--width", "-1"],
+]
+
+
+@pytest.mark.parametrize("args", PHASE_BAD, ids=[" ".join(a) for a in PHASE_BAD])
+def test_phase_scaling_errors_exit_2(args, capsys):
+    code, out, err = run(args, capsys)
+    assert code == 2, (out, err)
+    assert err.count("\n") == 1 and err.startswith("featmech: error:"), err

@@ -10,7 +10,9 @@ import csv
 import io
 import json
 import math
+import re
 import sys
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import click
@@ -19,7 +21,10 @@ import numpy as np
 from . import __version__
 from .exact import Gram, Solution, gram_of, solve_gram
 from .inits import load_npz, sample_gram
+from .phase import parse_axis, phase_diagram
 from .regimes import CANONICAL_CASES, Thresholds, canonical_solution, classify_solution, classify_trajectory
+from .regimes import explain as regimes_explain
+from .scaling import PRESETS, Exponents, exponent_grid, verify
 from .simulate import simulate_gram
 
 TRAJ_FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
@@ -234,7 +239,7 @@ def simulate(width: int | None, sigma_u: float | None, sigma_w: float | None, rh
                         seed=cfg.get("seed", 0), every=every)
     data = res.truncated()
     cl = classify_trajectory(res.ntk, res.alignment, res.norm_u, res.norm_w, eta_u=eta_u, eta_w=eta_w,
-                             diverged=bool(res.diverged), thresholds=th)
+                             diverged=bool(res.diverged), output=res.output, thresholds=th)
     columns = {"step": data.pop("step")}
     for n in TRAJ_FIELDS:
         columns[n] = data.pop(n)
@@ -249,12 +254,15 @@ def simulate(width: int | None, sigma_u: float | None, sigma_w: float | None, rh
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random inits.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @_threshold_options
-def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float) -> None:
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write a figure per case (exact flow as lines, simulated GD as points) and canonical.json.")
+def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_dir: str | None) -> None:
     """The five canonical cases of THEORY.md §5, solved exactly and classified.
 
     \b
-    Example:
+    Examples:
       featmech canonical --format json
+      featmech canonical --out out/canonical
     """
     th = Thresholds(eps, delta, factor)
     rows: dict[str, list[Any]] = {k: [] for k in ("case", "expected", "regime", "mechanism", "ntk_max_deviation",
@@ -270,6 +278,12 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float) -> N
             rows[key].append(getattr(cl, key))
         rows["rate"].append(float(sol.rate))
     agree = all(f"{r}/{m}" == e for r, m, e in zip(rows["regime"], rows["mechanism"], rows["expected"]))
+    if out_dir is not None:
+        files = _canonical_figures(Path(out_dir), seed)
+        (Path(out_dir) / "canonical.json").write_text(json.dumps(_jsonable({**rows, "all_agree": agree}), indent=2))
+        rows_files = files + [str(Path(out_dir) / "canonical.json")]
+    else:
+        rows_files = []
     if fmt == "table":
         click.echo(f"{'case':>12} {'expected':>20} {'got':>20} {'max|K/K0-1|':>12} {'zeta0':>8} {'zeta_end':>8} "
                    f"{'balance x':>10}")
@@ -279,8 +293,248 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float) -> N
                        f"{rows['alignment_start'][i]:>8.3f} {rows['alignment_end'][i]:>8.3f} "
                        f"{rows['balance_change'][i]:>10.3g}")
         click.echo(f"all cases as THEORY.md states: {agree}")
+        for f in rows_files:
+            click.echo(f"wrote {f}")
     else:
         _emit(fmt, {"all_agree": agree}, rows, {"thresholds": {"eps": eps, "delta": delta, "factor": factor}})
+
+
+@cli.command()
+@_init_options
+@_threshold_options
+def explain(width: int | None, sigma_u: float | None, sigma_w: float | None, rho: float | None, seed: int | None,
+            init: str | None, eta_u: float, eta_w: float, kappa: float, target: float, data_var: float, fmt: str,
+            eps: float, delta: float, factor: float) -> None:
+    """Regime and mechanism of one configuration, with a short account of why.
+
+    \b
+    Examples:
+      featmech explain --width 100000 --eta-u 1e5 --eta-w 1e5 --kappa 1e-5
+      featmech explain --width 1000 --rho 0.9 --kappa 1e-3 --target 0.05 --format json
+    """
+    th = Thresholds(eps, delta, factor)
+    gram, cfg = _initial_gram(width, sigma_u, sigma_w, rho, seed, init)
+    sol = solve_gram(gram.uu, gram.ww, gram.uw, area=gram.area, eta_u=eta_u, eta_w=eta_w, kappa=kappa,
+                     target=target, data_var=data_var)
+    cl = classify_solution(sol, th)
+    text = regimes_explain(cl, rate=float(sol.rate))
+    if fmt == "table":
+        click.echo(text)
+    else:
+        cfg.update(eta_u=eta_u, eta_w=eta_w, kappa=kappa, target=target, data_var=data_var)
+        _emit(fmt, {"regime": cl.regime, "mechanism": cl.mechanism, "explanation": text, "rate": float(sol.rate)},
+              {}, {"classification": cl.as_dict(), "config": cfg})
+
+
+def _canonical_figures(out: Path, seed: int) -> list[str]:
+    """Per canonical case: exact gradient flow (lines) and width-free GD at a small step (points)."""
+    try:
+        from .plots import plot_trajectory
+    except ImportError as exc:  # pragma: no cover - optional
+        click.echo(f"featmech: note: {exc}; figures skipped", err=True)
+        return []
+    files: list[str] = []
+    for name in CANONICAL_CASES:
+        sol = canonical_solution(name, seed=seed)
+        tc = float(sol.convergence_time(1e-3))
+        kmax = max(float(sol(0.0).ntk), float(sol(np.inf).ntk))
+        lr = 0.05 / kmax
+        steps = int(min(max(math.ceil(1.5 * tc / lr), 10), 20_000))
+        lr = 1.5 * tc / steps if steps == 20_000 else lr
+        every = max(1, steps // 40)
+        g = sol.gram
+        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, eta_u=sol.hyper.eta_u,
+                            eta_w=sol.hyper.eta_w, kappa=sol.hyper.kappa, target=sol.hyper.target,
+                            data_var=sol.hyper.data_var, every=every)
+        st = sol(np.linspace(0.0, steps * lr, 400))
+        cl = classify_solution(sol)
+        files += [str(p) for p in plot_trajectory(st, out / f"canonical_{name}", sim=res, lr=lr,
+                                                  title=f"{name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")]
+    return files
+
+
+def _parse_fixed(items: Sequence[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for it in items:
+        if "=" not in it:
+            raise click.BadParameter(f"expected name=value, got {it!r}", param_hint="--set")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError as exc:
+            raise click.BadParameter(f"{k.strip()}: value must be a number, got {v!r}", param_hint="--set") from exc
+    return out
+
+
+@cli.command()
+@click.option("--x", "x_spec", required=True, metavar="NAME=START:STOP:log|linear:NUM",
+              help="x axis, e.g. width=1e1:1e6:log:40 (or NAME=v1,v2,...).")
+@click.option("--y", "y_spec", required=True, metavar="NAME=START:STOP:log|linear:NUM", help="y axis, e.g. kappa=1e-6:1:log:40.")
+@click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix another parameter (repeatable).")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Random inits per grid point.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base random seed.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Write table.csv, summary.json and figures (PNG + SVG) here.")
+@click.option("--force", is_flag=True, help="Allow grids over 1e8 points × seeds.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@_threshold_options
+def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int, out_dir: str | None, force: bool,
+          fmt: str, eps: float, delta: float, factor: float) -> None:
+    """Finite-width phase diagram over two hyperparameters, evaluated exactly and vectorized.
+
+    \b
+    Axes: width, sigma_u, sigma_w, eta_u, eta_w, eta_ratio (η_u/η_w), kappa, rho, target, data_var.
+    Examples:
+      featmech phase --x width=1e1:1e6:log:40 --y kappa=1e-7:1:log:40 --out out/phase
+      featmech phase --x sigma_w=1e-3:1:log:30 --y eta_ratio=1e-3:1e3:log:30 --set width=10000 --format json
+    """
+    th = Thresholds(eps, delta, factor)
+    pd = phase_diagram(parse_axis(x_spec), parse_axis(y_spec), _parse_fixed(fixed), seeds=seeds, seed=seed,
+                       thresholds=th, force=force)
+    summary = pd.summary()
+    files: list[str] = []
+    if out_dir is not None:
+        from pathlib import Path
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        files.append(str(pd.to_csv(out / "table.csv")))
+        try:
+            from .plots import plot_phase
+
+            files += [str(p) for p in plot_phase(pd, out)]
+        except ImportError as exc:
+            click.echo(f"featmech: note: {exc}; figures skipped", err=True)
+        summary["files"] = files
+        (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
+        files.append(str(out / "summary.json"))
+    if fmt == "table":
+        click.echo(f"{pd.x.name} × {pd.y.name}: {summary['points']} points × {pd.seeds} seeds")
+        for k, v in summary["counts"].items():
+            click.echo(f"{k:>22}: {v}")
+        from .phase import LABELS
+
+        maj = pd.majority_label()
+        click.echo(f"majority label per point (rows: {pd.y.name} ascending; columns: {pd.x.name} ascending):")
+        letters = "KADRU"
+        if maj.shape[1] <= 120:
+            for row in maj[::-1]:
+                click.echo("  " + "".join(letters[i] if i >= 0 else "?" for i in row))
+        click.echo("  " + ", ".join(f"{letters[i]}={name}" for i, name in enumerate(LABELS)))
+        for f in files:
+            click.echo(f"wrote {f}")
+    else:
+        _emit(fmt, {}, pd.table(), {"summary": summary} if fmt == "json" else {})
+
+
+def _exponent_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--preset", type=click.Choice(list(PRESETS)), default=None, help="Start from a named parametrization."),
+        click.option("--sigma-u2", type=float, default=None, help="Exponent a_u: σ_u² = d^a_u."),
+        click.option("--sigma-w2", type=float, default=None, help="Exponent a_w: σ_w² = d^a_w."),
+        click.option("--eta-u", type=float, default=None, help="Exponent e_u: η_u = d^e_u."),
+        click.option("--eta-w", type=float, default=None, help="Exponent e_w: η_w = d^e_w."),
+        click.option("--kappa", type=float, default=None, help="Exponent c: κ = d^c."),
+        click.option("--orthogonal/--no-orthogonal", default=None, help="Centered init u0 ⊥ w0 (f0 = 0)."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@cli.command()
+@_exponent_options
+@click.option("--seeds", type=int, default=16, show_default=True, help="Inits per width in the numeric check.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--diagram", nargs=2, type=str, default=None, metavar="X=LO:HI:NUM Y=LO:HI:NUM",
+              help="Also map the analytic label over two exponents (axes: sigma_u2 sigma_w2 sigma2 eta_u eta_w eta kappa).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write JSON and figures here.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, eta_u: float | None,
+            eta_w: float | None, kappa: float | None, orthogonal: bool | None, seeds: int, seed: int,
+            diagram: tuple[str, str] | None, out_dir: str | None, fmt: str) -> None:
+    """Infinite-width regime from exponents of the width d, verified by fitting d = 1e2…1e12.
+
+    \b
+    Examples:
+      featmech scaling --preset mean-field
+      featmech scaling --sigma-u2 0 --sigma-w2 0 --eta-u 0 --eta-w 0 --kappa -0.5     # NTK parametrization
+      featmech scaling --preset ntk --diagram kappa=-1.5:0.5:41 sigma2=-2:1:31 --out out/scaling
+    """
+    from dataclasses import asdict as _asdict
+
+    base = _asdict(PRESETS[preset][0]) if preset else _asdict(Exponents())
+    for k, v in (("sigma_u2", sigma_u2), ("sigma_w2", sigma_w2), ("eta_u", eta_u), ("eta_w", eta_w),
+                 ("kappa", kappa), ("orthogonal", orthogonal)):
+        if v is not None:
+            base[k] = v
+    exps = Exponents(**base)
+    ver = verify(exps, seeds=seeds, seed=seed)
+    ana = ver.analysis
+    result = ver.as_dict()
+    files: list[str] = []
+    if diagram is not None:
+        axes = []
+        for spec in diagram:
+            m = re.match(r"^\s*([a-z_0-9]+)\s*=\s*([-+0-9.eE]+):([-+0-9.eE]+):(\d+)\s*$", spec)
+            if not m:
+                raise click.BadParameter(f"expected NAME=LO:HI:NUM, got {spec!r}", param_hint="--diagram")
+            lo, hi, num = float(m.group(2)), float(m.group(3)), int(m.group(4))
+            if not hi > lo or num < 2:
+                raise click.BadParameter(f"{m.group(1)}: need LO < HI and NUM >= 2", param_hint="--diagram")
+            axes.append((m.group(1), np.linspace(lo, hi, num)))
+        labels = exponent_grid(axes[0][0], axes[0][1], axes[1][0], axes[1][1], base=exps)
+        result["diagram"] = {"x": axes[0][0], "x_values": axes[0][1], "y": axes[1][0], "y_values": axes[1][1],
+                             "labels": labels}
+        if out_dir is not None:
+            try:
+                from .plots import plot_exponent_diagram
+
+                files += [str(p) for p in plot_exponent_diagram(axes[0][0], axes[0][1], axes[1][0], axes[1][1],
+                                                                labels, Path(out_dir) / "exponent_diagram")]
+            except ImportError as exc:
+                click.echo(f"featmech: note: {exc}; figures skipped", err=True)
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "scaling.json").write_text(json.dumps(_jsonable(result), indent=2))
+        files.append(str(Path(out_dir) / "scaling.json"))
+    if fmt == "json":
+        click.echo(json.dumps(_jsonable(result)))
+        return
+    click.echo(f"exponents of d: σ_u² {exps.sigma_u2:g}, σ_w² {exps.sigma_w2:g}, η_u {exps.eta_u:g}, "
+               f"η_w {exps.eta_w:g}, κ {exps.kappa:g}" + (", orthogonal init" if exps.orthogonal else ""))
+    click.echo(f"infinite-width regime: {ana.regime}" + (f" ({ana.mechanism})" if ana.regime == 'feature' else "")
+               + f" — {ana.reason}")
+    click.echo(f"{'quantity':>12} {'predicted':>10} {'measured':>10}  agree")
+    for k in ver.predicted:
+        click.echo(f"{k:>12} {ver.predicted[k]:>10.3g} {ver.measured[k]:>10.3g}  {ver.agree[k]}")
+    click.echo(f"measured regime: {ver.regime}" + (f" ({ver.mechanism})" if ver.regime == 'feature' else "")
+               + f"; exact label at d = {ver.widths[-1]:.0e}: {ver.finite_width_label}")
+    for f in files:
+        click.echo(f"wrote {f}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+def presets(fmt: str) -> None:
+    """Named parametrizations with their published, predicted and measured regimes."""
+    cols: dict[str, list[Any]] = {k: [] for k in ("preset", "description", "published", "predicted", "measured",
+                                                   "finite_width_label", "slopes_agree")}
+    for name, (exps, desc, pub) in PRESETS.items():
+        ver = verify(exps)
+        pred = ver.analysis.regime + (f"/{ver.analysis.mechanism}" if ver.analysis.regime == "feature" else "")
+        meas = ver.regime + (f"/{ver.mechanism}" if ver.regime == "feature" else "")
+        for k, v in (("preset", name), ("description", desc), ("published", pub), ("predicted", pred),
+                     ("measured", meas), ("finite_width_label", ver.finite_width_label),
+                     ("slopes_agree", ver.all_agree)):
+            cols[k].append(v)
+    if fmt == "table":
+        click.echo(f"{'preset':>12} {'predicted':>18} {'measured':>18} {'published':>40}")
+        for i in range(len(cols["preset"])):
+            click.echo(f"{cols['preset'][i]:>12} {cols['predicted'][i]:>18} {cols['measured'][i]:>18} "
+                       f"{cols['published'][i]:>40}")
+    else:
+        _emit(fmt, {}, cols, {})
 
 
 # ---------------------------------------------------------------------- entry point

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ._validation import check_array, check_int
-from .exact import solve_gram
+from .exact import Gram, solve_gram
 from .inits import sample_gram
 from .regimes import Classification, Thresholds, classify_solution
 
@@ -151,7 +151,7 @@ class PhaseDiagram:
     params: dict[str, np.ndarray]
     classification: Classification
     thresholds: Thresholds
-    extra: dict[str, Any] = field(default_factory=dict)
+    gram: Gram | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -257,5 +257,7 @@ def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | Non
                      target=grid["target"], data_var=grid["data_var"])
     cl = classify_solution(sol, th)
     params = {k: np.broadcast_to(v, shape2) for k, v in grid.items()}
+    full = (nseeds,) + shape2
+    g = Gram(*(np.broadcast_to(getattr(g, f), full) for f in ("uu", "ww", "uw", "area")))
     return PhaseDiagram(x=xa, y=ya, fixed=fx, seeds=nseeds, seed=base_seed, params=params, classification=cl,
-                        thresholds=th)
+                        thresholds=th, gram=g)

@@ -205,6 +205,7 @@ def plot_trajectory(theory: Any, out_base: str | Path, *, sim: Any = None, lr: f
         ax.set_xlabel("gradient-flow time t (GD: step × lr)")
         ax.set_ylabel(ylabel)
     axes[0, 0].legend(frameon=False)
+    axes[1, 1].legend(frameon=False, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

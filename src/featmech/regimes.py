@@ -28,7 +28,7 @@ from ._validation import check_scalar
 from .exact import GENERIC, LOGISTIC, Solution
 
 __all__ = ["Thresholds", "Classification", "classify", "classify_solution", "classify_trajectory",
-           "CANONICAL_CASES", "canonical_solution"]
+           "CANONICAL_CASES", "canonical_solution", "explain"]
 
 #: THEORY.md §5's canonical cases: name -> (init and hyperparameters, expected regime, mechanism).
 #: ``init`` is "iid" (exact Gram sample of width d, σ_u, σ_w, ρ) or "aligned" (u0 = w0, |u0| = scale).
@@ -226,3 +226,46 @@ def classify_trajectory(ntk: ArrayLike, alignment: ArrayLike, norm_u: ArrayLike,
                     output_start=np.nan if output is None else float(np.asarray(output)[i0]),
                     output_end=np.nan if output is None else float(np.asarray(output)[i1]),
                     thresholds=thresholds, diverged=diverged)
+
+
+def explain(c: Classification, *, rate: float | None = None) -> str:
+    """A short human-readable account of why a single configuration got its label."""
+    if np.ndim(c.regime) != 0:
+        raise ValueError("explain() takes the classification of a single configuration")
+    th = c.thresholds
+    lines = [f"Regime: {c.regime}" + (f", mechanism: {c.mechanism}" if c.regime == "feature" else "") + "."]
+    if c.regime == "unstable":
+        lines.append("The discrete-time run diverged (the residual blew up): the learning rate is above what the "
+                     "NTK allows (lr·K beyond the edge of stability, with no catapult back).")
+        return "\n".join(lines)
+    dev = c.ntk_max_deviation
+    cmp_ = ">" if dev > th.eps else "<="
+    lines.append(f"The NTK moves by at most {dev:.3g} of its initial value (max_t |K(t)/K(0) − 1| {cmp_} ε = "
+                 f"{th.eps:g}); it ends at K(∞)/K(0) = {c.ntk_ratio:.4g}.")
+    if np.isfinite(c.lam):
+        size = "small (kernel side)" if abs(c.lam) < 0.3 else ("large (rich side)" if abs(c.lam) > 3 else "Θ(1)")
+        lines.append(f"λ = k/g = {c.lam:.3g} is {size}; for iid inits at large width K(∞)/K(0) ≈ sqrt(1 + λ²/4).")
+    z = f"ζ goes from {c.alignment_start:.3f} to {c.alignment_end:.3f} (Δ|ζ| = {c.alignment_change:+.3f})"
+    b = (f"the layer balance (|u|/√η_u)/(|w|/√η_w) changes by a factor {c.balance_change:.3g}"
+         if np.isfinite(c.balance_change) else "one layer appears from or collapses to zero")
+    if c.regime == "kernel":
+        lines.append(f"In the kernel regime features stay put: {z}; {b}.")
+    elif c.mechanism == "disalignment":
+        lines.append(f"Disalignment: {z} < −δ = {-th.delta:g}: the layers turn apart and the NTK falls "
+                     "(the output overshoots the target and learning undoes the initial correlation).")
+    elif c.mechanism == "alignment":
+        lines.append(f"Alignment: {z} > δ = {th.delta:g} while {b} (within F = {th.factor:g}): both layers "
+                     "turn towards each other and grow together.")
+    else:
+        why = (f"|Δζ| <= δ = {th.delta:g}, so the angle barely changes" if abs(c.alignment_change) <= th.delta
+               else f"{b}, beyond F = {th.factor:g}")
+        lines.append(f"Rescaling: {z}; {why}. The NTK changes through the layer norms "
+                     f"(|u| ×{c.norm_u_change:.3g}, |w| ×{c.norm_w_change:.3g}), not the angle.")
+    if np.isfinite(c.output_start):
+        lines.append(f"Output κ u·w goes from {c.output_start:.4g} to {c.output_end:.4g}.")
+    if np.isfinite(c.convergence_time):
+        tail = f" (asymptotic rate D = {rate:.4g})" if rate is not None else ""
+        lines.append(f"The residual falls to 1% of its initial value at t = {c.convergence_time:.4g}{tail}.")
+    elif not np.isnan(c.convergence_time):
+        lines.append("The residual never falls to 1% of its initial value (a saddle or no dynamics).")
+    return "\n".join(lines)

@@ -1,0 +1,135 @@
+"""Phase diagrams: the vectorized grid against one-at-a-time evaluation, limits, errors, figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import featmech
+from featmech.phase import LABELS, Axis, parse_axis, phase_diagram
+from featmech.regimes import Thresholds, classify_solution
+
+from reference import mp_closed_form
+
+
+def test_grid_equals_one_at_a_time_on_random_points():
+    pd = phase_diagram("sigma_w=1e-3:1:log:12", "eta_ratio=1e-2:1e2:log:10", {"width": 3000, "kappa": 3e-4},
+                       seeds=2, seed=5)
+    cl = pd.classification
+    rng = np.random.default_rng(0)
+    for _ in range(25):
+        s, i, j = rng.integers(2), rng.integers(10), rng.integers(12)
+        g = pd.gram
+        p = {k: float(v[i, j]) for k, v in pd.params.items()}
+        sol = featmech.solve_gram(g.uu[s, i, j], g.ww[s, i, j], g.uw[s, i, j], area=g.area[s, i, j],
+                                  eta_u=p["eta_u"], eta_w=p["eta_w"], kappa=p["kappa"], target=p["target"],
+                                  data_var=p["data_var"])
+        one = classify_solution(sol)
+        assert one.regime == cl.regime[s, i, j] and one.mechanism == cl.mechanism[s, i, j]
+        for m in ("ntk_max_deviation", "alignment_end", "balance_change", "convergence_time", "lam"):
+            assert np.isclose(getattr(one, m), getattr(cl, m)[s, i, j], rtol=1e-12, equal_nan=True), m
+        assert p["eta_u"] == pytest.approx(pd.x.values[j] * 0 + pd.y.values[i] * p["eta_w"])
+
+
+def test_boundary_is_lambda_of_order_one():
+    pd = phase_diagram("width=1e1:1e6:log:25", "kappa=1e-7:1:log:25", seeds=2)
+    lam = np.abs(pd.metric("lam"))
+    reg = pd.classification.regime
+    assert np.all(reg[lam < 0.1] == "kernel")
+    assert np.all(reg[(lam > 2.0) & (lam < 1e3)] == "feature")  # sqrt(1 + λ²/4) − 1 > 0.4
+    # and the NTK change follows the infinite-width law sqrt(1 + λ²/4) − 1 for large widths
+    big = (pd.params["width"] >= 1e5)[None].repeat(2, 0)
+    law = np.sqrt(1 + lam**2 / 4) - 1
+    sel = big & (lam < 10)
+    assert np.allclose(pd.metric("ntk_max_deviation")[sel], law[sel], rtol=0.05, atol=1e-4)
+
+
+def test_ntk_change_far_below_rounding_against_mpmath():
+    """K(∞)/K(0) − 1 of order 1e-13 (NTK parametrization, d = 1e12): below what K∞/K0 − 1 can resolve."""
+    d = 10**12
+    from featmech.inits import sample_gram
+
+    g = sample_gram(d, 1.0, 1.0, seed=3)
+    hp = dict(eta_u=1.0, eta_w=1.0, kappa=d**-0.5, target=1.0, data_var=1.0)
+    sol = featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, **hp)
+    change = float(sol.ntk_change)
+    assert 0 < abs(change) < 1e-10  # λ²/8 with λ ~ d^-½
+    ref = mp_closed_form(float(g.uu), float(g.ww), float(g.uw), times=[0.0, 2000.0], dps=300, **hp)
+    ref_change = float(ref["ntk"][1] / ref["ntk"][0] - 1)
+    assert change == pytest.approx(ref_change, rel=1e-6)
+
+
+def test_convergence_time_matches_root_search():
+    pd = phase_diagram("width=1e1:1e4:log:4", "rho=-0.9:0.9:linear:5", {"kappa": 1e-2, "target": -0.5}, seeds=1)
+    tc = pd.metric("convergence_time")
+    g = pd.gram
+    for i in range(5):
+        for j in range(4):
+            p = {k: float(v[i, j]) for k, v in pd.params.items()}
+            sol = featmech.solve_gram(g.uu[0, i, j], g.ww[0, i, j], g.uw[0, i, j], area=g.area[0, i, j],
+                                      kappa=p["kappa"], target=p["target"])
+            t_ref = sol.time_to_loss(float(sol(0.0).loss) * 1e-4)
+            assert tc[0, i, j] == pytest.approx(t_ref, rel=1e-6)
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("bogus=1:2:log:3", "unknown axis"),
+    ("kappa=2:1:log:3", "inverted"),
+    ("kappa=1:1:log:3", "inverted"),
+    ("kappa=0:1:log:3", "start > 0"),
+    ("kappa=1:2:cubic:3", "log or linear"),
+    ("kappa=1:2:log:0", "num must be >= 1"),
+    ("kappa=", "no values|must look like"),
+    ("rho=-2:0:linear:3", "rho"),
+    ("kappa", "must look like"),
+])
+def test_bad_axes(spec, match):
+    with pytest.raises(ValueError, match=match):
+        parse_axis(spec)
+
+
+def test_bad_grids_and_thresholds():
+    with pytest.raises(ValueError, match="force"):
+        phase_diagram("width=1e1:1e6:log:10000", "kappa=1e-6:1:log:10001", seeds=1)
+    with pytest.raises(ValueError, match="different"):
+        phase_diagram("kappa=1e-3:1:log:3", "kappa=1e-3:1:log:3")
+    with pytest.raises(ValueError, match="is an axis"):
+        phase_diagram("kappa=1e-3:1:log:3", "width=10,100", {"kappa": 1.0})
+    with pytest.raises(ValueError, match="not both"):
+        phase_diagram("kappa=1e-3:1:log:3", "eta_ratio=0.1,1", {"eta_u": 1.0})
+    with pytest.raises(ValueError, match="unknown parameter"):
+        phase_diagram("kappa=1e-3:1:log:3", "width=10,100", {"sigma": 1.0})
+    with pytest.raises(ValueError):
+        Thresholds(eps=-1)
+    with pytest.raises(ValueError, match="axis"):
+        Axis("width", np.array([]))
+
+
+def test_tidy_table(tmp_path):
+    pd = phase_diagram("width=10,100,1000", "kappa=1e-3:1:log:4", seeds=2)
+    t = pd.table()
+    n = 3 * 4 * 2
+    assert all(len(v) == n for v in t.values())
+    assert set(t["regime"]) <= {"kernel", "feature", "unstable"}
+    path = pd.to_csv(tmp_path / "t.csv")
+    lines = path.read_text().strip().splitlines()
+    assert len(lines) == n + 1 and lines[0].startswith("seed,width")
+    assert sum(pd.summary()["counts"].values()) == n
+
+
+def test_figures_render(tmp_path):
+    pytest.importorskip("matplotlib")
+    import matplotlib.image as mpimg
+
+    from featmech.plots import plot_phase
+
+    pd = phase_diagram("width=1e1:1e5:log:12", "kappa=1e-6:1:log:10", seeds=2)
+    files = plot_phase(pd, tmp_path)
+    assert len(files) == 8
+    for f in files:
+        assert f.exists() and f.stat().st_size > 2000
+        if f.suffix == ".png":
+            img = mpimg.imread(f)
+            assert img.shape[0] > 300 and img.shape[1] > 400
+            assert img[..., :3].std() > 0.05  # not blank
+    assert LABELS[0] == "kernel"
