@@ -1,0 +1,192 @@
+"""Data sets: the 1-D regression model, bundled handwritten digits, and MNIST/CIFAR-10 files on disk.
+
+Nothing is downloaded. ``digits`` is scikit-learn's bundled 8×8 handwritten digits (1797 images;
+needs scikit-learn, part of the ``torch`` extra). MNIST is read from the four IDX files (raw or
+``.gz``) and CIFAR-10 from its binary version (``data_batch_1.bin`` … ``test_batch.bin``) in a
+directory the user already has; neither reader ever unpickles anything.
+All arrays are float64 images scaled to [0, 1], flattened to (n, features), with int64 labels.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import check_int, check_scalar
+
+__all__ = ["Dataset", "regression_1d", "load_digits", "read_idx", "load_mnist", "load_cifar10", "load_dataset",
+           "DATASETS", "MNIST_FILES", "CIFAR10_FILES"]
+
+DATASETS = ("digits", "mnist", "cifar10")
+MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+               "t10k-labels-idx1-ubyte")
+CIFAR10_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6)) + ("test_batch.bin",)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A classification data set: flattened float64 inputs in [0, 1], int64 labels."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+    image_shape: tuple[int, int, int]  # (channels, height, width)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+def regression_1d(n: int, *, data_var: float = 1.0, target: float = 1.0, noise: float = 0.0,
+                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """THEORY.md §1's data: x ~ N(0, V), y = k x + ε, ε ~ N(0, noise²); arrays of shape (n, 1)."""
+    n = check_int("n", n, low=1)
+    V = check_scalar("data_var", data_var, low=0.0, low_inclusive=False)
+    k = check_scalar("target", target)
+    s = check_scalar("noise", noise, low=0.0)
+    rng = np.random.default_rng(check_int("seed", seed, low=0))
+    x = rng.standard_normal((n, 1)) * np.sqrt(V)
+    y = k * x + s * rng.standard_normal((n, 1))
+    return x, y
+
+
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(x))
+    n_test = int(round(test_fraction * len(x)))
+    te, tr = idx[:n_test], idx[n_test:]
+    return x[tr], y[tr], x[te], y[te]
+
+
+def load_digits(*, seed: int = 0, test_fraction: float = 0.25) -> Dataset:
+    """scikit-learn's bundled digits, pixel values /16, split into train/test by ``seed``."""
+    try:
+        from sklearn.datasets import load_digits as _ld
+    except ImportError as exc:  # pragma: no cover - optional
+        raise ImportError("the digits data set needs scikit-learn: pip install 'featmech[torch]'") from exc
+    tf = check_scalar("test_fraction", test_fraction, low=0.0, low_inclusive=False, high=0.9)
+    d = _ld()
+    x = d.data.astype(np.float64) / 16.0
+    y = d.target.astype(np.int64)
+    xtr, ytr, xte, yte = _split(x, y, tf, check_int("seed", seed, low=0))
+    return Dataset("digits", xtr, ytr, xte, yte, 10, (1, 8, 8))
+
+
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an IDX file (MNIST's format), raw or gzip-compressed.
+
+    Header: two zero bytes, a type code (0x08 ubyte … 0x0E double), the number of dimensions,
+    then each dimension as a big-endian int32; the data follow in C order.
+    """
+    p = Path(path)
+    opener = gzip.open if p.suffix == ".gz" else open
+    try:
+        with opener(p, "rb") as fh:
+            head = fh.read(4)
+            if len(head) != 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+                raise ValueError(f"{p}: not an IDX file (bad magic number)")
+            ndim = head[3]
+            dims = struct.unpack(f">{ndim}i", fh.read(4 * ndim))
+            dtype = np.dtype(_IDX_TYPES[head[2]])
+            count = int(np.prod(dims)) if dims else 1
+            buf = fh.read(count * dtype.itemsize)
+    except (OSError, EOFError, struct.error) as exc:
+        raise ValueError(f"{p}: cannot read IDX file: {exc}") from exc
+    if len(buf) != count * dtype.itemsize:
+        raise ValueError(f"{p}: truncated IDX file ({len(buf)} of {count * dtype.itemsize} data bytes)")
+    return np.frombuffer(buf, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _find(directory: Path, stem: str) -> Path | None:
+    for cand in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+        if (directory / cand).is_file():
+            return directory / cand
+    return None
+
+
+def load_mnist(data_dir: str | os.PathLike[str]) -> Dataset:
+    """MNIST (or Fashion-MNIST) from the four IDX files in ``data_dir`` (raw or .gz)."""
+    d = Path(data_dir)
+    if not d.is_dir():
+        raise ValueError(f"MNIST directory {str(d)!r} does not exist; it must hold {', '.join(MNIST_FILES)} "
+                         "(optionally .gz)")
+    found = {s: _find(d, s) for s in MNIST_FILES}
+    missing = [s for s, p in found.items() if p is None]
+    if missing:
+        raise ValueError(f"MNIST directory {str(d)!r} lacks {', '.join(missing)} (raw or .gz); expected "
+                         f"{', '.join(MNIST_FILES)}")
+    xtr = read_idx(found[MNIST_FILES[0]])
+    ytr = read_idx(found[MNIST_FILES[1]])
+    xte = read_idx(found[MNIST_FILES[2]])
+    yte = read_idx(found[MNIST_FILES[3]])
+    if xtr.ndim != 3 or xte.ndim != 3 or ytr.ndim != 1 or yte.ndim != 1 or len(xtr) != len(ytr) or len(xte) != len(yte):
+        raise ValueError(f"MNIST files in {str(d)!r} have inconsistent shapes")
+    h, w = xtr.shape[1:]
+    scale = 255.0 if xtr.dtype == np.uint8 else 1.0
+    return Dataset("mnist", xtr.reshape(len(xtr), -1) / scale, ytr.astype(np.int64),
+                   xte.reshape(len(xte), -1) / scale, yte.astype(np.int64), int(max(ytr.max(), yte.max())) + 1,
+                   (1, h, w))
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.fromfile(path, dtype=np.uint8)
+    rec = 1 + 3 * 32 * 32
+    if raw.size == 0 or raw.size % rec:
+        raise ValueError(f"{path}: not a CIFAR-10 binary batch (size {raw.size} is not a multiple of {rec})")
+    raw = raw.reshape(-1, rec)
+    labels = raw[:, 0].astype(np.int64)
+    if labels.max() > 9:
+        raise ValueError(f"{path}: label {labels.max()} out of range 0..9 (is this CIFAR-100?)")
+    return raw[:, 1:].astype(np.float64) / 255.0, labels
+
+
+def load_cifar10(data_dir: str | os.PathLike[str]) -> Dataset:
+    """CIFAR-10 from its binary files (``data_batch_1.bin`` … ``data_batch_5.bin``, ``test_batch.bin``).
+
+    Reads whichever training batches exist (at least one) and ``test_batch.bin``; never unpickles.
+    """
+    d = Path(data_dir)
+    sub = d / "cifar-10-batches-bin"
+    if sub.is_dir():
+        d = sub
+    if not d.is_dir():
+        raise ValueError(f"CIFAR-10 directory {str(d)!r} does not exist; it must hold {', '.join(CIFAR10_FILES)}")
+    train = [d / f for f in CIFAR10_FILES[:5] if (d / f).is_file()]
+    if not train or not (d / "test_batch.bin").is_file():
+        raise ValueError(f"CIFAR-10 directory {str(d)!r} lacks the binary batches; expected "
+                         f"{', '.join(CIFAR10_FILES)} (the 'binary version', not the Python pickles)")
+    parts = [_read_cifar_batch(p) for p in train]
+    xte, yte = _read_cifar_batch(d / "test_batch.bin")
+    return Dataset("cifar10", np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), xte, yte,
+                   10, (3, 32, 32))
+
+
+def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None, seed: int = 0,
+                 max_train: int | None = None) -> Dataset:
+    """``digits`` (bundled), or ``mnist`` / ``cifar10`` from ``data_dir``; optionally subsample the train set."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+    if name == "digits":
+        ds = load_digits(seed=seed)
+    else:
+        if data_dir is None:
+            raise ValueError(f"dataset {name} needs data_dir (--data-dir), a directory holding its files")
+        ds = load_mnist(data_dir) if name == "mnist" else load_cifar10(data_dir)
+    if max_train is not None:
+        m = check_int("max_train", max_train, low=1)
+        if m < len(ds.x_train):
+            idx = np.random.default_rng(seed).permutation(len(ds.x_train))[:m]
+            ds = Dataset(ds.name, ds.x_train[idx], ds.y_train[idx], ds.x_test, ds.y_test, ds.n_classes,
+                         ds.image_shape)
+    return ds

@@ -1,0 +1,234 @@
+r"""MechanismMonitor: diagnose kernel vs feature learning, and the mechanism, in any PyTorch model.
+
+Attach it to a model and call :meth:`MechanismMonitor.step` once per training step (or let
+:meth:`attach` hook it onto an optimizer). It records
+
+- every ``every`` steps: each weight layer's Frobenius norm ‖W_l‖_F and, for each consecutive
+  pair, the alignment ζ_l = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F) (conv kernels reshaped so that
+  the product composes the channels: W_l as (out_l, in_l·k·k), W_{l+1} as (out_{l+1}·k·k, out_l);
+  a Linear after a flatten of C channels as (out·m, C)). For the two-layer net on scalar input it is
+  |cos(u, w)|;
+- every ``ntk_every`` steps: the empirical NTK on a fixed probe batch,
+  K_ij = Σ_θ η_θ Σ_c ∂f_c(x_i)/∂θ · ∂f_c(x_j)/∂θ (per-example Jacobians with ``torch.func``;
+  η_θ the layer's learning-rate multiplier, so that for the linear model trace(K)/n equals
+  THEORY.md's K = Vκ²(η_w|u|² + η_u|w|²) with V the probe's E[x²]); its normalized trace
+  tr(K)/n, the kernel distance from initialization 1 − ⟨K0, Kt⟩/(‖K0‖‖Kt‖) and the kernel-target
+  alignment ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖).
+
+:meth:`classify` labels each pair with :func:`featmech.regimes.classify_trajectory` (NTK trace,
+ζ_l, ‖W_{l+1}‖ as "u", ‖W_l‖ as "w"); :meth:`table` gives everything as a tidy table.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+try:
+    import torch
+    from torch import nn
+    from torch.func import functional_call, jacrev, vmap
+except ImportError as exc:  # pragma: no cover - optional
+    raise ImportError("featmech.monitor needs PyTorch: pip install 'featmech[torch]'") from exc
+
+from ._validation import check_int
+from .nets import weight_layers
+from .regimes import Classification, Thresholds, classify_trajectory
+
+__all__ = ["MechanismMonitor", "pair_alignment", "empirical_ntk"]
+
+
+def _right(w: torch.Tensor) -> torch.Tensor:
+    """W_l as a matrix (out_l, everything else)."""
+    return w.reshape(w.shape[0], -1)
+
+
+def _left(w: torch.Tensor, out_prev: int) -> torch.Tensor | None:
+    """W_{l+1} as a matrix (rows, out_prev) whose columns are the previous layer's outputs."""
+    if w.ndim > 2:  # conv: (o, i, kh, kw) -> (o·kh·kw, i)
+        if w.shape[1] != out_prev:
+            return None
+        return w.permute(0, *range(2, w.ndim), 1).reshape(-1, out_prev)
+    o, i = w.shape
+    if i == out_prev:
+        return w
+    if i % out_prev == 0:  # Linear after flattening (C, H, W): columns c·m + s
+        m = i // out_prev
+        return w.reshape(o, out_prev, m).permute(0, 2, 1).reshape(o * m, out_prev)
+    return None
+
+
+def pair_alignment(w_next: torch.Tensor, w_prev: torch.Tensor) -> float:
+    """ζ = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F); NaN when the shapes do not compose."""
+    with torch.no_grad():
+        L = _left(w_next, w_prev.shape[0])
+        if L is None:
+            return float("nan")
+        R = _right(w_prev)
+        den = torch.linalg.norm(L) * torch.linalg.norm(R)
+        if float(den) == 0.0:
+            return 0.0
+        return float(torch.linalg.norm(L @ R) / den)
+
+
+def empirical_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None = None) -> torch.Tensor:
+    """K_ij = Σ_θ η_θ Σ_c ∂f_c(x_i)/∂θ ∂f_c(x_j)/∂θ (n × n), per-example Jacobians via torch.func."""
+    params = {k: v.detach() for k, v in model.named_parameters()}
+
+    def f(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
+        return functional_call(model, p, (xi.unsqueeze(0),)).reshape(-1)
+
+    jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)
+    n = x.shape[0]
+    K = torch.zeros((n, n), dtype=x.dtype)
+    for name, J in jac.items():
+        Jf = J.reshape(n, J.shape[1], -1)
+        e = 1.0 if eta is None else float(eta.get(name, 1.0))
+        if e != 0.0:
+            K = K + e * torch.einsum("iap,jap->ij", Jf, Jf)
+    return K
+
+
+class MechanismMonitor:
+    """Drop-in diagnostics of feature learning for any ``torch.nn.Module`` (see module docstring).
+
+    Parameters: ``probe_x`` (and optionally ``probe_y``, class labels or regression targets) fix
+    the NTK probe batch; ``every`` / ``ntk_every`` set the recording intervals (``ntk_every=0``
+    turns the NTK off); ``multipliers`` are the per-layer learning-rate multipliers η_l (as in
+    :func:`featmech.nets.param_groups`), used to weight the NTK and the layer balance.
+    """
+
+    def __init__(self, model: nn.Module, probe_x: Any, probe_y: Any = None, *, every: int = 1, ntk_every: int = 50,
+                 multipliers: Mapping[str, float] | Sequence[float] | None = None, n_classes: int | None = None) -> None:
+        self.model = model
+        self.layers = weight_layers(model)
+        self.names = [n for n, _ in self.layers]
+        self.every = check_int("every", every, low=1)
+        self.ntk_every = check_int("ntk_every", ntk_every, low=0)
+        dtype = next(model.parameters()).dtype
+        self.probe_x = torch.as_tensor(np.asarray(probe_x), dtype=dtype)
+        if self.probe_x.ndim < 1 or self.probe_x.shape[0] < 1:
+            raise ValueError("probe_x must hold at least one example")
+        if isinstance(multipliers, Mapping):
+            unknown = set(multipliers) - set(self.names)
+            if unknown:
+                raise ValueError(f"unknown layer(s) {sorted(unknown)}; weight layers are {self.names}")
+            self.eta_layer = [float(multipliers.get(n, 1.0)) for n in self.names]
+        elif multipliers is not None:
+            if len(multipliers) != len(self.names):
+                raise ValueError(f"multipliers has {len(multipliers)} entries for {len(self.names)} weight layers")
+            self.eta_layer = [float(v) for v in multipliers]
+        else:
+            self.eta_layer = [1.0] * len(self.names)
+        self._eta_param: dict[str, float] = {}
+        for (lname, m), e in zip(self.layers, self.eta_layer):
+            for pname, _ in m.named_parameters(recurse=False):
+                self._eta_param[f"{lname}.{pname}" if lname else pname] = e
+        self._yy = None
+        if probe_y is not None:
+            y = np.asarray(probe_y)
+            if y.shape[0] != self.probe_x.shape[0]:
+                raise ValueError("probe_y must have one entry per probe example")
+            if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
+                k = int(n_classes or (y.max() + 1))
+                Y = np.eye(k)[y]
+            else:
+                Y = y.reshape(len(y), -1).astype(np.float64)
+            self._yy = torch.as_tensor(Y @ Y.T, dtype=torch.float64)
+        self.steps: list[int] = []
+        self.norms: list[list[float]] = []
+        self.zetas: list[list[float]] = []
+        self.ntk_steps: list[int] = []
+        self.ntk_trace: list[float] = []
+        self.kernel_distance: list[float] = []
+        self.kernel_target_alignment: list[float] = []
+        self._K0: torch.Tensor | None = None
+        self._count = 0
+
+    # ------------------------------------------------------------------ recording
+    def step(self, step: int | None = None) -> None:
+        """Record at this step (default: an internal counter) if it falls on an interval."""
+        t = self._count if step is None else int(step)
+        self._count = t + 1
+        if t % self.every == 0:
+            self._record_weights(t)
+        if self.ntk_every and t % self.ntk_every == 0:
+            if not self.steps or self.steps[-1] != t:
+                self._record_weights(t)
+            self._record_ntk(t)
+
+    def _record_weights(self, t: int) -> None:
+        with torch.no_grad():
+            ws = [m.weight.detach() for _, m in self.layers]
+            self.norms.append([float(torch.linalg.norm(w)) for w in ws])
+            self.zetas.append([pair_alignment(ws[i + 1], ws[i]) for i in range(len(ws) - 1)])
+        self.steps.append(t)
+
+    def _record_ntk(self, t: int) -> None:
+        K = empirical_ntk(self.model, self.probe_x, self._eta_param).to(torch.float64)
+        n = K.shape[0]
+        if self._K0 is None:
+            self._K0 = K
+        nk = torch.linalg.norm(K)
+        self.ntk_steps.append(t)
+        self.ntk_trace.append(float(torch.trace(K)) / n)
+        den = float(torch.linalg.norm(self._K0) * nk)
+        self.kernel_distance.append(1.0 - float((self._K0 * K).sum()) / den if den > 0 else float("nan"))
+        if self._yy is not None:
+            den = float(nk * torch.linalg.norm(self._yy))
+            self.kernel_target_alignment.append(float((K * self._yy).sum()) / den if den > 0 else float("nan"))
+        else:
+            self.kernel_target_alignment.append(float("nan"))
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> Any:
+        """Call :meth:`step` after every ``optimizer.step()`` (records the initial state first)."""
+        self.step(0)
+        return optimizer.register_step_post_hook(lambda *_: self.step())
+
+    # ------------------------------------------------------------------ results
+    @property
+    def pairs(self) -> list[str]:
+        return [f"{a}->{b}" for a, b in zip(self.names[:-1], self.names[1:])]
+
+    def history(self) -> dict[str, np.ndarray]:
+        """Arrays: step, norms (n_rec × layers), zeta (n_rec × pairs), and the NTK series."""
+        return {"step": np.array(self.steps), "norms": np.array(self.norms, dtype=float).reshape(len(self.steps), -1),
+                "zeta": np.array(self.zetas, dtype=float).reshape(len(self.steps), -1),
+                "ntk_step": np.array(self.ntk_steps), "ntk_trace": np.array(self.ntk_trace),
+                "kernel_distance": np.array(self.kernel_distance),
+                "kernel_target_alignment": np.array(self.kernel_target_alignment)}
+
+    def classify(self, thresholds: Thresholds | None = None, diverged: bool = False) -> dict[str, Classification]:
+        """Regime and mechanism per consecutive layer pair (from the records at NTK steps)."""
+        if not self.ntk_steps:
+            raise ValueError("no NTK was recorded (ntk_every=0 or no step taken): cannot classify")
+        h = self.history()
+        idx = [self.steps.index(s) for s in self.ntk_steps]
+        out = {}
+        for j, name in enumerate(self.pairs):
+            out[name] = classify_trajectory(h["ntk_trace"], h["zeta"][idx, j], h["norms"][idx, j + 1],
+                                            h["norms"][idx, j], eta_u=self.eta_layer[j + 1],
+                                            eta_w=self.eta_layer[j], diverged=diverged, thresholds=thresholds)
+        return out
+
+    def table(self) -> dict[str, list[Any]]:
+        """Tidy table: one row per (step, quantity, layer or pair)."""
+        rows: dict[str, list[Any]] = {"step": [], "quantity": [], "name": [], "value": []}
+
+        def add(step: int, q: str, name: str, v: float) -> None:
+            rows["step"].append(step)
+            rows["quantity"].append(q)
+            rows["name"].append(name)
+            rows["value"].append(v)
+
+        for t, norms, zs in zip(self.steps, self.norms, self.zetas):
+            for n, v in zip(self.names, norms):
+                add(t, "norm", n, v)
+            for p, v in zip(self.pairs, zs):
+                add(t, "alignment", p, v)
+        for t, tr, kd, ka in zip(self.ntk_steps, self.ntk_trace, self.kernel_distance, self.kernel_target_alignment):
+            add(t, "ntk_trace", "model", tr)
+            add(t, "kernel_distance", "model", kd)
+            add(t, "kernel_target_alignment", "model", ka)
+        return rows
