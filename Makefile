@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 
 .PHONY: run test test-slow bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,plot]"
+	$(BIN)/python -m pip install -q -e ".[test,plot,torch]" -c constraints.txt
 	touch $@
 
 run: $(BIN)/.installed

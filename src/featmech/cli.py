@@ -537,6 +537,183 @@ def presets(fmt: str) -> None:
         _emit(fmt, {}, cols, {})
 
 
+@cli.group()
+def experiment() -> None:
+    """Experiments on nonlinear and deep networks (needs the torch extra: pip install 'featmech[torch]')."""
+
+
+def _write_outputs(out_dir: str | None, name: str, obj: dict[str, Any], table_rows: list[dict[str, Any]],
+                   plot: Callable[[Path], list[Path]]) -> list[str]:
+    if out_dir is None:
+        return []
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    (out / f"{name}.json").write_text(json.dumps(_jsonable(obj), indent=1))
+    files.append(str(out / f"{name}.json"))
+    if table_rows:
+        keys: list[str] = []
+        for r in table_rows:
+            keys += [k for k, v in r.items() if not isinstance(v, (list, dict)) and k not in keys]
+        with (out / f"{name}.csv").open("w", newline="") as fh:
+            wr = csv.writer(fh)
+            wr.writerow(keys)
+            for r in table_rows:
+                wr.writerow([_fmt_csv(r[k]) if k in r else "" for k in keys])
+        files.append(str(out / f"{name}.csv"))
+    try:
+        files += [str(p) for p in plot(out)]
+    except ImportError as exc:  # pragma: no cover - optional
+        click.echo(f"featmech: note: {exc}; figures skipped", err=True)
+    return files
+
+
+def _floats(text: str, name: str) -> list[float]:
+    try:
+        vals = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"must be comma-separated numbers, got {text!r}", param_hint=name) from exc
+    if not vals or any(not (math.isfinite(v) and v > 0) for v in vals):
+        raise click.BadParameter("needs positive finite numbers", param_hint=name)
+    return vals
+
+
+def _seeds(n: int) -> list[int]:
+    if n < 1:
+        raise click.BadParameter(f"must be >= 1, got {n}", param_hint="--seeds")
+    return list(range(n))
+
+
+@experiment.command("activations")
+@click.option("--case", type=click.Choice(["alignment", "disalignment"]), default="alignment", show_default=True)
+@click.option("--activation", "acts", multiple=True, default=None,
+              help="linear, relu, leaky_relu, tanh, sigmoid, silu (swish); repeatable; default: all.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quick", is_flag=True, help="Smaller width and fewer steps (a CI-sized run).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write JSON, CSV and figures here.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@_threshold_options
+def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: bool, out_dir: str | None, fmt: str,
+                           eps: float, delta: float, factor: float) -> None:
+    """ζ(t) of the two-layer net f(x) = κ Σ u_i σ(w_i x) for each activation, exact theory for linear.
+
+    \b
+    Examples:
+      featmech experiment activations --case alignment --out out/act
+      featmech experiment activations --case disalignment --activation linear --format json
+    """
+    from .experiments import ALL_ACTIVATIONS, activations_experiment
+
+    th = Thresholds(eps, delta, factor)
+    runs = activations_experiment(case, list(acts) or list(ALL_ACTIVATIONS), seed=seed, quick=quick, thresholds=th)
+    obj: dict[str, Any] = runs[0] if len(runs) == 1 else {"case": case, "runs": runs}
+    table_rows = [{k: v for k, v in r.items() if k not in ("classification",)} for r in runs]
+
+    def plot(out: Path) -> list[Path]:
+        from .plots import plot_activations
+
+        return plot_activations(runs, out / f"activations_{case}")
+
+    files = _write_outputs(out_dir, f"activations_{case}", obj, table_rows, plot)
+    if fmt == "json":
+        click.echo(json.dumps(_jsonable(obj)))
+        return
+    click.echo(f"{'activation':>12} {'regime':>8} {'mechanism':>13} {'zeta0':>7} {'zeta_end':>8} {'max|K/K0-1|':>11}"
+               f" {'theory dev':>10}")
+    for r in runs:
+        c = r["classification"]
+        dev = r.get("theory_max_deviation")
+        click.echo(f"{r['activation']:>12} {r['regime']:>8} {r['mechanism']:>13} {c['alignment_start']:>7.3f} "
+                   f"{c['alignment_end']:>8.3f} {c['ntk_max_deviation']:>11.3g} "
+                   f"{'' if dev is None else f'{dev:.1e}':>10}")
+    for f in files:
+        click.echo(f"wrote {f}")
+
+
+def _network_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    opts = [
+        click.option("--dataset", type=str, default="digits", show_default=True, help="digits (bundled), mnist or cifar10."),
+        click.option("--data-dir", type=str, default=None, help="Directory with the MNIST IDX or CIFAR-10 binary files."),
+        click.option("--arch", type=click.Choice(["mlp", "cnn"]), default="mlp", show_default=True),
+        click.option("--seeds", "n_seeds", type=int, default=3, show_default=True),
+        click.option("--steps", type=int, default=None, help="SGD steps (default 1500, --quick 150)."),
+        click.option("--loss", type=click.Choice(["ce", "mse"]), default="ce", show_default=True),
+        click.option("--max-train", type=int, default=None, help="Subsample the training set."),
+        click.option("--quick", is_flag=True, help="Smaller network, fewer steps (a CI-sized run)."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write JSON, CSV and figures here."),
+        click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return _threshold_options(f)
+
+
+def _report_rows(rows: list[dict[str, Any]], key: str, name: str, out_dir: str | None, fmt: str, xlabel: str) -> None:
+    slim = [{k: v for k, v in r.items() if k != "history"} for r in rows]
+    obj = {"rows": slim}
+
+    def plot(out: Path) -> list[Path]:
+        from .plots import plot_sweep
+
+        return plot_sweep(rows, key, out / name, xlabel)
+
+    files = _write_outputs(out_dir, name, {"rows": rows}, slim, plot)
+    if fmt == "json":
+        click.echo(json.dumps(_jsonable(obj)))
+        return
+    click.echo(f"{key:>10} {'seed':>4} {'test acc':>8} {'NTK ratio':>9} {'kernel dist':>11} {'regime':>9} "
+               f"{'mechanism':>13}  per pair")
+    for r in rows:
+        pairs = ", ".join(f"{p['mechanism']}" for p in r["pairs"])
+        click.echo(f"{r[key]:>10.3g} {r['seed']:>4} {r['test_accuracy']:>8.3f} {r['ntk_ratio']:>9.3g} "
+                   f"{r['kernel_distance']:>11.3g} {r['regime']:>9} {r['mechanism']:>13}  {pairs}")
+    for f in files:
+        click.echo(f"wrote {f}")
+
+
+@experiment.command("init-scale")
+@click.option("--scales", type=str, default="0.1,0.3,1,3,10", show_default=True)
+@click.option("--lr", type=float, default=0.05, show_default=True)
+@_network_options
+def experiment_init_scale(scales: str, lr: float, dataset: str, data_dir: str | None, arch: str, n_seeds: int,
+                          steps: int | None, loss: str, max_train: int | None, quick: bool, out_dir: str | None,
+                          fmt: str, eps: float, delta: float, factor: float) -> None:
+    """Train an MLP (or CNN) per init scale: accuracy, NTK change and per-pair mechanism.
+
+    \b
+    Examples:
+      featmech experiment init-scale --dataset digits --scales 0.1,0.3,1,3,10 --out out/scale
+      featmech experiment init-scale --dataset mnist --data-dir ~/data/mnist --max-train 5000
+    """
+    from .experiments import init_scale_experiment
+
+    rows = init_scale_experiment(_floats(scales, "--scales"), dataset=dataset, data_dir=data_dir,
+                                 seeds=_seeds(n_seeds), arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
+                                 max_train=max_train, thresholds=Thresholds(eps, delta, factor))
+    _report_rows(rows, "scale", "init_scale", out_dir, fmt, "init scale (weights ~ N(0, scale²/fan-in))")
+
+
+@experiment.command("lr-ratio")
+@click.option("--ratios", type=str, default="0.01,0.1,1,10,100", show_default=True)
+@click.option("--lr", type=float, default=0.02, show_default=True)
+@_network_options
+def experiment_lr_ratio(ratios: str, lr: float, dataset: str, data_dir: str | None, arch: str, n_seeds: int,
+                        steps: int | None, loss: str, max_train: int | None, quick: bool, out_dir: str | None, fmt: str,
+                        eps: float, delta: float, factor: float) -> None:
+    """Train over the output-to-hidden learning-rate ratio η_out/η_hidden, where rescaling is expected.
+
+    \b
+    Example:
+      featmech experiment lr-ratio --dataset digits --out out/lr
+    """
+    from .experiments import lr_ratio_experiment
+
+    rows = lr_ratio_experiment(_floats(ratios, "--ratios"), dataset=dataset, data_dir=data_dir,
+                               seeds=_seeds(n_seeds), arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
+                               max_train=max_train, thresholds=Thresholds(eps, delta, factor))
+    _report_rows(rows, "lr_ratio", "lr_ratio", out_dir, fmt, "learning-rate ratio η_out / η_hidden")
+
+
 # ---------------------------------------------------------------------- entry point
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 and one stderr line on a user mistake)."""
@@ -555,6 +732,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         click.echo(f"featmech: error: {str(exc).splitlines()[0] if str(exc) else 'invalid input'}", err=True)
         return 2
+    except ImportError as exc:
+        click.echo(f"featmech: error: {str(exc).splitlines()[0]}", err=True)
+        return 1
     except click.exceptions.Abort:
         click.echo("featmech: aborted", err=True)
         return 1

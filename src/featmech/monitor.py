@@ -36,7 +36,7 @@ from ._validation import check_int
 from .nets import weight_layers
 from .regimes import Classification, Thresholds, classify_trajectory
 
-__all__ = ["MechanismMonitor", "pair_alignment", "empirical_ntk"]
+__all__ = ["MechanismMonitor", "pair_alignment", "empirical_ntk", "fast_ntk"]
 
 
 def _right(w: torch.Tensor) -> torch.Tensor:
@@ -74,11 +74,15 @@ def pair_alignment(w_next: torch.Tensor, w_prev: torch.Tensor) -> float:
 
 def empirical_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None = None) -> torch.Tensor:
     """K_ij = Σ_θ η_θ Σ_c ∂f_c(x_i)/∂θ ∂f_c(x_j)/∂θ (n × n), per-example Jacobians via torch.func."""
-    params = {k: v.detach() for k, v in model.named_parameters()}
+    allp = {k: v.detach() for k, v in model.named_parameters()}
+    params = {k: v for k, v in allp.items() if eta is None or float(eta.get(k, 1.0)) != 0.0}
+    fixed = {k: v for k, v in allp.items() if k not in params}
 
     def f(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, p, (xi.unsqueeze(0),)).reshape(-1)
+        return functional_call(model, {**fixed, **p}, (xi.unsqueeze(0),)).reshape(-1)
 
+    if not params:
+        return torch.zeros((x.shape[0], x.shape[0]), dtype=x.dtype)
     jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)
     n = x.shape[0]
     K = torch.zeros((n, n), dtype=x.dtype)
@@ -88,6 +92,68 @@ def empirical_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | 
         if e != 0.0:
             K = K + e * torch.einsum("iap,jap->ij", Jf, Jf)
     return K
+
+
+def _has_batch_coupling(model: nn.Module) -> bool:
+    """True if some module mixes examples in a batch (batch norm in training mode)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in model.modules())
+
+
+def fast_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None = None) -> torch.Tensor:
+    """The same K as :func:`empirical_ntk`, with the structure of ``nn.Linear`` layers exploited.
+
+    For a Linear layer z = W a + b, ∂f_c(x_i)/∂W = δ_ic a_iᵀ with δ_ic = ∂f_c(x_i)/∂z_i, so its
+    contribution is K_ij = Σ_c (δ_ic·δ_jc)(a_i·a_j) (+ Σ_c δ_ic·δ_jc for the bias): one backward
+    pass per output instead of a per-example Jacobian of every weight (the trick behind
+    neural-tangents' structured derivatives). Other parameters go through :func:`empirical_ntk`
+    restricted to them. Requires examples to be processed independently (no batch norm in
+    training mode); otherwise use :func:`empirical_ntk`.
+    """
+    eta = eta or {}
+    linear = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    acts: dict[str, torch.Tensor] = {}
+    outs: dict[str, torch.Tensor] = {}
+
+    def hook(name: str) -> Any:
+        def f(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+            acts[name] = inp[0].detach()
+            out.retain_grad()
+            outs[name] = out
+        return f
+
+    handles = [m.register_forward_hook(hook(n)) for n, m in linear]
+    try:
+        with torch.enable_grad():
+            xr = x.detach()
+            y = model(xr)
+            y2 = y.reshape(y.shape[0], -1)
+            n, C = y2.shape
+            K = torch.zeros((n, n), dtype=torch.float64)
+            gram_a = {name: (a.reshape(n, -1).double() @ a.reshape(n, -1).double().T) for name, a in acts.items()}
+            covered: set[str] = set()
+            for c in range(C):
+                for o in outs.values():
+                    o.grad = None
+                y2[:, c].sum().backward(retain_graph=c < C - 1, inputs=[outs[nm] for nm, _ in linear])
+                for name, m in linear:
+                    d = outs[name].grad.reshape(n, -1).double()
+                    dd = d @ d.T
+                    wname = f"{name}.weight" if name else "weight"
+                    K += float(eta.get(wname, 1.0)) * dd * gram_a[name]
+                    covered.add(wname)
+                    if m.bias is not None:
+                        bname = f"{name}.bias" if name else "bias"
+                        K += float(eta.get(bname, 1.0)) * dd
+                        covered.add(bname)
+    finally:
+        for h in handles:
+            h.remove()
+    rest = {k: v for k, v in model.named_parameters() if k not in covered}
+    if rest:
+        eta_rest = {k: float(eta.get(k, 1.0)) for k in rest}
+        eta_rest.update({k: 0.0 for k in covered})
+        K = K + empirical_ntk(model, x, eta_rest).double()
+    return K.to(x.dtype)
 
 
 class MechanismMonitor:
@@ -136,6 +202,11 @@ class MechanismMonitor:
             else:
                 Y = y.reshape(len(y), -1).astype(np.float64)
             self._yy = torch.as_tensor(Y @ Y.T, dtype=torch.float64)
+        ws = [m.weight for _, m in self.layers]
+        self._left_cache = []
+        for i in range(len(ws) - 1):  # how W_{l+1} is viewed as a matrix on W_l's outputs (fixed per model)
+            ok = _left(ws[i + 1].detach(), ws[i].shape[0]) is not None
+            self._left_cache.append((lambda w, o=ws[i].shape[0]: _left(w, o)) if ok else None)
         self.steps: list[int] = []
         self.norms: list[list[float]] = []
         self.zetas: list[list[float]] = []
@@ -161,12 +232,21 @@ class MechanismMonitor:
     def _record_weights(self, t: int) -> None:
         with torch.no_grad():
             ws = [m.weight.detach() for _, m in self.layers]
-            self.norms.append([float(torch.linalg.norm(w)) for w in ws])
-            self.zetas.append([pair_alignment(ws[i + 1], ws[i]) for i in range(len(ws) - 1)])
+            norms = torch.stack([torch.linalg.vector_norm(w) for w in ws])
+            prods = []
+            for i in range(len(ws) - 1):
+                L = self._left_cache[i](ws[i + 1]) if self._left_cache[i] is not None else None
+                prods.append(torch.linalg.vector_norm(L @ _right(ws[i])) if L is not None
+                             else torch.tensor(float("nan"), dtype=norms.dtype))
+            nl = norms.tolist()
+            pl = torch.stack(prods).tolist() if prods else []
+        self.norms.append(nl)
+        self.zetas.append([p / (nl[i + 1] * nl[i]) if nl[i + 1] * nl[i] > 0 else 0.0 for i, p in enumerate(pl)])
         self.steps.append(t)
 
     def _record_ntk(self, t: int) -> None:
-        K = empirical_ntk(self.model, self.probe_x, self._eta_param).to(torch.float64)
+        ntk = empirical_ntk if _has_batch_coupling(self.model) else fast_ntk
+        K = ntk(self.model, self.probe_x, self._eta_param).to(torch.float64)
         n = K.shape[0]
         if self._K0 is None:
             self._K0 = K

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["PALETTE", "plot_phase", "plot_exponent_diagram", "plot_trajectory", "save"]
+__all__ = ["PALETTE", "plot_phase", "plot_exponent_diagram", "plot_trajectory", "plot_activations", "plot_sweep", "save"]
 
 #: Okabe & Ito (2008) colours, one per category of featmech.phase.LABELS
 PALETTE = {
@@ -208,5 +208,58 @@ def plot_trajectory(theory: Any, out_base: str | Path, *, sim: Any = None, lr: f
     axes[1, 1].legend(frameon=False, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return save(fig, out_base)
+
+
+def plot_activations(runs: Sequence[dict[str, Any]], out_base: str | Path) -> list[Path]:
+    """ζ(t) and K(t)/K(0) of the two-layer net for every activation; exact theory dashed for linear."""
+    plt = _mpl()
+    colors = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2"]
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
+    for i, r in enumerate(runs):
+        c = colors[i % len(colors)]
+        lab = f"{r['activation']} ({r['regime']}" + (f"/{r['mechanism']})" if r["regime"] == "feature" else ")")
+        axes[0].plot(r["time"], r["alignment"], color=c, lw=1.6, label=lab)
+        ntk = np.asarray(r["ntk"])
+        axes[1].plot(r["time"], ntk / ntk[0], color=c, lw=1.6, label=r["activation"])
+        if "theory_alignment" in r:
+            axes[0].plot(r["time"], r["theory_alignment"], color="#777777", lw=1.0, ls="--",
+                         label="linear: exact gradient flow")
+    axes[0].set_xlabel("time t = step × lr")
+    axes[0].set_ylabel("alignment ζ = ‖W₂W₁‖/(‖W₂‖‖W₁‖) = |cos(u,w)|")
+    axes[1].set_xlabel("time t = step × lr")
+    axes[1].set_ylabel("NTK trace ratio K(t)/K(0)")
+    axes[0].legend(frameon=False, fontsize=7)
+    case = runs[0]["case"] if runs else ""
+    fig.suptitle(f"Two-layer network f(x) = κ Σ u_i σ(w_i x), {case} case", fontsize=10)
+    fig.tight_layout()
+    return save(fig, out_base)
+
+
+def plot_sweep(rows: Sequence[dict[str, Any]], key: str, out_base: str | Path, xlabel: str) -> list[Path]:
+    """Test accuracy against a swept hyperparameter, points coloured by regime/mechanism."""
+    plt = _mpl()
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(5.4, 3.8))
+    xs = np.array([r[key] for r in rows], dtype=float)
+    acc = np.array([r["test_accuracy"] for r in rows], dtype=float)
+    cats = []
+    for r, x, a in zip(rows, xs, acc):
+        cat = r["regime"] if r["regime"] != "feature" else f"feature/{r['mechanism']}"
+        cats.append(cat)
+        ax.plot(x, a if np.isfinite(a) else 0.0, "o", ms=7, color=PALETTE.get(cat, "#777777"),
+                mec="k", mew=0.5)
+    ux = np.unique(xs)
+    ax.plot(ux, [np.nanmean(np.where(np.isfinite(acc[xs == u]), acc[xs == u], np.nan)) for u in ux], color="#444444",
+            lw=1, zorder=0)
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy")
+    ax.set_ylim(-0.02, 1.02)
+    present = [c for c in PALETTE if c in cats]
+    ax.legend(handles=[Line2D([], [], marker="o", ls="", color=PALETTE[c], mec="k", label=c) for c in present],
+              frameon=False, loc="lower left")
     fig.tight_layout()
     return save(fig, out_base)
