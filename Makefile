@@ -1,5 +1,5 @@
 # One command each, on a fresh machine (they install what they need into .venv):
-#   make run    - the main job on its embedded defaults
+#   make run    - the main job on its embedded defaults: featmech reproduce --quick -> out/report/report.html
 #   make test   - the test suite
 #   make bench  - the benchmarks (writes BENCHMARKS.md)
 PYTHON ?= python3
@@ -11,11 +11,11 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,plot,torch]" -c constraints.txt
+	$(BIN)/python -m pip install -q -e ".[test,plot,torch,sweep]" -c constraints.txt
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/featmech canonical
+	$(BIN)/featmech reproduce --quick --out out/report
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
@@ -26,6 +26,8 @@ test-slow: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_core.py
 	$(BIN)/python benchmarks/bench_phase.py
+	$(BIN)/python benchmarks/bench_monitor.py
+	$(BIN)/python benchmarks/bench_sweep.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info src/*.egg-info

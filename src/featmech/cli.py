@@ -279,7 +279,13 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_
         rows["rate"].append(float(sol.rate))
     agree = all(f"{r}/{m}" == e for r, m, e in zip(rows["regime"], rows["mechanism"], rows["expected"]))
     if out_dir is not None:
-        files = _canonical_figures(Path(out_dir), seed)
+        try:
+            from .report import canonical_figures
+
+            files = [str(p) for p in canonical_figures(Path(out_dir), seed)[0]]
+        except ImportError as exc:  # pragma: no cover - optional
+            click.echo(f"featmech: note: {exc}; figures skipped", err=True)
+            files = []
         (Path(out_dir) / "canonical.json").write_text(json.dumps(_jsonable({**rows, "all_agree": agree}), indent=2))
         rows_files = files + [str(Path(out_dir) / "canonical.json")]
     else:
@@ -324,33 +330,6 @@ def explain(width: int | None, sigma_u: float | None, sigma_w: float | None, rho
         cfg.update(eta_u=eta_u, eta_w=eta_w, kappa=kappa, target=target, data_var=data_var)
         _emit(fmt, {"regime": cl.regime, "mechanism": cl.mechanism, "explanation": text, "rate": float(sol.rate)},
               {}, {"classification": cl.as_dict(), "config": cfg})
-
-
-def _canonical_figures(out: Path, seed: int) -> list[str]:
-    """Per canonical case: exact gradient flow (lines) and width-free GD at a small step (points)."""
-    try:
-        from .plots import plot_trajectory
-    except ImportError as exc:  # pragma: no cover - optional
-        click.echo(f"featmech: note: {exc}; figures skipped", err=True)
-        return []
-    files: list[str] = []
-    for name in CANONICAL_CASES:
-        sol = canonical_solution(name, seed=seed)
-        tc = float(sol.convergence_time(1e-3))
-        kmax = max(float(sol(0.0).ntk), float(sol(np.inf).ntk))
-        lr = 0.05 / kmax
-        steps = int(min(max(math.ceil(1.5 * tc / lr), 10), 20_000))
-        lr = 1.5 * tc / steps if steps == 20_000 else lr
-        every = max(1, steps // 40)
-        g = sol.gram
-        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, eta_u=sol.hyper.eta_u,
-                            eta_w=sol.hyper.eta_w, kappa=sol.hyper.kappa, target=sol.hyper.target,
-                            data_var=sol.hyper.data_var, every=every)
-        st = sol(np.linspace(0.0, steps * lr, 400))
-        cl = classify_solution(sol)
-        files += [str(p) for p in plot_trajectory(st, out / f"canonical_{name}", sim=res, lr=lr,
-                                                  title=f"{name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")]
-    return files
 
 
 def _parse_fixed(items: Sequence[str]) -> dict[str, float]:
@@ -712,6 +691,113 @@ def experiment_lr_ratio(ratios: str, lr: float, dataset: str, data_dir: str | No
                                seeds=_seeds(n_seeds), arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
                                max_train=max_train, thresholds=Thresholds(eps, delta, factor))
     _report_rows(rows, "lr_ratio", "lr_ratio", out_dir, fmt, "learning-rate ratio η_out / η_hidden")
+
+
+@cli.group()
+def sweep() -> None:
+    """Sweeps over a grid of configurations into a resumable results store (SQLite)."""
+
+
+@sweep.command("run")
+@click.argument("spec_path", metavar="SPEC.toml")
+@click.option("--store", "store_path", required=True, help="Results store file (created if missing).")
+@click.option("--workers", type=int, default=None, help="Local process pool size (default: all cores).")
+@click.option("--serial", is_flag=True, help="Run in this process (no pool).")
+@click.option("--dask-local", type=int, default=None, metavar="N", help="Start a Dask LocalCluster of N workers on 127.0.0.1.")
+@click.option("--scheduler", type=str, default=None, metavar="tcp://HOST:PORT", help="Join an existing Dask cluster.")
+@click.option("--timeout", type=float, default=10.0, show_default=True, help="Seconds to reach --scheduler.")
+@click.option("--retry-failed", is_flag=True, help="Recompute points that failed before.")
+@click.option("--chunk-size", type=int, default=None, help="Points per task (default: automatic).")
+@click.option("--quiet", is_flag=True, help="No progress output.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def sweep_run(spec_path: str, store_path: str, workers: int | None, serial: bool, dask_local: int | None,
+              scheduler: str | None, timeout: float, retry_failed: bool, chunk_size: int | None, quiet: bool,
+              fmt: str) -> None:
+    """Compute every missing point of SPEC into the store (finished points are never recomputed).
+
+    \b
+    Examples:
+      featmech sweep run spec.toml --store results.db
+      featmech sweep run spec.toml --store results.db --dask-local 2
+      featmech sweep run spec.toml --store results.db --scheduler tcp://10.0.0.5:8786
+    """
+    from .sweep import load_spec, run_sweep
+
+    chosen = [n for n, v in (("--serial", serial), ("--dask-local", dask_local is not None),
+                             ("--scheduler", scheduler is not None)) if v]
+    if len(chosen) > 1:
+        raise click.UsageError(f"choose one executor, not {' and '.join(chosen)}")
+    for name, v in (("--workers", workers), ("--dask-local", dask_local), ("--chunk-size", chunk_size)):
+        if v is not None and v < 1:
+            raise click.BadParameter(f"must be >= 1, got {v}", param_hint=name)
+    executor = "serial" if serial else ("dask" if (dask_local or scheduler) else "pool")
+    spec = load_spec(spec_path)
+    rep = run_sweep(spec, store_path, executor=executor, workers=dask_local or workers, scheduler=scheduler,
+                    retry_failed=retry_failed, chunk_size=chunk_size, progress=not quiet, connect_timeout=timeout)
+    out = {"spec": spec_path, "store": store_path, "computation": spec.computation, "total": rep.total,
+           "skipped": rep.skipped, "computed": rep.computed, "failed": rep.failed, "seconds": rep.seconds,
+           "executor": rep.executor}
+    if fmt == "json":
+        click.echo(json.dumps(out))
+    else:
+        click.echo(f"{rep.total} points: {rep.computed} computed, {rep.failed} failed, {rep.skipped} already in the "
+                   f"store ({rep.executor}, {rep.seconds:.1f} s)")
+
+
+@sweep.command("status")
+@click.argument("store_path", metavar="STORE")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def sweep_status(store_path: str, fmt: str) -> None:
+    """Counts of finished and failed points in a store, and the errors of failed ones."""
+    from .store import Store
+
+    if not Path(store_path).exists():
+        raise click.BadParameter(f"{store_path!r} does not exist", param_hint="STORE")
+    with Store(store_path, create=False) as st:
+        counts = st.counts()
+        failed = st.rows("failed")
+    if fmt == "json":
+        click.echo(json.dumps({**counts, "errors": [{"key": r["key"], "error": r["error"]} for r in failed]}))
+        return
+    click.echo(f"done: {counts['done']}, failed: {counts['failed']}")
+    for r in failed[:20]:
+        click.echo(f"  failed {r['key'][:12]}: {r['error']}")
+
+
+@sweep.command("export")
+@click.argument("store_path", metavar="STORE")
+@click.option("--to", "fmt", type=click.Choice(["parquet", "csv"]), required=True)
+@click.option("--out", "out_path", required=True, help="Output file.")
+def sweep_export(store_path: str, fmt: str, out_path: str) -> None:
+    """Export finished points: one row per point and seed, its parameters then its scalar results."""
+    from .store import Store
+
+    if not Path(store_path).exists():
+        raise click.BadParameter(f"{store_path!r} does not exist", param_hint="STORE")
+    with Store(store_path, create=False) as st:
+        p = st.export(out_path, fmt)
+        n = st.counts()["done"]
+    click.echo(f"wrote {n} rows to {p}")
+
+
+@cli.command()
+@click.option("--quick", is_flag=True, help="Smaller grids and networks: about two minutes on 2 cores.")
+@click.option("--out", "out_dir", type=click.Path(), default="featmech-report", show_default=True)
+@click.option("--section", "sections", multiple=True, type=click.Choice(["canonical", "phase", "scaling", "activations", "digits"]),
+              help="Only these sections (repeatable; default: all).")
+def reproduce(quick: bool, out_dir: str, sections: Sequence[str]) -> None:
+    """The main job: every result of the paper, regenerated into OUT/report.html with its data.
+
+    \b
+    Examples:
+      featmech reproduce --quick --out out/report
+      featmech reproduce --out out/full
+    """
+    from .report import SECTIONS, reproduce as _reproduce
+
+    path = _reproduce(out_dir, quick=quick, sections=list(sections) or list(SECTIONS),
+                      log=lambda m: click.echo(m, err=True))
+    click.echo(f"wrote {path}")
 
 
 # ---------------------------------------------------------------------- entry point

@@ -1,0 +1,112 @@
+"""Benchmarks of sweeps and the store (issue: sweeps, store, report).
+
+Run:  python benchmarks/bench_sweep.py      (writes the "sweep" section of BENCHMARKS.md)
+
+(a) Dask LocalCluster with 2 workers vs 1 on CPU-bound network points (digits MLP, 1 torch thread
+    per worker), target ≥ 1.6× speed-up; (b) per-task overhead of the process pool and of Dask
+    (tiny tasks, one point per task); (c) store write rate, target ≥ 10⁵ scalar rows/s; (d) a
+    sweep killed with SIGKILL and resumed: lost and repeated points.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from featmech.store import Store, point_key  # noqa: E402
+from featmech.sweep import load_spec, parse_spec, run_sweep  # noqa: E402
+
+from _report import write_section  # noqa: E402
+
+NET = {"computation": "network", "seeds": [0, 1, 2, 3, 4, 5, 6, 7],
+       "fixed": {"quick": True, "steps": 500, "scale": 1.0}}
+TINY = {"computation": "trajectory", "seeds": list(range(200)), "fixed": {"points": 2, "width": 10}}
+
+
+def main() -> None:
+    rows = ["| benchmark | measured | target | |", "|---|---|---|---|"]
+    tmp = Path(tempfile.mkdtemp())
+    from distributed import LocalCluster
+
+    spec = parse_spec(NET)
+    warm = parse_spec({**NET, "seeds": [100, 101], "fixed": {**NET["fixed"], "steps": 5}})
+    t = {}
+    for n in (1, 2):
+        with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as cluster:
+            run_sweep(warm, tmp / f"warm{n}.db", executor="dask", scheduler=cluster.scheduler_address,
+                      progress=False)  # workers import torch and load the data first
+            t0 = time.perf_counter()
+            rep = run_sweep(spec, tmp / f"net{n}.db", executor="dask", scheduler=cluster.scheduler_address,
+                            progress=False)
+            t[n] = time.perf_counter() - t0
+        assert rep.computed == 8, rep
+    sp = t[1] / t[2]
+    rows.append(f"| (a) 8 digits-MLP points (500 SGD steps each): Dask LocalCluster, 1 worker | {t[1]:.1f} s | | |")
+    rows.append(f"| (a) same, 2 workers | {t[2]:.1f} s — **{sp:.2f}× speed-up** | ≥ 1.6× | "
+                f"{'met' if sp >= 1.6 else 'NOT met'} |")
+    tiny = parse_spec(TINY)
+    t0 = time.perf_counter()
+    run_sweep(tiny, tmp / "serial.db", executor="serial", progress=False)
+    base = (time.perf_counter() - t0) / 200
+    for ex in ("pool", "dask"):
+        t0 = time.perf_counter()
+        run_sweep(tiny, tmp / f"tiny_{ex}.db", executor=ex, workers=2, chunk_size=1, progress=False)
+        per = (time.perf_counter() - t0) / 200
+        rows.append(f"| (b) per-task overhead, {ex} (200 one-point tasks, 2 workers, incl. start-up) | "
+                    f"{(per - base / 2) * 1e3:.1f} ms/task | | serial cost {base * 1e3:.2f} ms/point |")
+    t0 = time.perf_counter()
+    rep = run_sweep(tiny, tmp / "tiny_chunked.db", executor="pool", workers=2, progress=False)
+    rows.append(f"| (b) same 200 points, pool with automatic chunks | {(time.perf_counter() - t0) * 1e3 / 200:.1f} ms/point"
+                " | | |")
+    n = 100_000  # each row: 3 parameters + 3 results
+    data = [(point_key("bench", {"i": i}), "bench", {"i": i, "kappa": 0.1 * i, "seed": i % 7},
+             {"loss": 1.0 / (i + 1), "ntk_ratio": 1.5, "regime": "kernel"}) for i in range(n)]
+    with Store(tmp / "w.db") as st:
+        t0 = time.perf_counter()
+        st.put_many(data)
+        dt = time.perf_counter() - t0
+        assert st.counts()["done"] == n
+    rate = n / dt
+    rows.append(f"| (c) store write rate (bulk, 100 000 rows of 3 parameters + 3 results) | **{rate:,.0f} rows/s** "
+                f"({6 * rate:,.0f} scalars/s) | ≥ 10⁵ rows/s | {'met' if rate >= 1e5 else 'NOT met'} |")
+    spec_path = tmp / "kill.toml"
+    spec_path.write_text('computation = "simulate"\nseeds = [0, 1]\n[fixed]\nwidth = 5000\nsteps = 40000\nlr = 0.01\n'
+                         '[axes]\nkappa = {start = 1e-3, stop = 1.0, num = 10, scale = "log"}\n')
+    db = tmp / "kill.db"
+    proc = subprocess.Popen([sys.executable, "-m", "featmech", "sweep", "run", str(spec_path), "--store", str(db),
+                             "--serial", "--chunk-size", "1", "--quiet"])
+    while True:
+        try:
+            c = sqlite3.connect(str(db), timeout=5).execute("SELECT count(*) FROM points").fetchone()[0]
+        except sqlite3.Error:
+            c = 0
+        if c >= 8:
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with Store(db) as st:
+        before = st.counts()["done"]
+    rep = run_sweep(load_spec(spec_path), db, executor="serial", progress=False)
+    with Store(db) as st:
+        after = st.counts()["done"]
+    lost = rep.total - after
+    repeated = rep.computed - (rep.total - before)
+    rows.append(f"| (d) SIGKILL after {before} of {rep.total} points, then resume | lost {lost}, repeated {repeated}, "
+                f"recomputed {rep.computed} | 0 lost, 0 repeated | {'met' if lost == 0 and repeated == 0 else 'NOT met'} |")
+    body = "\n".join(rows)
+    print(body)
+    write_section("sweep", "python benchmarks/bench_sweep.py", body)
+
+
+if __name__ == "__main__":
+    main()
