@@ -19,6 +19,7 @@ import click
 import numpy as np
 
 from . import __version__
+from ._jsonio import jsonable
 from .exact import Gram, Solution, gram_of, solve_gram
 from .inits import load_npz, sample_gram
 from .phase import parse_axis, phase_diagram
@@ -31,28 +32,10 @@ TRAJ_FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
 
 
 # ---------------------------------------------------------------------- helpers
-def _jsonable(x: Any) -> Any:
-    """Convert numpy values to JSON; non-finite floats become null (JSON has no inf/NaN)."""
-    if isinstance(x, dict):
-        return {k: _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _jsonable(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        v = float(x)
-        return v if math.isfinite(v) else None
-    return x
-
-
 def _emit(fmt: str, scalars: dict[str, Any], columns: dict[str, Sequence[Any]], extra: dict[str, Any]) -> None:
     if fmt == "json":
         obj = {**columns, **scalars, **extra}
-        click.echo(json.dumps(_jsonable(obj), indent=None))
+        click.echo(json.dumps(jsonable(obj), indent=None))
     elif fmt == "csv":
         buf = io.StringIO()
         wr = csv.writer(buf, lineterminator="\n")
@@ -286,7 +269,7 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_
         except ImportError as exc:  # pragma: no cover - optional
             click.echo(f"featmech: note: {exc}; figures skipped", err=True)
             files = []
-        (Path(out_dir) / "canonical.json").write_text(json.dumps(_jsonable({**rows, "all_agree": agree}), indent=2))
+        (Path(out_dir) / "canonical.json").write_text(json.dumps(jsonable({**rows, "all_agree": agree}), indent=2))
         rows_files = files + [str(Path(out_dir) / "canonical.json")]
     else:
         rows_files = []
@@ -385,7 +368,7 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
         except ImportError as exc:
             click.echo(f"featmech: note: {exc}; figures skipped", err=True)
         summary["files"] = files
-        (out / "summary.json").write_text(json.dumps(_jsonable(summary), indent=2))
+        (out / "summary.json").write_text(json.dumps(jsonable(summary), indent=2))
         files.append(str(out / "summary.json"))
     if fmt == "table":
         click.echo(f"{pd.x.name} × {pd.y.name}: {summary['points']} points × {pd.seeds} seeds")
@@ -475,10 +458,10 @@ def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, 
                 click.echo(f"featmech: note: {exc}; figures skipped", err=True)
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "scaling.json").write_text(json.dumps(_jsonable(result), indent=2))
+        (Path(out_dir) / "scaling.json").write_text(json.dumps(jsonable(result), indent=2))
         files.append(str(Path(out_dir) / "scaling.json"))
     if fmt == "json":
-        click.echo(json.dumps(_jsonable(result)))
+        click.echo(json.dumps(jsonable(result)))
         return
     click.echo(f"exponents of d: σ_u² {exps.sigma_u2:g}, σ_w² {exps.sigma_w2:g}, η_u {exps.eta_u:g}, "
                f"η_w {exps.eta_w:g}, κ {exps.kappa:g}" + (", orthogonal init" if exps.orthogonal else ""))
@@ -528,7 +511,7 @@ def _write_outputs(out_dir: str | None, name: str, obj: dict[str, Any], table_ro
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = []
-    (out / f"{name}.json").write_text(json.dumps(_jsonable(obj), indent=1))
+    (out / f"{name}.json").write_text(json.dumps(jsonable(obj), indent=1))
     files.append(str(out / f"{name}.json"))
     if table_rows:
         keys: list[str] = []
@@ -595,7 +578,7 @@ def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: boo
 
     files = _write_outputs(out_dir, f"activations_{case}", obj, table_rows, plot)
     if fmt == "json":
-        click.echo(json.dumps(_jsonable(obj)))
+        click.echo(json.dumps(jsonable(obj)))
         return
     click.echo(f"{'activation':>12} {'regime':>8} {'mechanism':>13} {'zeta0':>7} {'zeta_end':>8} {'max|K/K0-1|':>11}"
                f" {'theory dev':>10}")
@@ -638,7 +621,7 @@ def _report_rows(rows: list[dict[str, Any]], key: str, name: str, out_dir: str |
 
     files = _write_outputs(out_dir, name, {"rows": rows}, slim, plot)
     if fmt == "json":
-        click.echo(json.dumps(_jsonable(obj)))
+        click.echo(json.dumps(jsonable(obj)))
         return
     click.echo(f"{key:>10} {'seed':>4} {'test acc':>8} {'NTK ratio':>9} {'kernel dist':>11} {'regime':>9} "
                f"{'mechanism':>13}  per pair")

@@ -189,22 +189,30 @@ def _defaults(quick: bool) -> dict[str, Any]:
                 ntk_every=25 if quick else 50, batch_size=128)
 
 
+def _network_sweep(values: Sequence[float], name: str, run_kwargs: Any, *, dataset: str, data_dir: str | None,
+                   seeds: Sequence[int], arch: str, lr: float, loss: str, quick: bool, steps: int | None,
+                   max_train: int | None, thresholds: Thresholds | None) -> list[dict[str, Any]]:
+    """One network run per (value, seed); ``run_kwargs(value)`` gives its scale and output-lr multiplier."""
+    cfg = _defaults(quick)
+    ds = load_dataset(dataset, data_dir=data_dir, seed=0, max_train=max_train)
+    rows = []
+    for v in values:
+        check_scalar(name, v, low=0.0, low_inclusive=False)
+        for sd in seeds:
+            rows.append(_network_run(ds, arch=arch, seed=int(sd), steps=steps or cfg["steps"], lr=lr,
+                                     batch_size=cfg["batch_size"], hidden=cfg["hidden"], probe=cfg["probe"],
+                                     ntk_every=cfg["ntk_every"], loss=loss, th=thresholds, **run_kwargs(float(v))))
+    return rows
+
+
 def init_scale_experiment(scales: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0), *, dataset: str = "digits",
                           data_dir: str | None = None, seeds: Sequence[int] = (0, 1, 2), arch: str = "mlp",
                           lr: float = 0.05, loss: str = "ce", quick: bool = False, steps: int | None = None,
                           max_train: int | None = None, thresholds: Thresholds | None = None) -> list[dict[str, Any]]:
     """Train the MLP (or CNN) per init scale and seed; one row per (scale, seed)."""
-    cfg = _defaults(quick)
-    ds = load_dataset(dataset, data_dir=data_dir, seed=0, max_train=max_train)
-    rows = []
-    for s in scales:
-        check_scalar("scale", s, low=0.0, low_inclusive=False)
-        for sd in seeds:
-            rows.append(_network_run(ds, arch=arch, scale=float(s), out_mult=1.0, seed=int(sd),
-                                     steps=steps or cfg["steps"], lr=lr, batch_size=cfg["batch_size"],
-                                     hidden=cfg["hidden"], probe=cfg["probe"], ntk_every=cfg["ntk_every"], loss=loss,
-                                     th=thresholds))
-    return rows
+    return _network_sweep(scales, "scale", lambda v: {"scale": v, "out_mult": 1.0}, dataset=dataset,
+                          data_dir=data_dir, seeds=seeds, arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
+                          max_train=max_train, thresholds=thresholds)
 
 
 def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0), *, dataset: str = "digits",
@@ -213,14 +221,6 @@ def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0),
                         steps: int | None = None, max_train: int | None = None,
                         thresholds: Thresholds | None = None) -> list[dict[str, Any]]:
     """Train over the output-to-hidden learning-rate ratio η_out/η_hidden; one row per (ratio, seed)."""
-    cfg = _defaults(quick)
-    ds = load_dataset(dataset, data_dir=data_dir, seed=0, max_train=max_train)
-    rows = []
-    for r in ratios:
-        check_scalar("ratio", r, low=0.0, low_inclusive=False)
-        for sd in seeds:
-            rows.append(_network_run(ds, arch=arch, scale=scale, out_mult=float(r), seed=int(sd),
-                                     steps=steps or cfg["steps"], lr=lr, batch_size=cfg["batch_size"],
-                                     hidden=cfg["hidden"], probe=cfg["probe"], ntk_every=cfg["ntk_every"], loss=loss,
-                                     th=thresholds))
-    return rows
+    return _network_sweep(ratios, "ratio", lambda v: {"scale": scale, "out_mult": v}, dataset=dataset,
+                          data_dir=data_dir, seeds=seeds, arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
+                          max_train=max_train, thresholds=thresholds)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from . import __version__
+from ._jsonio import jsonable
 
 __all__ = ["SECTIONS", "Section", "canonical_figures", "reproduce"]
 
@@ -41,22 +42,7 @@ class Section:
 
 
 def _json(path: Path, obj: Any) -> Path:
-    def clean(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: clean(v) for k, v in x.items()}
-        if isinstance(x, (list, tuple)):
-            return [clean(v) for v in x]
-        if isinstance(x, np.ndarray):
-            return clean(x.tolist())
-        if isinstance(x, (float, np.floating)):
-            return float(x) if math.isfinite(float(x)) else None
-        if isinstance(x, (np.integer,)):
-            return int(x)
-        if isinstance(x, np.bool_):
-            return bool(x)
-        return x
-
-    path.write_text(json.dumps(clean(obj), indent=1))
+    path.write_text(json.dumps(jsonable(obj), indent=1))
     return path
 
 
