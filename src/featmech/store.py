@@ -135,20 +135,29 @@ class Store:
             error: str | None = None, arrays: Mapping[str, np.ndarray] | None = None, seconds: float = 0.0) -> bool:
         """Store one point (done if ``error`` is None, else failed). A failed row is replaced by a
         later success; a done row is never overwritten. Returns whether the row was written."""
-        status = "done" if error is None else "failed"
+        return self.put_chunk([(key, computation, config, result, error, arrays, seconds)]) == 1
+
+    def put_chunk(self, items: Iterable[tuple[str, str, Mapping[str, Any], Mapping[str, Any] | None, str | None,
+                                              Mapping[str, np.ndarray] | None, float]]) -> int:
+        """Store several points (key, computation, config, result, error, arrays, seconds) in one
+        transaction, with :meth:`put`'s rules; returns how many rows were written."""
+        written = 0
         with self._tx() as db:
-            cur = db.execute("SELECT status FROM points WHERE key = ?", (key,)).fetchone()
-            if cur is not None and (cur[0] == "done" or status == "failed"):
-                return False
-            db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                       (key, computation, _encode(dict(config)), status,
-                        None if result is None else _encode(dict(result)), error, __version__,
-                        float(seconds), time.time()))
-            for name, arr in (arrays or {}).items():
-                buf = io.BytesIO()
-                np.save(buf, np.asarray(arr), allow_pickle=False)
-                db.execute("INSERT OR REPLACE INTO arrays VALUES (?, ?, ?)", (key, name, buf.getvalue()))
-        return True
+            for key, computation, config, result, error, arrays, seconds in items:
+                status = "done" if error is None else "failed"
+                cur = db.execute("SELECT status FROM points WHERE key = ?", (key,)).fetchone()
+                if cur is not None and (cur[0] == "done" or status == "failed"):
+                    continue
+                db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (key, computation, _encode(dict(config)), status,
+                            None if result is None else _encode(dict(result)), error, __version__,
+                            float(seconds), time.time()))
+                for name, arr in (arrays or {}).items():
+                    buf = io.BytesIO()
+                    np.save(buf, np.asarray(arr), allow_pickle=False)
+                    db.execute("INSERT OR REPLACE INTO arrays VALUES (?, ?, ?)", (key, name, buf.getvalue()))
+                written += 1
+        return written
 
     def put_many(self, rows: Iterable[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]) -> int:
         """Bulk insert of finished scalar results in one transaction (existing keys are kept)."""

@@ -315,15 +315,11 @@ def _chunks(items: list[Any], size: int) -> list[list[Any]]:
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def _write(store: Store, computation: str, results: Iterable[tuple[Any, ...]]) -> tuple[int, int]:
-    ok = bad = 0
-    for key, cfg, res, arrays, err, sec in results:
-        store.put(key, computation, cfg, result=res, error=err, arrays=arrays, seconds=sec)
-        if err is None:
-            ok += 1
-        else:
-            bad += 1
-    return ok, bad
+def _write(store: Store, computation: str, results: Sequence[tuple[Any, ...]]) -> tuple[int, int]:
+    """Write one chunk's results in one transaction; returns (finished, failed) counts."""
+    store.put_chunk((key, computation, cfg, res, err, arrays, sec) for key, cfg, res, arrays, err, sec in results)
+    bad = sum(1 for r in results if r[4] is not None)
+    return len(results) - bad, bad
 
 
 def run_sweep(spec: Spec, store_path: str | os.PathLike[str], *, executor: str = "pool", workers: int | None = None,
