@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from featmech.store import Store, point_key
-from featmech.sweep import Progress, load_spec, parse_spec, points, run_sweep
+from featmech.sweep import Progress, load_spec, points, run_sweep
 
 SPEC = """
 computation = "simulate"

@@ -20,7 +20,7 @@ import numpy as np
 
 from . import __version__
 from ._jsonio import jsonable
-from .exact import Gram, Solution, gram_of, solve_gram
+from .exact import Gram, gram_of, solve_gram
 from .inits import load_npz, sample_gram
 from .phase import parse_axis, phase_diagram
 from .regimes import CANONICAL_CASES, Thresholds, canonical_solution, classify_solution, classify_trajectory

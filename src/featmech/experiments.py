@@ -14,7 +14,6 @@ Each returns plain data (lists of dicts / dicts of lists) that the CLI writes as
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from .data import load_dataset, regression_1d
 from .exact import solve
 from .monitor import MechanismMonitor
 from .nets import ACTIVATIONS, MLP, SmallCNN, TwoLayerNet, train
-from .regimes import Thresholds, classify_trajectory
+from .regimes import Thresholds
 
 __all__ = ["ALL_ACTIVATIONS", "CASES", "activations_experiment", "init_scale_experiment", "lr_ratio_experiment",
            "ActivationCase", "make_probe"]

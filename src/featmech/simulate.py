@@ -24,7 +24,6 @@ exceeds ``divergence_factor × max(|r0|, |k|)``; its records from there on are N
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, fields
 from typing import Any
 
