@@ -26,7 +26,7 @@ from .phase import parse_axis, phase_diagram
 from .regimes import CANONICAL_CASES, Thresholds, canonical_solution, classify_solution, classify_trajectory
 from .regimes import explain as regimes_explain
 from .scaling import PRESETS, Exponents, exponent_grid, verify
-from .simulate import simulate_gram
+from .simulate import run_defaults, simulate_gram
 
 TRAJ_FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
 
@@ -209,13 +209,8 @@ def simulate(width: int | None, sigma_u: float | None, sigma_w: float | None, rh
     if steps < 1:
         raise click.BadParameter(f"must be >= 1, got {steps}", param_hint="--steps")
     gram, cfg = _initial_gram(width, sigma_u, sigma_w, rho, seed, init)
-    K0 = data_var * kappa * kappa * (eta_w * float(gram.uu) + eta_u * float(gram.ww))
-    if lr is None:
-        if not (K0 > 0 and math.isfinite(K0)):
-            raise click.BadParameter("cannot pick a default when the initial NTK is 0; give --lr", param_hint="--lr")
-        lr = 0.5 / K0
-    if every is None:
-        every = max(1, steps // 100)
+    K0, lr, every = run_defaults(gram, steps=steps, lr=lr, every=every, eta_u=eta_u, eta_w=eta_w, kappa=kappa,
+                                 data_var=data_var)
     res = simulate_gram(gram.uu, gram.ww, gram.uw, area=gram.area, lr=lr, steps=steps, eta_u=eta_u, eta_w=eta_w,
                         kappa=kappa, target=target, data_var=data_var, momentum=momentum,
                         weight_decay=weight_decay, batch_size=batch_size, noise=noise,

@@ -24,6 +24,7 @@ exceeds ``divergence_factor × max(|r0|, |k|)``; its records from there on are N
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -33,7 +34,7 @@ from numpy.typing import ArrayLike, NDArray
 from ._validation import check_array, check_int, check_scalar
 from .exact import Gram, _check_vectors, check_gram, gram_of
 
-__all__ = ["SimResult", "simulate", "simulate_gram", "simulate_full", "batch_moments"]
+__all__ = ["SimResult", "simulate", "simulate_gram", "simulate_full", "batch_moments", "run_defaults"]
 
 F = NDArray[np.float64]
 
@@ -100,6 +101,21 @@ def batch_moments(steps: int, batch_size: int, *, data_var: ArrayLike = 1.0, tar
     with np.errstate(divide="ignore", invalid="ignore"):
         kt = kb + np.where(sumx2 > 0, sb * z / np.sqrt(sumx2), 0.0)
     return np.broadcast_to(Vt, full).copy(), np.broadcast_to(kt, full).copy()
+
+
+def run_defaults(gram: Gram, *, steps: int, lr: float | None = None, every: int | None = None, eta_u: float = 1.0,
+                 eta_w: float = 1.0, kappa: float = 1.0, data_var: float = 1.0) -> tuple[float, float, int]:
+    """(K0, lr, every) for one configuration, filling the defaults the CLI and sweeps share.
+
+    K0 = Vκ²(η_w|u0|² + η_u|w0|²); the default lr is 0.5/K0 (a quarter of the edge of stability
+    2/K0) and the default recording interval steps/100.
+    """
+    K0 = data_var * kappa * kappa * (eta_w * float(gram.uu) + eta_u * float(gram.ww))
+    if lr is None:
+        if not (K0 > 0 and math.isfinite(K0)):
+            raise ValueError("lr: cannot pick a default learning rate when the initial NTK is 0; give lr")
+        lr = 0.5 / K0
+    return K0, float(lr), int(every) if every is not None else max(1, int(steps) // 100)
 
 
 def _record_steps(steps: int, every: int) -> NDArray[np.int64]:

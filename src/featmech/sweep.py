@@ -210,12 +210,11 @@ def _trajectory(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.nd
 
 def _simulate(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     from .regimes import classify_trajectory
-    from .simulate import simulate_gram
+    from .simulate import run_defaults, simulate_gram
 
     g = _gram(cfg)
-    K0 = cfg["data_var"] * cfg["kappa"] ** 2 * (cfg["eta_w"] * float(g.uu) + cfg["eta_u"] * float(g.ww))
-    lr = cfg["lr"] if cfg["lr"] is not None else 0.5 / K0
-    every = cfg["every"] or max(1, cfg["steps"] // 100)
+    K0, lr, every = run_defaults(g, steps=cfg["steps"], lr=cfg["lr"], every=cfg["every"], eta_u=cfg["eta_u"],
+                                 eta_w=cfg["eta_w"], kappa=cfg["kappa"], data_var=cfg["data_var"])
     r = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=cfg["steps"], eta_u=cfg["eta_u"],
                       eta_w=cfg["eta_w"], kappa=cfg["kappa"], target=cfg["target"], data_var=cfg["data_var"],
                       momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], batch_size=cfg["batch_size"],
