@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 import featmech  # noqa: E402
-from featmech.inits import iid_gaussian  # noqa: E402
-from featmech.simulate import simulate_full, simulate_gram  # noqa: E402
+from featmech.theory.inits import iid_gaussian  # noqa: E402
+from featmech.theory.simulate import simulate_full, simulate_gram  # noqa: E402
 
 from _report import best_time, write_section  # noqa: E402
 from reference import mp_closed_form  # noqa: E402

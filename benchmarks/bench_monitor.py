@@ -18,8 +18,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from featmech.data import load_digits  # noqa: E402
-from featmech.monitor import MechanismMonitor  # noqa: E402
-from featmech.nets import MLP, train  # noqa: E402
+from featmech.nets.monitor import MechanismMonitor  # noqa: E402
+from featmech.nets.networks import MLP, train  # noqa: E402
 
 from _report import write_section  # noqa: E402
 
@@ -61,7 +61,7 @@ def main() -> None:
         f"{torch.__version__}, 2 threads. ζ needs ‖W₂W₁‖_F, a 256×256 by 256×64 product (4.9 M multiply-adds, "
         "plus 0.65 M for the last pair) against ~32 M for a forward+backward pass at batch 128: about 15 % of the "
         "step's arithmetic, so the 5 % target is out of reach of an exact ζ at that batch size; at full batch it is ~1.5 %. "
-        "The NTK uses the Linear-layer structure (featmech.monitor.fast_ntk): 10 backward passes over the probe "
+        "The NTK uses the Linear-layer structure (featmech.nets.monitor.fast_ntk): 10 backward passes over the probe "
         "instead of 64 per-example Jacobians, ~130× faster than the generic torch.func path.")
     print(body)
     write_section("monitor", "python benchmarks/bench_monitor.py", body)

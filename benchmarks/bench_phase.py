@@ -17,8 +17,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import featmech  # noqa: E402
-from featmech.phase import phase_diagram  # noqa: E402
-from featmech.regimes import classify_solution  # noqa: E402
+from featmech.analysis.phase import phase_diagram  # noqa: E402
+from featmech.analysis.regimes import classify_solution  # noqa: E402
 
 from _report import write_section  # noqa: E402
 

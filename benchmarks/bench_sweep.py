@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from featmech.store import Store, point_key  # noqa: E402
-from featmech.sweep import load_spec, parse_spec, run_sweep  # noqa: E402
+from featmech.sweeps.store import Store, point_key  # noqa: E402
+from featmech.sweeps.sweep import load_spec, parse_spec, run_sweep  # noqa: E402
 
 from _report import write_section  # noqa: E402
 

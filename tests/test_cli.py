@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import featmech
-from featmech.cli import main
-from featmech.inits import sample_gram
+from featmech.cli.main import main
+from featmech.theory.inits import sample_gram
 
 
 def run(args, capsys):

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import featmech
-from featmech.inits import aligned, iid_gaussian, sample_gram
+from featmech.theory.inits import aligned, iid_gaussian, sample_gram
 
 from reference import mp_closed_form, ode_reference, saxe_logistic
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from featmech.inits import aligned, iid_gaussian, load_npz, sample_gram, save_npz
+from featmech.theory.inits import aligned, iid_gaussian, load_npz, sample_gram, save_npz
 
 
 @pytest.mark.parametrize("width, rho", [(1, 0.0), (3, 0.5), (40, -0.8), (40, 1.0)])

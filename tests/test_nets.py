@@ -14,9 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from featmech.data import CIFAR10_FILES, MNIST_FILES, load_cifar10, load_dataset, load_mnist, read_idx, regression_1d  # noqa: E402
-from featmech.monitor import MechanismMonitor, empirical_ntk, pair_alignment  # noqa: E402
-from featmech.nets import MLP, SmallCNN, TwoLayerNet, param_groups, train, weight_layers  # noqa: E402
-from featmech.simulate import simulate  # noqa: E402
+from featmech.nets.monitor import MechanismMonitor, empirical_ntk, pair_alignment  # noqa: E402
+from featmech.nets.networks import MLP, SmallCNN, TwoLayerNet, param_groups, train, weight_layers  # noqa: E402
+from featmech.theory.simulate import simulate  # noqa: E402
 
 
 def test_monitor_reproduces_the_exact_linear_dynamics():
@@ -145,7 +145,7 @@ def test_bad_models_and_probes():
         TwoLayerNet(3, "gelu2")
     with pytest.raises(ValueError, match="no weight layers"):
         MechanismMonitor(torch.nn.Sequential(torch.nn.ReLU()), np.zeros((2, 1)))
-    from featmech.experiments import activations_experiment, make_probe
+    from featmech.nets.experiments import activations_experiment, make_probe
 
     with pytest.raises(ValueError, match="larger than the data"):
         make_probe(np.zeros((5, 2)), 6)
@@ -156,7 +156,7 @@ def test_bad_models_and_probes():
 
 
 def test_activation_experiment_quick():
-    from featmech.experiments import activations_experiment
+    from featmech.nets.experiments import activations_experiment
 
     runs = activations_experiment("alignment", ["linear", "tanh"], quick=True)
     lin = runs[0]
@@ -169,7 +169,7 @@ def test_activation_experiment_quick():
 
 
 def test_network_experiments_quick_and_seeded():
-    from featmech.experiments import init_scale_experiment, lr_ratio_experiment
+    from featmech.nets.experiments import init_scale_experiment, lr_ratio_experiment
 
     a = init_scale_experiment((1.0,), seeds=(0,), quick=True, steps=60)
     b = init_scale_experiment((1.0,), seeds=(0,), quick=True, steps=60)
@@ -181,7 +181,7 @@ def test_network_experiments_quick_and_seeded():
 
 
 def test_cli_experiments(tmp_path, capsys):
-    from featmech.cli import main
+    from featmech.cli.main import main
 
     code = main(["experiment", "activations", "--case", "disalignment", "--activation", "linear", "--quick",
                  "--format", "json", "--out", str(tmp_path / "a")])
@@ -206,8 +206,8 @@ def test_cli_experiments(tmp_path, capsys):
 
 def test_core_imports_without_torch():
     code = ("import sys; sys.modules['torch'] = None\n"
-            "import featmech, featmech.cli, featmech.phase, featmech.scaling, featmech.simulate\n"
-            "from featmech.cli import main\n"
+            "import featmech, featmech.cli.main, featmech.analysis.phase, featmech.analysis.scaling, featmech.theory.simulate\n"
+            "from featmech.cli.main import main\n"
             "assert main(['trajectory', '--points', '2', '--format', 'json']) == 0\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -215,7 +215,7 @@ def test_core_imports_without_torch():
 
 @pytest.mark.slow
 def test_full_activation_experiments():
-    from featmech.experiments import activations_experiment
+    from featmech.nets.experiments import activations_experiment
 
     for case in ("alignment", "disalignment"):
         runs = activations_experiment(case)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import featmech
-from featmech.phase import LABELS, Axis, parse_axis, phase_diagram
-from featmech.regimes import Thresholds, classify_solution
+from featmech.analysis.phase import LABELS, Axis, parse_axis, phase_diagram
+from featmech.analysis.regimes import Thresholds, classify_solution
 
 from reference import mp_closed_form
 
@@ -47,7 +47,7 @@ def test_boundary_is_lambda_of_order_one():
 def test_ntk_change_far_below_rounding_against_mpmath():
     """K(∞)/K(0) − 1 of order 1e-13 (NTK parametrization, d = 1e12): below what K∞/K0 − 1 can resolve."""
     d = 10**12
-    from featmech.inits import sample_gram
+    from featmech.theory.inits import sample_gram
 
     g = sample_gram(d, 1.0, 1.0, seed=3)
     hp = dict(eta_u=1.0, eta_w=1.0, kappa=d**-0.5, target=1.0, data_var=1.0)
@@ -121,7 +121,7 @@ def test_figures_render(tmp_path):
     pytest.importorskip("matplotlib")
     import matplotlib.image as mpimg
 
-    from featmech.plots import plot_phase
+    from featmech.report.plots import plot_phase
 
     pd = phase_diagram("width=1e1:1e5:log:12", "kappa=1e-6:1:log:10", seeds=2)
     files = plot_phase(pd, tmp_path)

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import featmech
-from featmech.inits import aligned, iid_gaussian, sample_gram
-from featmech.regimes import Thresholds, classify_solution, classify_trajectory
-from featmech.simulate import simulate
+from featmech.theory.inits import aligned, iid_gaussian, sample_gram
+from featmech.analysis.regimes import Thresholds, classify_solution, classify_trajectory
+from featmech.theory.simulate import simulate
 
 from reference import ode_reference
 

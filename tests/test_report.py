@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from featmech.report import Section, _render, reproduce
+from featmech.report.html import Section, _render, reproduce
 
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from featmech.scaling import PRESETS, Exponents, analyze, exponent_grid, verify
+from featmech.analysis.scaling import PRESETS, Exponents, analyze, exponent_grid, verify
 
 PUBLISHED = {  # (regime, mechanism) from the literature
     "sp": ("unstable", "none"),  # Yang & Hu 2021: SP at lr O(1) blows up
@@ -64,9 +64,9 @@ def test_exponent_and_trajectory_figures_render(tmp_path):
     import matplotlib.image as mpimg
     import numpy as np
 
-    from featmech.plots import plot_exponent_diagram, plot_trajectory
-    from featmech.regimes import canonical_solution
-    from featmech.simulate import simulate_gram
+    from featmech.report.plots import plot_exponent_diagram, plot_trajectory
+    from featmech.analysis.regimes import canonical_solution
+    from featmech.theory.simulate import simulate_gram
 
     xs, ys = np.linspace(-1.5, 0.5, 9), np.linspace(-1, 2, 7)
     files = plot_exponent_diagram("kappa", xs, "eta", ys, exponent_grid("kappa", xs, "eta", ys), tmp_path / "e")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import featmech
-from featmech.inits import iid_gaussian
-from featmech.simulate import batch_moments, simulate, simulate_full, simulate_gram
+from featmech.theory.inits import iid_gaussian
+from featmech.theory.simulate import batch_moments, simulate, simulate_full, simulate_gram
 
 FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from featmech.store import Store, point_key
-from featmech.sweep import Progress, load_spec, points, run_sweep
+from featmech.sweeps.store import Store, point_key
+from featmech.sweeps.sweep import Progress, load_spec, points, run_sweep
 
 SPEC = """
 computation = "simulate"
@@ -48,7 +48,7 @@ def test_serial_sweep_resume_and_export(tmp_path):
         t = st.table()
         assert len(t["key"]) == 12 and set(t["seed"]) == {0, 1}
         # results equal a direct computation of one point
-        from featmech.sweep import run_point
+        from featmech.sweeps.sweep import run_point
 
         i = 5
         cfg = {k: t[k][i] for k in points(spec)[0][1]}
@@ -234,7 +234,7 @@ def test_progress_lines_when_not_a_tty(capsys):
 
 
 def test_sweep_cli_errors(tmp_path, capsys):
-    from featmech.cli import main
+    from featmech.cli.main import main
 
     spec = write_spec(tmp_path, steps=10, n=1)
     for args in (["sweep", "run", str(spec), "--store", str(tmp_path)],

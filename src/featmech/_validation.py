@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from featmech.errors import InputError
+
 __all__ = ["check_scalar", "check_array", "check_times", "check_int"]
 
 
@@ -19,7 +21,7 @@ def _as_float_array(name: str, value: ArrayLike) -> NDArray[np.float64]:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be a real number, got {value!r}") from exc
+        raise InputError(f"{name} must be a real number, got {value!r}") from exc
     return arr
 
 
@@ -37,7 +39,7 @@ def check_array(
     """
     arr = _as_float_array(name, value)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
+        raise InputError(f"{name} must be finite, got {value!r}")
     if low_inclusive:
         bad = arr < low
         rng = f"[{low:g}, {high:g}]"
@@ -47,7 +49,7 @@ def check_array(
     bad |= arr > high
     if np.any(bad):
         shown = arr[bad].ravel()[0]
-        raise ValueError(f"{name} must be in {rng}, got {shown:g}")
+        raise InputError(f"{name} must be in {rng}, got {shown:g}")
     return arr
 
 
@@ -55,24 +57,24 @@ def check_scalar(name: str, value: Any, **kwargs: Any) -> float:
     """Like :func:`check_array` for one real number."""
     arr = check_array(name, value, **kwargs)
     if arr.ndim != 0:
-        raise ValueError(f"{name} must be a single number, got an array of shape {arr.shape}")
+        raise InputError(f"{name} must be a single number, got an array of shape {arr.shape}")
     return float(arr)
 
 
 def check_int(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int:
     """Check an integer parameter (bools rejected) and return it as ``int``."""
     if isinstance(value, bool):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise InputError(f"{name} must be an integer, got {value!r}")
     try:
         as_float = float(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+        raise InputError(f"{name} must be an integer, got {value!r}") from exc
     if not math.isfinite(as_float) or as_float != int(as_float):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise InputError(f"{name} must be an integer, got {value!r}")
     iv = int(as_float)
     if iv < low or (high is not None and iv > high):
         hi = "inf" if high is None else str(high)
-        raise ValueError(f"{name} must be an integer in [{low}, {hi}], got {iv}")
+        raise InputError(f"{name} must be an integer in [{low}, {hi}], got {iv}")
     return iv
 
 
@@ -80,7 +82,7 @@ def check_times(t: ArrayLike, name: str = "t") -> NDArray[np.float64]:
     """Times must be non-negative, non-NaN (``inf`` allowed: the fixed point)."""
     arr = _as_float_array(name, t)
     if np.any(np.isnan(arr)):
-        raise ValueError(f"{name} must not contain NaN")
+        raise InputError(f"{name} must not contain NaN")
     if np.any(arr < 0):
-        raise ValueError(f"{name} must be >= 0, got {arr[arr < 0].ravel()[0]:g}")
+        raise InputError(f"{name} must be >= 0, got {arr[arr < 0].ravel()[0]:g}")
     return arr

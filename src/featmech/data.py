@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._validation import check_int, check_scalar
+from featmech._validation import check_int, check_scalar
+from featmech.errors import InputError
 
 __all__ = ["Dataset", "regression_1d", "load_digits", "read_idx", "load_mnist", "load_cifar10", "load_dataset",
            "DATASETS", "MNIST_FILES", "CIFAR10_FILES"]
@@ -95,16 +96,16 @@ def read_idx(path: str | os.PathLike[str]) -> np.ndarray:
         with opener(p, "rb") as fh:
             head = fh.read(4)
             if len(head) != 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
-                raise ValueError(f"{p}: not an IDX file (bad magic number)")
+                raise InputError(f"{p}: not an IDX file (bad magic number)")
             ndim = head[3]
             dims = struct.unpack(f">{ndim}i", fh.read(4 * ndim))
             dtype = np.dtype(_IDX_TYPES[head[2]])
             count = int(np.prod(dims)) if dims else 1
             buf = fh.read(count * dtype.itemsize)
     except (OSError, EOFError, struct.error) as exc:
-        raise ValueError(f"{p}: cannot read IDX file: {exc}") from exc
+        raise InputError(f"{p}: cannot read IDX file: {exc}") from exc
     if len(buf) != count * dtype.itemsize:
-        raise ValueError(f"{p}: truncated IDX file ({len(buf)} of {count * dtype.itemsize} data bytes)")
+        raise InputError(f"{p}: truncated IDX file ({len(buf)} of {count * dtype.itemsize} data bytes)")
     return np.frombuffer(buf, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
 
 
@@ -119,19 +120,19 @@ def load_mnist(data_dir: str | os.PathLike[str]) -> Dataset:
     """MNIST (or Fashion-MNIST) from the four IDX files in ``data_dir`` (raw or .gz)."""
     d = Path(data_dir)
     if not d.is_dir():
-        raise ValueError(f"MNIST directory {str(d)!r} does not exist; it must hold {', '.join(MNIST_FILES)} "
+        raise InputError(f"MNIST directory {str(d)!r} does not exist; it must hold {', '.join(MNIST_FILES)} "
                          "(optionally .gz)")
     found = {s: _find(d, s) for s in MNIST_FILES}
     missing = [s for s, p in found.items() if p is None]
     if missing:
-        raise ValueError(f"MNIST directory {str(d)!r} lacks {', '.join(missing)} (raw or .gz); expected "
+        raise InputError(f"MNIST directory {str(d)!r} lacks {', '.join(missing)} (raw or .gz); expected "
                          f"{', '.join(MNIST_FILES)}")
     xtr = read_idx(found[MNIST_FILES[0]])
     ytr = read_idx(found[MNIST_FILES[1]])
     xte = read_idx(found[MNIST_FILES[2]])
     yte = read_idx(found[MNIST_FILES[3]])
     if xtr.ndim != 3 or xte.ndim != 3 or ytr.ndim != 1 or yte.ndim != 1 or len(xtr) != len(ytr) or len(xte) != len(yte):
-        raise ValueError(f"MNIST files in {str(d)!r} have inconsistent shapes")
+        raise InputError(f"MNIST files in {str(d)!r} have inconsistent shapes")
     h, w = xtr.shape[1:]
     scale = 255.0 if xtr.dtype == np.uint8 else 1.0
     return Dataset("mnist", xtr.reshape(len(xtr), -1) / scale, ytr.astype(np.int64),
@@ -143,11 +144,11 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     raw = np.fromfile(path, dtype=np.uint8)
     rec = 1 + 3 * 32 * 32
     if raw.size == 0 or raw.size % rec:
-        raise ValueError(f"{path}: not a CIFAR-10 binary batch (size {raw.size} is not a multiple of {rec})")
+        raise InputError(f"{path}: not a CIFAR-10 binary batch (size {raw.size} is not a multiple of {rec})")
     raw = raw.reshape(-1, rec)
     labels = raw[:, 0].astype(np.int64)
     if labels.max() > 9:
-        raise ValueError(f"{path}: label {labels.max()} out of range 0..9 (is this CIFAR-100?)")
+        raise InputError(f"{path}: label {labels.max()} out of range 0..9 (is this CIFAR-100?)")
     return raw[:, 1:].astype(np.float64) / 255.0, labels
 
 
@@ -161,10 +162,10 @@ def load_cifar10(data_dir: str | os.PathLike[str]) -> Dataset:
     if sub.is_dir():
         d = sub
     if not d.is_dir():
-        raise ValueError(f"CIFAR-10 directory {str(d)!r} does not exist; it must hold {', '.join(CIFAR10_FILES)}")
+        raise InputError(f"CIFAR-10 directory {str(d)!r} does not exist; it must hold {', '.join(CIFAR10_FILES)}")
     train = [d / f for f in CIFAR10_FILES[:5] if (d / f).is_file()]
     if not train or not (d / "test_batch.bin").is_file():
-        raise ValueError(f"CIFAR-10 directory {str(d)!r} lacks the binary batches; expected "
+        raise InputError(f"CIFAR-10 directory {str(d)!r} lacks the binary batches; expected "
                          f"{', '.join(CIFAR10_FILES)} (the 'binary version', not the Python pickles)")
     parts = [_read_cifar_batch(p) for p in train]
     xte, yte = _read_cifar_batch(d / "test_batch.bin")
@@ -176,12 +177,12 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike[str] | None = None, s
                  max_train: int | None = None) -> Dataset:
     """``digits`` (bundled), or ``mnist`` / ``cifar10`` from ``data_dir``; optionally subsample the train set."""
     if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
+        raise InputError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     if name == "digits":
         ds = load_digits(seed=seed)
     else:
         if data_dir is None:
-            raise ValueError(f"dataset {name} needs data_dir (--data-dir), a directory holding its files")
+            raise InputError(f"dataset {name} needs data_dir (--data-dir), a directory holding its files")
         ds = load_mnist(data_dir) if name == "mnist" else load_cifar10(data_dir)
     if max_train is not None:
         m = check_int("max_train", max_train, low=1)

@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import check_array, check_int, check_scalar
-from .exact import Gram, _check_vectors, check_gram, gram_of
+from featmech._validation import check_array, check_int, check_scalar
+from featmech.errors import InputError
+from featmech.theory.config import Gram, check_vectors
+from featmech.theory.exact import check_gram, gram_of
 
 __all__ = ["SimResult", "simulate", "simulate_gram", "simulate_full", "batch_moments", "run_defaults"]
 
@@ -64,7 +66,7 @@ class SimResult:
     def truncated(self) -> dict[str, Any]:
         """For a single configuration: records before divergence only, JSON-ready."""
         if np.ndim(self.diverged) != 0:
-            raise ValueError("truncated() is for a single configuration")
+            raise InputError("truncated() is for a single configuration")
         n = self.step.size
         if bool(self.diverged):
             n = int(np.searchsorted(self.step, int(self.diverged_at)))
@@ -113,7 +115,7 @@ def run_defaults(gram: Gram, *, steps: int, lr: float | None = None, every: int 
     K0 = data_var * kappa * kappa * (eta_w * float(gram.uu) + eta_u * float(gram.ww))
     if lr is None:
         if not (K0 > 0 and math.isfinite(K0)):
-            raise ValueError("lr: cannot pick a default learning rate when the initial NTK is 0; give lr")
+            raise InputError("lr: cannot pick a default learning rate when the initial NTK is 0; give lr")
         lr = 0.5 / K0
     return K0, float(lr), int(every) if every is not None else max(1, int(steps) // 100)
 
@@ -132,7 +134,7 @@ def _common_checks(lr: Any, steps: Any, every: Any, momentum: Any, weight_decay:
     every_i = check_int("every", every, low=1)
     mom = check_array("momentum", momentum, low=0.0, high=1.0)
     if np.any(mom >= 1.0):
-        raise ValueError("momentum must be in [0, 1)")
+        raise InputError("momentum must be in [0, 1)")
     wd = check_array("weight_decay", weight_decay, low=0.0)
     dfac = check_scalar("divergence_factor", divergence_factor, low=1.0, low_inclusive=False)
     return lr_a, steps_i, every_i, mom, wd, dfac
@@ -199,7 +201,7 @@ def _simulate_plane(gram: Gram, *, lr: Any, steps: Any, eta_u: Any, eta_w: Any, 
         Vt = np.broadcast_to(np.asarray(moments[0], dtype=np.float64), shape + (steps_i,)).reshape(n, steps_i)
         kt = np.broadcast_to(np.asarray(moments[1], dtype=np.float64), shape + (steps_i,)).reshape(n, steps_i)
         if not (np.all(np.isfinite(Vt)) and np.all(np.isfinite(kt))):
-            raise ValueError("moments must be finite")
+            raise InputError("moments must be finite")
         stochastic = True
     elif batch_size is not None:
         bs = check_int("batch_size", batch_size, low=1)
@@ -298,7 +300,7 @@ def simulate_full(u0: ArrayLike, w0: ArrayLike, *, lr: float, steps: int, eta_u:
     It shares no code with the width-free simulator and exists to test it (and to measure it).
     ``moments`` optionally gives the per-step (V_t, k_t) of a minibatch run (shape (steps,)).
     """
-    u, w = _check_vectors(u0, w0)
+    u, w = check_vectors(u0, w0)
     lr_a, steps_i, every_i, mom, wd, dfac = _common_checks(lr, steps, every, momentum, weight_decay,
                                                            divergence_factor)
     lr_s, mom_s, wd_s = float(lr_a), float(mom), float(wd)

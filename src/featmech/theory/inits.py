@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ._validation import check_array, check_int, check_scalar
-from .exact import Gram, _check_vectors
+from featmech._validation import check_array, check_int, check_scalar
+from featmech.errors import InputError
+from featmech.theory.config import Gram, check_vectors
 
 __all__ = ["iid_gaussian", "aligned", "load_npz", "save_npz", "sample_gram"]
 
@@ -82,7 +83,7 @@ def sample_gram(width: ArrayLike, sigma_u: ArrayLike = 1.0, sigma_w: ArrayLike =
     """
     d = check_array("width", width, low=1.0, high=1e15)
     if np.any(d != np.floor(d)):
-        raise ValueError("width must be an integer in [1, 1e15]")
+        raise InputError("width must be an integer in [1, 1e15]")
     su = check_array("sigma_u", sigma_u, low=0.0)
     sw = check_array("sigma_w", sigma_w, low=0.0)
     r = check_array("rho", rho, low=-1.0, high=1.0)
@@ -94,46 +95,45 @@ def sample_gram(width: ArrayLike, sigma_u: ArrayLike = 1.0, sigma_w: ArrayLike =
     if orthogonal:
         uu = (su * t11) ** 2
         ww = sw * sw * rng.chisquare(d, size=shape)
-        return Gram(uu=uu, ww=ww, uw=np.zeros(shape), area=np.sqrt(uu) * np.sqrt(ww))
+        return Gram.trusted(uu, ww, np.zeros(shape), np.sqrt(uu) * np.sqrt(ww))
     t22 = np.where(d > 1, np.sqrt(rng.chisquare(np.maximum(d - 1, 1), size=shape)), 0.0)
     t21 = rng.standard_normal(size=shape)
     q = np.sqrt(np.maximum(1.0 - r * r, 0.0))
     w1 = sw * (r * t11 + q * t21)
     w2 = sw * q * t22
-    return Gram(uu=np.asarray((su * t11) ** 2, dtype=np.float64), ww=np.asarray(w1 * w1 + w2 * w2, dtype=np.float64),
-                uw=np.asarray(su * t11 * w1, dtype=np.float64), area=np.asarray(su * t11 * np.abs(w2), dtype=np.float64))
+    return Gram.trusted((su * t11) ** 2, w1 * w1 + w2 * w2, su * t11 * w1, su * t11 * np.abs(w2))
 
 
 def load_npz(path: str | os.PathLike[str]) -> tuple[F, F]:
     """Read ``u0`` and ``w0`` from an ``.npz`` file (``allow_pickle=False``: never unpickles)."""
     p = os.fspath(path)
     if not os.path.isfile(p):
-        raise ValueError(f"init file {p!r} does not exist (expected an .npz with arrays u0 and w0)")
+        raise InputError(f"init file {p!r} does not exist (expected an .npz with arrays u0 and w0)")
     try:
         with np.load(p, allow_pickle=False) as data:
             if not hasattr(data, "files"):
-                raise ValueError(f"init file {p!r} is a single .npy array, expected an .npz with u0 and w0")
+                raise InputError(f"init file {p!r} is a single .npy array, expected an .npz with u0 and w0")
             missing = [k for k in ("u0", "w0") if k not in data.files]
             if missing:
-                raise ValueError(f"init file {p!r} lacks array(s) {', '.join(missing)} "
+                raise InputError(f"init file {p!r} lacks array(s) {', '.join(missing)} "
                                  f"(has: {', '.join(data.files) or 'none'})")
             u0 = np.array(data["u0"])
             w0 = np.array(data["w0"])
     except ValueError as exc:
         if str(exc).startswith("init file"):
             raise
-        raise ValueError(f"init file {p!r} is not a valid .npz file: {exc}") from exc
+        raise InputError(f"init file {p!r} is not a valid .npz file: {exc}") from exc
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ValueError(f"init file {p!r} is not a valid .npz file: {exc}") from exc
+        raise InputError(f"init file {p!r} is not a valid .npz file: {exc}") from exc
     if u0.dtype.kind not in "iuf" or w0.dtype.kind not in "iuf":
-        raise ValueError(f"init file {p!r}: u0 and w0 must be real numeric arrays")
+        raise InputError(f"init file {p!r}: u0 and w0 must be real numeric arrays")
     try:
-        return _check_vectors(u0, w0)
+        return check_vectors(u0, w0)
     except ValueError as exc:
-        raise ValueError(f"init file {p!r}: {exc}") from exc
+        raise InputError(f"init file {p!r}: {exc}") from exc
 
 
 def save_npz(path: str | os.PathLike[str], u0: Any, w0: Any) -> None:
     """Write an init file readable by :func:`load_npz`."""
-    u, w = _check_vectors(u0, w0)
+    u, w = check_vectors(u0, w0)
     np.savez(path, u0=u, w0=w)

@@ -21,10 +21,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ._validation import check_array, check_int
-from .exact import Gram, solve_gram
-from .inits import sample_gram
-from .regimes import Classification, Thresholds, classify_solution
+from featmech._validation import check_array, check_int
+from featmech.analysis.regimes import Classification, Thresholds, classify_solution
+from featmech.errors import InputError
+from featmech.theory.exact import Gram, solve_gram
+from featmech.theory.inits import sample_gram
 
 __all__ = ["AXIS_NAMES", "DEFAULTS", "Axis", "parse_axis", "PhaseDiagram", "phase_diagram", "MAX_POINTS",
            "LABELS", "label_of"]
@@ -54,16 +55,16 @@ class Axis:
 
     def __post_init__(self) -> None:
         if self.name not in AXIS_NAMES:
-            raise ValueError(f"unknown axis {self.name!r}; choose from {', '.join(AXIS_NAMES)}")
+            raise InputError(f"unknown axis {self.name!r}; choose from {', '.join(AXIS_NAMES)}")
         if self.scale not in ("log", "linear"):
-            raise ValueError(f"axis scale must be 'log' or 'linear', got {self.scale!r}")
+            raise InputError(f"axis scale must be 'log' or 'linear', got {self.scale!r}")
         vals = np.asarray(self.values, dtype=np.float64)
         if vals.ndim != 1 or vals.size == 0:
-            raise ValueError(f"axis {self.name} needs at least one value")
+            raise InputError(f"axis {self.name} needs at least one value")
         lo, hi, excl = _RANGES[self.name]
         check_array(self.name, vals, low=lo, high=hi, low_inclusive=not excl)
         if self.scale == "log" and np.any(vals <= 0):
-            raise ValueError(f"axis {self.name}: a log axis needs values > 0")
+            raise InputError(f"axis {self.name}: a log axis needs values > 0")
         if self.name == "width":
             vals = np.round(vals)
         object.__setattr__(self, "values", vals)
@@ -80,32 +81,32 @@ def parse_axis(spec: str) -> Axis:
     """
     m = _RANGE_RE.match(spec)
     if not m:
-        raise ValueError(f"axis must look like name=start:stop:log:num or name=v1,v2,…; got {spec!r}")
+        raise InputError(f"axis must look like name=start:stop:log:num or name=v1,v2,…; got {spec!r}")
     name, rest = m.group(1), m.group(2)
     if name not in AXIS_NAMES:
-        raise ValueError(f"unknown axis {name!r}; choose from {', '.join(AXIS_NAMES)}")
+        raise InputError(f"unknown axis {name!r}; choose from {', '.join(AXIS_NAMES)}")
     if ":" in rest:
         parts = rest.split(":")
         if len(parts) != 4:
-            raise ValueError(f"axis {name}: a range is start:stop:log|linear:num, got {rest!r}")
+            raise InputError(f"axis {name}: a range is start:stop:log|linear:num, got {rest!r}")
         try:
             start, stop = float(parts[0]), float(parts[1])
             num = int(parts[3])
         except ValueError as exc:
-            raise ValueError(f"axis {name}: start, stop must be numbers and num an integer, got {rest!r}") from exc
+            raise InputError(f"axis {name}: start, stop must be numbers and num an integer, got {rest!r}") from exc
         scale = parts[2].strip()
         if scale not in ("log", "linear", "lin"):
-            raise ValueError(f"axis {name}: scale must be log or linear, got {scale!r}")
+            raise InputError(f"axis {name}: scale must be log or linear, got {scale!r}")
         scale = "linear" if scale == "lin" else scale
         if num < 1:
-            raise ValueError(f"axis {name}: num must be >= 1, got {num}")
+            raise InputError(f"axis {name}: num must be >= 1, got {num}")
         if not (math.isfinite(start) and math.isfinite(stop)):
-            raise ValueError(f"axis {name}: start and stop must be finite")
+            raise InputError(f"axis {name}: start and stop must be finite")
         if stop < start or (stop == start and num > 1):
-            raise ValueError(f"axis {name}: empty or inverted range {start:g}:{stop:g} (need start < stop)")
+            raise InputError(f"axis {name}: empty or inverted range {start:g}:{stop:g} (need start < stop)")
         if scale == "log":
             if start <= 0:
-                raise ValueError(f"axis {name}: a log range needs start > 0, got {start:g}")
+                raise InputError(f"axis {name}: a log range needs start > 0, got {start:g}")
             vals = np.logspace(math.log10(start), math.log10(stop), num)
         else:
             vals = np.linspace(start, stop, num)
@@ -113,9 +114,9 @@ def parse_axis(spec: str) -> Axis:
     try:
         vals = np.array([float(v) for v in rest.split(",") if v.strip()])
     except ValueError as exc:
-        raise ValueError(f"axis {name}: values must be numbers, got {rest!r}") from exc
+        raise InputError(f"axis {name}: values must be numbers, got {rest!r}") from exc
     if vals.size == 0:
-        raise ValueError(f"axis {name} has no values")
+        raise InputError(f"axis {name} has no values")
     scale = "log" if np.all(vals > 0) and vals.size > 1 and vals.max() / vals.min() > 50 else "linear"
     return Axis(name, vals, scale)
 
@@ -223,24 +224,24 @@ def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | Non
     xa = parse_axis(x) if isinstance(x, str) else x
     ya = parse_axis(y) if isinstance(y, str) else y
     if xa.name == ya.name:
-        raise ValueError(f"x and y must be different parameters, both are {xa.name!r}")
+        raise InputError(f"x and y must be different parameters, both are {xa.name!r}")
     nseeds = check_int("seeds", seeds, low=1)
     base_seed = check_int("seed", seed, low=0)
     th = thresholds or Thresholds()
     fx = dict(fixed or {})
     for k in fx:
         if k not in AXIS_NAMES:
-            raise ValueError(f"unknown parameter {k!r}; choose from {', '.join(AXIS_NAMES)}")
+            raise InputError(f"unknown parameter {k!r}; choose from {', '.join(AXIS_NAMES)}")
         if k in (xa.name, ya.name):
-            raise ValueError(f"{k} is an axis; it cannot also be fixed")
+            raise InputError(f"{k} is an axis; it cannot also be fixed")
         lo, hi, excl = _RANGES[k]
         fx[k] = float(check_array(k, fx[k], low=lo, high=hi, low_inclusive=not excl))
     names = {xa.name, ya.name} | set(fx)
     if "eta_ratio" in names and "eta_u" in names:
-        raise ValueError("give eta_ratio (η_u/η_w) or eta_u, not both")
+        raise InputError("give eta_ratio (η_u/η_w) or eta_u, not both")
     total = xa.values.size * ya.values.size * nseeds
     if total > MAX_POINTS and not force:
-        raise ValueError(f"the grid has {total:,} points × seeds, over {MAX_POINTS:,}; pass force=True (--force)")
+        raise InputError(f"the grid has {total:,} points × seeds, over {MAX_POINTS:,}; pass force=True (--force)")
 
     grid: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.float64) for k, v in DEFAULTS.items()}
     grid.update({k: np.asarray(v) for k, v in fx.items() if k != "eta_ratio"})

@@ -108,7 +108,7 @@ def plot_phase(pd: Any, out_dir: str | Path, prefix: str = "phase") -> list[Path
     from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
     from matplotlib.patches import Patch
 
-    from .phase import LABELS
+    from featmech.analysis.phase import LABELS
 
     out_dir = Path(out_dir)
     written: list[Path] = []

@@ -32,9 +32,10 @@ try:
 except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.monitor needs PyTorch: pip install 'featmech[torch]'") from exc
 
-from ._validation import check_int
-from .nets import weight_layers
-from .regimes import Classification, Thresholds, classify_trajectory
+from featmech._validation import check_int
+from featmech.analysis.regimes import Classification, Thresholds, classify_trajectory
+from featmech.errors import InputError
+from featmech.nets.networks import weight_layers
 
 __all__ = ["MechanismMonitor", "pair_alignment", "empirical_ntk", "fast_ntk"]
 
@@ -175,15 +176,15 @@ class MechanismMonitor:
         dtype = next(model.parameters()).dtype
         self.probe_x = torch.as_tensor(np.asarray(probe_x), dtype=dtype)
         if self.probe_x.ndim < 1 or self.probe_x.shape[0] < 1:
-            raise ValueError("probe_x must hold at least one example")
+            raise InputError("probe_x must hold at least one example")
         if isinstance(multipliers, Mapping):
             unknown = set(multipliers) - set(self.names)
             if unknown:
-                raise ValueError(f"unknown layer(s) {sorted(unknown)}; weight layers are {self.names}")
+                raise InputError(f"unknown layer(s) {sorted(unknown)}; weight layers are {self.names}")
             self.eta_layer = [float(multipliers.get(n, 1.0)) for n in self.names]
         elif multipliers is not None:
             if len(multipliers) != len(self.names):
-                raise ValueError(f"multipliers has {len(multipliers)} entries for {len(self.names)} weight layers")
+                raise InputError(f"multipliers has {len(multipliers)} entries for {len(self.names)} weight layers")
             self.eta_layer = [float(v) for v in multipliers]
         else:
             self.eta_layer = [1.0] * len(self.names)
@@ -195,7 +196,7 @@ class MechanismMonitor:
         if probe_y is not None:
             y = np.asarray(probe_y)
             if y.shape[0] != self.probe_x.shape[0]:
-                raise ValueError("probe_y must have one entry per probe example")
+                raise InputError("probe_y must have one entry per probe example")
             if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
                 k = int(n_classes or (y.max() + 1))
                 Y = np.eye(k)[y]
@@ -282,7 +283,7 @@ class MechanismMonitor:
     def classify(self, thresholds: Thresholds | None = None, diverged: bool = False) -> dict[str, Classification]:
         """Regime and mechanism per consecutive layer pair (from the records at NTK steps)."""
         if not self.ntk_steps:
-            raise ValueError("no NTK was recorded (ntk_every=0 or no step taken): cannot classify")
+            raise InputError("no NTK was recorded (ntk_every=0 or no step taken): cannot classify")
         h = self.history()
         idx = [self.steps.index(s) for s in self.ntk_steps]
         out = {}

@@ -42,7 +42,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import optimize
 
-from ._validation import check_array, check_times
+from featmech._validation import check_array, check_times
+from featmech.errors import InputError
+from featmech.theory.config import Gram, Hyper, check_vectors
 
 __all__ = [
     "Gram",
@@ -60,40 +62,6 @@ F = NDArray[np.float64]
 # branch codes
 STATIC, LINEAR, LOGISTIC, GENERIC = 0, 1, 2, 3
 BRANCH_NAMES = {STATIC: "static", LINEAR: "one frozen layer", LOGISTIC: "logistic", GENERIC: "generic"}
-
-
-@dataclass(frozen=True)
-class Gram:
-    """Second moments of an initialization: all the exact solution needs.
-
-    ``uu = |u0|^2``, ``ww = |w0|^2``, ``uw = u0·w0`` and ``area = |u0 ∧ w0|`` (the area of the
-    parallelogram spanned by u0 and w0, ``sqrt(uu*ww - uw^2)``; conserved by gradient flow).
-    Fields are float64 arrays of one common (batch) shape.
-    """
-
-    uu: F
-    ww: F
-    uw: F
-    area: F
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.uu.shape
-
-
-@dataclass(frozen=True)
-class Hyper:
-    """Hyperparameters (float64 arrays broadcast to the batch shape).
-
-    ``eta_u, eta_w`` layer-wise learning rates; ``kappa`` output scale; ``target`` the slope k
-    of ``y = k x``; ``data_var`` V = E[x^2].
-    """
-
-    eta_u: F
-    eta_w: F
-    kappa: F
-    target: F
-    data_var: F
 
 
 @dataclass(frozen=True)
@@ -135,7 +103,7 @@ def gram_of(u0: ArrayLike, w0: ArrayLike) -> Gram:
     The area |u0 ∧ w0| is taken as |u0| · |w0 − proj_{u0} w0| rather than from
     ``uu*ww - uw**2`` so that nearly collinear vectors keep their relative accuracy.
     """
-    u, w = _check_vectors(u0, w0)
+    u, w = check_vectors(u0, w0)
     with np.errstate(all="ignore"):
         uu, ww, uw = float(u @ u), float(w @ w), float(u @ w)
     tiny = 1e-250  # below this the plain dot products may have lost digits to underflow
@@ -150,7 +118,7 @@ def gram_of(u0: ArrayLike, w0: ArrayLike) -> Gram:
         area = min(math.sqrt(uu) * math.sqrt(float(perp @ perp)), geo)
     else:
         area = math.sqrt(max(gap, 0.0)) * math.sqrt(geo + abs(uw))
-    return Gram(*(np.asarray(v, dtype=np.float64) for v in (uu, ww, uw, area)))
+    return Gram.trusted(uu, ww, uw, area)
 
 
 def _gram_scaled(u: F, w: F) -> Gram:
@@ -166,38 +134,13 @@ def _gram_scaled(u: F, w: F) -> Gram:
     with np.errstate(over="ignore", under="ignore"):
         vals = (mu * mu * uu_h, mw * mw * ww_h, mu * mw * uw_h, mu * mw * area_h)
     if not all(math.isfinite(v) for v in vals):
-        raise ValueError("u0, w0: squared norms overflow float64 (entries must be below ~1e154)")
-    return Gram(*(np.asarray(v, dtype=np.float64) for v in vals))
-
-
-def _check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
-    try:
-        u = np.asarray(u0, dtype=np.float64)
-        w = np.asarray(w0, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError("u0 and w0 must be 1-D arrays of real numbers") from exc
-    if u.ndim != 1:
-        raise ValueError(f"u0 must be a 1-D array, got shape {u.shape}")
-    if w.ndim != 1:
-        raise ValueError(f"w0 must be a 1-D array, got shape {w.shape}")
-    if u.shape != w.shape:
-        raise ValueError(f"u0 and w0 must have the same length (the width), got {u.size} and {w.size}")
-    if u.size < 1:
-        raise ValueError("u0, w0 must have width >= 1")
-    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(w))):
-        raise ValueError("u0 and w0 must be finite")
-    return u, w
+        raise InputError("u0, w0: squared norms overflow float64 (entries must be below ~1e154)")
+    return Gram.trusted(*vals)
 
 
 def _check_hyper(eta_u: ArrayLike, eta_w: ArrayLike, kappa: ArrayLike, target: ArrayLike,
                  data_var: ArrayLike) -> Hyper:
-    return Hyper(
-        eta_u=check_array("eta_u", eta_u, low=0.0),
-        eta_w=check_array("eta_w", eta_w, low=0.0),
-        kappa=check_array("kappa", kappa, low=0.0),
-        target=check_array("target", target),
-        data_var=check_array("data_var", data_var, low=0.0),
-    )
+    return Hyper(eta_u=eta_u, eta_w=eta_w, kappa=kappa, target=target, data_var=data_var)
 
 
 def _modes_from_gram(g: Gram, h: Hyper) -> tuple[F, F, F]:
@@ -247,8 +190,7 @@ class Solution:
                vectors: tuple[F, F] | None = None) -> "Solution":
         arrays = np.broadcast_arrays(gram.uu, gram.ww, gram.uw, gram.area, hyper.eta_u, hyper.eta_w,
                                      hyper.kappa, hyper.target, hyper.data_var)
-        arrays = [np.array(a, dtype=np.float64) for a in arrays]
-        gram = Gram(*arrays[:4])
+        gram = Gram.trusted(*arrays[:4])
         hyper = Hyper(*arrays[4:])
         A, B, c = _modes_from_gram(gram, hyper) if modes is None else modes
         A, B, c = (np.broadcast_to(np.asarray(x, dtype=np.float64), gram.shape).copy() for x in (A, B, c))
@@ -302,6 +244,34 @@ class Solution:
         return _scalarize(out)
 
     @property
+    def ntk_max_deviation(self) -> F | float:
+        """max over t in [0, ∞] of |K(t)/K(0) − 1|, exactly.
+
+        K = R(y + 1/y) along the generic branch, so besides the endpoints only y = 1 (the output
+        crossing zero) can be an extremum; elsewhere K is monotone.
+        """
+        p = self._p
+        with np.errstate(all="ignore"):
+            K0 = p["K0"]
+            dev = np.abs(np.asarray(self.ntk_change))
+            crosses = (p["branch"] == GENERIC) & ((p["y0"] - 1.0) * (p["yplus"] - 1.0) < 0) & (K0 > 0)
+            kmin = 4.0 * self.hyper.data_var * self.hyper.kappa * p["s"] * p["g"]
+            dev = np.where(crosses, np.maximum(dev, np.abs(kmin / np.where(K0 > 0, K0, 1.0) - 1.0)), dev)
+        return _scalarize(dev)
+
+    @property
+    def lam(self) -> F | float:
+        """λ = k/g with g = κ√(η_uη_w)|a||b|/4: the finite-width form of the infinite-width λ = 4k/(κ s N).
+
+        ±inf on the logistic branch (a vanished mode), NaN where it does not apply.
+        """
+        p = self._p
+        with np.errstate(all="ignore"):
+            lam = np.where(p["branch"] == GENERIC, self.hyper.target / p["g"],
+                           np.where(p["branch"] == LOGISTIC, np.sign(self.hyper.target) * np.inf, np.nan))
+        return _scalarize(lam)
+
+    @property
     def y_range(self) -> tuple[F, F]:
         """Scaled variable y at t=0 and t=∞ in the frame with k ≥ 0 (NaN outside the generic branch)."""
         return self._p["y0"], self._p["yplus"]
@@ -317,7 +287,7 @@ class Solution:
         Only for solutions built from vectors with :func:`solve`.
         """
         if self._vectors is None:
-            raise ValueError("weights() needs a solution built from vectors with featmech.solve(u0, w0)")
+            raise InputError("weights() needs a solution built from vectors with featmech.solve(u0, w0)")
         tt = check_times(t)
         return _weights(self.hyper, self._p, self._vectors, tt)
 
@@ -343,7 +313,7 @@ class Solution:
         where the residual never gets that small (the saddle of a wrong-sign aligned init, or
         no dynamics); 0 where r0 = 0.
         """
-        from ._validation import check_scalar
+        from featmech._validation import check_scalar
 
         fr = check_scalar("fraction", fraction, low=0.0, low_inclusive=False, high=1.0)
         p, h = self._p, self.hyper
@@ -374,8 +344,8 @@ class Solution:
         return _scalarize(out)
 
     def _index(self, idx: tuple[int, ...]) -> "Solution":
-        g = Gram(*(getattr(self.gram, f.name)[idx] for f in fields(Gram)))
-        h = Hyper(*(getattr(self.hyper, f.name)[idx] for f in fields(Hyper)))
+        g = self.gram.index(idx)
+        h = self.hyper.index(idx)
         p = {k: (v[idx] if k != "flags" else v) for k, v in self._p.items()}
         return Solution(gram=g, hyper=h, _p=p)
 
@@ -485,12 +455,12 @@ def _check_range(g: Gram, h: Hyper, p: dict[str, F]) -> None:
     if not np.all(np.isfinite(p["D"])):
         problems.append("the convergence rate D")
     if problems:
-        raise ValueError("parameters out of float64 range: " + "; ".join(problems))
+        raise InputError("parameters out of float64 range: " + "; ".join(problems))
     with np.errstate(all="ignore"):
         fp = _evaluate(g, h, p, np.array(np.inf))
     for name in ("ntk", "output", "norm_u", "norm_w"):
         if not np.all(np.isfinite(getattr(fp, name))):
-            raise ValueError(f"parameters out of float64 range: the final {name} is not representable")
+            raise InputError(f"parameters out of float64 range: the final {name} is not representable")
 
 
 def _evaluate(g: Gram, h: Hyper, p: dict[str, F], t: F) -> State:
@@ -690,7 +660,7 @@ def _weights(h: Hyper, p: dict[str, F], vecs: tuple[F, F], t: F) -> tuple[F, F]:
         return np.broadcast_to(u0, shape).copy(), np.broadcast_to(w0, shape).copy()
     if br == LINEAR:
         sol_p = float(h.kappa)
-        st = _evaluate(Gram(*(np.asarray(x) for x in (u0 @ u0, w0 @ w0, u0 @ w0, 0.0))), h, p, t)
+        st = _evaluate(Gram.trusted(u0 @ u0, w0 @ w0, u0 @ w0, 0.0), h, p, t)
         pt = st.output[..., None] / sol_p
         p0 = float(u0 @ w0)
         if ew == 0:
@@ -715,7 +685,7 @@ def _weights(h: Hyper, p: dict[str, F], vecs: tuple[F, F], t: F) -> tuple[F, F]:
             ez = 1.0 / sq if mirror else sq
             ca, cb = 0.5 / ez, 0.5 * ez
         else:  # LOGISTIC: the non-zero mode scales as sqrt(v)
-            st = _evaluate(Gram(*(np.asarray(x) for x in (u0 @ u0, w0 @ w0, u0 @ w0, 0.0))), h, p, t)
+            st = _evaluate(Gram.trusted(u0 @ u0, w0 @ w0, u0 @ w0, 0.0), h, p, t)
             f0m = float(p["f0m"])
             v = np.abs(st.output[..., None]) / abs(f0m)
             if mirror:  # A = 0: only b survives
@@ -742,11 +712,11 @@ def solve(u0: ArrayLike, w0: ArrayLike, *, eta_u: float = 1.0, eta_w: float = 1.
     >>> round(float(sol(np.inf).output), 12)
     1.0
     """
-    u, w = _check_vectors(u0, w0)
+    u, w = check_vectors(u0, w0)
     hyper = _check_hyper(eta_u, eta_w, kappa, target, data_var)
     for name in ("eta_u", "eta_w", "kappa", "target", "data_var"):
         if getattr(hyper, name).ndim != 0:
-            raise ValueError(f"{name} must be a single number with vectors u0, w0 (use solve_gram for batches)")
+            raise InputError(f"{name} must be a single number with vectors u0, w0 (use solve_gram for batches)")
     gram = gram_of(u, w)
     modes = None
     eu, ew = float(hyper.eta_u), float(hyper.eta_w)
@@ -764,7 +734,7 @@ def solve(u0: ArrayLike, w0: ArrayLike, *, eta_u: float = 1.0, eta_w: float = 1.
                 modes = (np.asarray(sc * sc * float(a @ a)), np.asarray(sc * sc * float(bb @ bb)),
                          np.asarray(sc * sc * float(a @ bb)))
             if not all(np.isfinite(x) for x in modes):
-                raise ValueError("parameters out of float64 range: the mode norms |u0/√η_u ± w0/√η_w|²")
+                raise InputError("parameters out of float64 range: the mode norms |u0/√η_u ± w0/√η_w|²")
     return Solution._build(gram, hyper, modes=modes, vectors=(u, w))
 
 
@@ -785,21 +755,7 @@ def solve_gram(uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, *, area: ArrayLike |
 def check_gram(uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, area: ArrayLike | None = None) -> Gram:
     """Validate Gram statistics (broadcast together) and complete the area |u0∧w0| if not given.
 
-    Requires uu, ww >= 0 and uw² <= uu·ww, area <= sqrt(uu·ww) (1e-12 relative slack); uw is
-    clipped into the Cauchy–Schwarz range.
+    Same as ``Gram(uu, ww, uw, area)``: requires uu, ww >= 0 and uw² <= uu·ww, area <= sqrt(uu·ww)
+    (1e-12 relative slack); uw is clipped into the Cauchy–Schwarz range.
     """
-    uu_a = check_array("uu", uu, low=0.0)
-    ww_a = check_array("ww", ww, low=0.0)
-    uw_a = check_array("uw", uw)
-    with np.errstate(over="ignore", invalid="ignore"):
-        geo = np.sqrt(uu_a) * np.sqrt(ww_a)
-        if np.any(np.abs(uw_a) > geo * (1 + 1e-12)):
-            raise ValueError("uw must satisfy uw² <= uu·ww (Cauchy–Schwarz); got an impossible Gram matrix")
-        if area is None:
-            au = np.abs(uw_a)
-            area_a = np.sqrt(np.maximum(geo - au, 0.0)) * np.sqrt(geo + au)
-        else:
-            area_a = check_array("area", area, low=0.0)
-            if np.any(area_a > geo * (1 + 1e-12)):
-                raise ValueError("area must satisfy area <= sqrt(uu·ww)")
-    return Gram(uu_a, ww_a, np.clip(uw_a, -geo, geo), np.asarray(area_a, dtype=np.float64))
+    return Gram(uu, ww, uw, area)

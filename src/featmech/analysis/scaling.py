@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_array, check_int, check_scalar
-from .exact import solve_gram
-from .inits import sample_gram
-from .regimes import classify_solution
+from featmech._validation import check_array, check_int, check_scalar
+from featmech.analysis.regimes import classify_solution
+from featmech.errors import InputError
+from featmech.theory.exact import solve_gram
+from featmech.theory.inits import sample_gram
 
 __all__ = ["Exponents", "Analysis", "analyze", "Verification", "verify", "PRESETS", "preset", "EXPONENT_AXES",
            "exponent_grid"]
@@ -210,7 +211,7 @@ PRESETS: dict[str, tuple[Exponents, str, str]] = {
 
 def preset(name: str) -> Exponents:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+        raise InputError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
     return PRESETS[name][0]
 
 
@@ -225,9 +226,9 @@ def exponent_grid(xname: str, xs: Any, yname: str, ys: Any, base: Exponents | No
     """
     for n in (xname, yname):
         if n not in EXPONENT_AXES:
-            raise ValueError(f"unknown exponent axis {n!r}; choose from {', '.join(EXPONENT_AXES)}")
+            raise InputError(f"unknown exponent axis {n!r}; choose from {', '.join(EXPONENT_AXES)}")
     if xname == yname:
-        raise ValueError("the two exponent axes must differ")
+        raise InputError("the two exponent axes must differ")
     base = base or Exponents()
     xs = check_array("x exponents", xs, low=-10, high=10)
     ys = check_array("y exponents", ys, low=-10, high=10)

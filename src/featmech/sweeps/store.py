@@ -29,7 +29,8 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from . import __version__
+from featmech import __version__
+from featmech.errors import InputError
 
 __all__ = ["Store", "point_key", "FORMAT", "SCHEMA"]
 
@@ -66,12 +67,12 @@ class Store:
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, timeout: float = 60.0) -> None:
         p = Path(path)
         if p.is_dir():
-            raise ValueError(f"store path {str(p)!r} is a directory; give a file name such as results.db")
+            raise InputError(f"store path {str(p)!r} is a directory; give a file name such as results.db")
         exists = p.exists() and p.stat().st_size > 0
         if not exists and not create:
-            raise ValueError(f"store {str(p)!r} does not exist")
+            raise InputError(f"store {str(p)!r} does not exist")
         if not exists and not p.parent.exists():
-            raise ValueError(f"the directory of store {str(p)!r} does not exist")
+            raise InputError(f"the directory of store {str(p)!r} does not exist")
         self.path = p
         try:
             self.db = sqlite3.connect(str(p), timeout=timeout, isolation_level=None)
@@ -84,7 +85,7 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA cache_size = -65536")
         except sqlite3.DatabaseError as exc:
-            raise ValueError(f"{str(p)!r} is not a featmech store (not an SQLite database or corrupted: {exc})") from exc
+            raise InputError(f"{str(p)!r} is not a featmech store (not an SQLite database or corrupted: {exc})") from exc
 
     def _create(self) -> None:
         with self._tx():
@@ -100,11 +101,11 @@ class Store:
         try:
             rows = dict(self.db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.OperationalError as exc:
-            raise ValueError(f"{str(self.path)!r} is an SQLite database but not a featmech store (no meta table)") from exc
+            raise InputError(f"{str(self.path)!r} is an SQLite database but not a featmech store (no meta table)") from exc
         if rows.get("format") != FORMAT:
-            raise ValueError(f"{str(self.path)!r} is not a featmech store (format {rows.get('format')!r})")
+            raise InputError(f"{str(self.path)!r} is not a featmech store (format {rows.get('format')!r})")
         if rows.get("schema") != SCHEMA:
-            raise ValueError(f"store {str(self.path)!r} has schema {rows.get('schema')!r}; this featmech reads {SCHEMA}")
+            raise InputError(f"store {str(self.path)!r} has schema {rows.get('schema')!r}; this featmech reads {SCHEMA}")
         self.db.execute("SELECT count(*) FROM points").fetchone()  # touches the pages: detects corruption early
 
     class _Tx:
@@ -229,7 +230,7 @@ class Store:
         """The done points as an xarray Dataset indexed by the swept parameters (those that vary, seed included)."""
         rows = self.rows("done")
         if not rows:
-            raise ValueError("the store has no finished points")
+            raise InputError("the store has no finished points")
         df = self.to_pandas()
         pkeys = list(dict.fromkeys(k for r in rows for k in r["config"]))
         rkeys = [c for c in df.columns if c not in pkeys and c not in ("key", "computation")]
@@ -240,7 +241,7 @@ class Store:
         """Write the done points as CSV or Parquet (needs pyarrow)."""
         p = Path(path)
         if fmt not in ("csv", "parquet"):
-            raise ValueError(f"export format must be csv or parquet, got {fmt!r}")
+            raise InputError(f"export format must be csv or parquet, got {fmt!r}")
         cols = self.table()
         if fmt == "csv":
             import csv

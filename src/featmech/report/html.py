@@ -22,8 +22,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import __version__
-from ._jsonio import jsonable
+from featmech import __version__
+from featmech._jsonio import jsonable
+from featmech.errors import InputError
 
 __all__ = ["SECTIONS", "Section", "canonical_figures", "reproduce"]
 
@@ -56,9 +57,13 @@ def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Pa
 
 def canonical_figures(out: Path, seed: int = 0) -> tuple[list[Path], list[dict[str, Any]]]:
     """Per canonical case: exact gradient flow (lines) over width-free GD at a small step (points)."""
-    from .plots import plot_trajectory
-    from .regimes import CANONICAL_CASES, canonical_solution, classify_solution
-    from .simulate import simulate_gram
+    from featmech.analysis.regimes import (
+        CANONICAL_CASES,
+        canonical_solution,
+        classify_solution,
+    )
+    from featmech.report.plots import plot_trajectory
+    from featmech.theory.simulate import simulate_gram
 
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -120,8 +125,8 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
 
 
 def _sec_phase(out: Path, quick: bool) -> Section:
-    from .phase import phase_diagram
-    from .plots import plot_phase
+    from featmech.analysis.phase import phase_diagram
+    from featmech.report.plots import plot_phase
 
     n = 24 if quick else 60
     seeds = 2 if quick else 3
@@ -155,8 +160,8 @@ def _sec_phase(out: Path, quick: bool) -> Section:
 
 
 def _sec_scaling(out: Path, quick: bool) -> Section:
-    from .plots import plot_exponent_diagram
-    from .scaling import PRESETS, exponent_grid, verify
+    from featmech.analysis.scaling import PRESETS, exponent_grid, verify
+    from featmech.report.plots import plot_exponent_diagram
 
     d = out / "scaling"
     d.mkdir(parents=True, exist_ok=True)
@@ -193,8 +198,8 @@ def _sec_scaling(out: Path, quick: bool) -> Section:
 
 
 def _sec_activations(out: Path, quick: bool) -> Section:
-    from .experiments import activations_experiment
-    from .plots import plot_activations
+    from featmech.nets.experiments import activations_experiment
+    from featmech.report.plots import plot_activations
 
     d = out / "activations"
     d.mkdir(parents=True, exist_ok=True)
@@ -221,8 +226,8 @@ def _sec_activations(out: Path, quick: bool) -> Section:
 
 
 def _sec_digits(out: Path, quick: bool) -> Section:
-    from .experiments import init_scale_experiment, lr_ratio_experiment
-    from .plots import plot_sweep
+    from featmech.nets.experiments import init_scale_experiment, lr_ratio_experiment
+    from featmech.report.plots import plot_sweep
 
     d = out / "digits"
     d.mkdir(parents=True, exist_ok=True)
@@ -336,10 +341,10 @@ def reproduce(out_dir: str | Path = "featmech-report", *, quick: bool = False, s
     """Regenerate every result into ``out_dir``; returns the path of ``report.html``."""
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
-        raise ValueError(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
+        raise InputError(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {str(out)!r} exists and is not a directory")
+        raise InputError(f"--out {str(out)!r} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     built: list[Section] = []

@@ -18,15 +18,21 @@ from typing import Any, Callable, Sequence
 import click
 import numpy as np
 
-from . import __version__
-from ._jsonio import jsonable
-from .exact import Gram, gram_of, solve_gram
-from .inits import load_npz, sample_gram
-from .phase import parse_axis, phase_diagram
-from .regimes import CANONICAL_CASES, Thresholds, canonical_solution, classify_solution, classify_trajectory
-from .regimes import explain as regimes_explain
-from .scaling import PRESETS, Exponents, exponent_grid, verify
-from .simulate import run_defaults, simulate_gram
+from featmech import __version__
+from featmech._jsonio import jsonable
+from featmech.analysis.phase import parse_axis, phase_diagram
+from featmech.analysis.regimes import (
+    CANONICAL_CASES,
+    Thresholds,
+    canonical_solution,
+    classify_solution,
+    classify_trajectory,
+)
+from featmech.analysis.regimes import explain as regimes_explain
+from featmech.analysis.scaling import PRESETS, Exponents, exponent_grid, verify
+from featmech.theory.exact import Gram, gram_of, solve_gram
+from featmech.theory.inits import load_npz, sample_gram
+from featmech.theory.simulate import run_defaults, simulate_gram
 
 TRAJ_FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
 
@@ -258,7 +264,7 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_
     agree = all(f"{r}/{m}" == e for r, m, e in zip(rows["regime"], rows["mechanism"], rows["expected"]))
     if out_dir is not None:
         try:
-            from .report import canonical_figures
+            from featmech.report.html import canonical_figures
 
             files = [str(p) for p in canonical_figures(Path(out_dir), seed)[0]]
         except ImportError as exc:  # pragma: no cover - optional
@@ -357,7 +363,7 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
         out.mkdir(parents=True, exist_ok=True)
         files.append(str(pd.to_csv(out / "table.csv")))
         try:
-            from .plots import plot_phase
+            from featmech.report.plots import plot_phase
 
             files += [str(p) for p in plot_phase(pd, out)]
         except ImportError as exc:
@@ -369,7 +375,7 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
         click.echo(f"{pd.x.name} × {pd.y.name}: {summary['points']} points × {pd.seeds} seeds")
         for k, v in summary["counts"].items():
             click.echo(f"{k:>22}: {v}")
-        from .phase import LABELS
+        from featmech.analysis.phase import LABELS
 
         maj = pd.majority_label()
         click.echo(f"majority label per point (rows: {pd.y.name} ascending; columns: {pd.x.name} ascending):")
@@ -445,7 +451,7 @@ def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, 
                              "labels": labels}
         if out_dir is not None:
             try:
-                from .plots import plot_exponent_diagram
+                from featmech.report.plots import plot_exponent_diagram
 
                 files += [str(p) for p in plot_exponent_diagram(axes[0][0], axes[0][1], axes[1][0], axes[1][1],
                                                                 labels, Path(out_dir) / "exponent_diagram")]
@@ -559,7 +565,7 @@ def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: boo
       featmech experiment activations --case alignment --out out/act
       featmech experiment activations --case disalignment --activation linear --format json
     """
-    from .experiments import ALL_ACTIVATIONS, activations_experiment
+    from featmech.nets.experiments import ALL_ACTIVATIONS, activations_experiment
 
     th = Thresholds(eps, delta, factor)
     runs = activations_experiment(case, list(acts) or list(ALL_ACTIVATIONS), seed=seed, quick=quick, thresholds=th)
@@ -567,7 +573,7 @@ def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: boo
     table_rows = [{k: v for k, v in r.items() if k not in ("classification",)} for r in runs]
 
     def plot(out: Path) -> list[Path]:
-        from .plots import plot_activations
+        from featmech.report.plots import plot_activations
 
         return plot_activations(runs, out / f"activations_{case}")
 
@@ -610,7 +616,7 @@ def _report_rows(rows: list[dict[str, Any]], key: str, name: str, out_dir: str |
     obj = {"rows": slim}
 
     def plot(out: Path) -> list[Path]:
-        from .plots import plot_sweep
+        from featmech.report.plots import plot_sweep
 
         return plot_sweep(rows, key, out / name, xlabel)
 
@@ -642,7 +648,7 @@ def experiment_init_scale(scales: str, lr: float, dataset: str, data_dir: str | 
       featmech experiment init-scale --dataset digits --scales 0.1,0.3,1,3,10 --out out/scale
       featmech experiment init-scale --dataset mnist --data-dir ~/data/mnist --max-train 5000
     """
-    from .experiments import init_scale_experiment
+    from featmech.nets.experiments import init_scale_experiment
 
     rows = init_scale_experiment(_floats(scales, "--scales"), dataset=dataset, data_dir=data_dir,
                                  seeds=_seeds(n_seeds), arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
@@ -663,7 +669,7 @@ def experiment_lr_ratio(ratios: str, lr: float, dataset: str, data_dir: str | No
     Example:
       featmech experiment lr-ratio --dataset digits --out out/lr
     """
-    from .experiments import lr_ratio_experiment
+    from featmech.nets.experiments import lr_ratio_experiment
 
     rows = lr_ratio_experiment(_floats(ratios, "--ratios"), dataset=dataset, data_dir=data_dir,
                                seeds=_seeds(n_seeds), arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
@@ -699,7 +705,7 @@ def sweep_run(spec_path: str, store_path: str, workers: int | None, serial: bool
       featmech sweep run spec.toml --store results.db --dask-local 2
       featmech sweep run spec.toml --store results.db --scheduler tcp://10.0.0.5:8786
     """
-    from .sweep import load_spec, run_sweep
+    from featmech.sweeps.sweep import load_spec, run_sweep
 
     chosen = [n for n, v in (("--serial", serial), ("--dask-local", dask_local is not None),
                              ("--scheduler", scheduler is not None)) if v]
@@ -727,7 +733,7 @@ def sweep_run(spec_path: str, store_path: str, workers: int | None, serial: bool
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def sweep_status(store_path: str, fmt: str) -> None:
     """Counts of finished and failed points in a store, and the errors of failed ones."""
-    from .store import Store
+    from featmech.sweeps.store import Store
 
     if not Path(store_path).exists():
         raise click.BadParameter(f"{store_path!r} does not exist", param_hint="STORE")
@@ -748,7 +754,7 @@ def sweep_status(store_path: str, fmt: str) -> None:
 @click.option("--out", "out_path", required=True, help="Output file.")
 def sweep_export(store_path: str, fmt: str, out_path: str) -> None:
     """Export finished points: one row per point and seed, its parameters then its scalar results."""
-    from .store import Store
+    from featmech.sweeps.store import Store
 
     if not Path(store_path).exists():
         raise click.BadParameter(f"{store_path!r} does not exist", param_hint="STORE")
@@ -771,7 +777,8 @@ def reproduce(quick: bool, out_dir: str, sections: Sequence[str]) -> None:
       featmech reproduce --quick --out out/report
       featmech reproduce --out out/full
     """
-    from .report import SECTIONS, reproduce as _reproduce
+    from featmech.report.html import SECTIONS
+    from featmech.report.html import reproduce as _reproduce
 
     path = _reproduce(out_dir, quick=quick, sections=list(sections) or list(SECTIONS),
                       log=lambda m: click.echo(m, err=True))

@@ -26,12 +26,13 @@ try:
 except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.experiments needs PyTorch: pip install 'featmech[torch]'") from exc
 
-from ._validation import check_int, check_scalar
-from .data import load_dataset, regression_1d
-from .exact import solve
-from .monitor import MechanismMonitor
-from .nets import ACTIVATIONS, MLP, SmallCNN, TwoLayerNet, train
-from .regimes import Thresholds
+from featmech._validation import check_int, check_scalar
+from featmech.analysis.regimes import Thresholds
+from featmech.data import load_dataset, regression_1d
+from featmech.errors import InputError
+from featmech.nets.monitor import MechanismMonitor
+from featmech.nets.networks import ACTIVATIONS, MLP, SmallCNN, TwoLayerNet, train
+from featmech.theory.exact import solve
 
 __all__ = ["ALL_ACTIVATIONS", "CASES", "activations_experiment", "init_scale_experiment", "lr_ratio_experiment",
            "ActivationCase", "make_probe"]
@@ -73,7 +74,7 @@ def make_probe(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
     """``n`` examples of ``x`` chosen by ``seed`` (error if the data set is smaller)."""
     n = check_int("probe size", n, low=1)
     if n > len(x):
-        raise ValueError(f"probe batch of {n} is larger than the data ({len(x)} examples)")
+        raise InputError(f"probe batch of {n} is larger than the data ({len(x)} examples)")
     return x[np.random.default_rng(seed).permutation(len(x))[:n]]
 
 
@@ -87,10 +88,10 @@ def activations_experiment(case: str = "alignment", activations: Sequence[str] =
     from the same init and the sample moments V = mean x², k = mean xy / V) and its max deviation.
     """
     if case not in CASES:
-        raise ValueError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
+        raise InputError(f"unknown case {case!r}; choose from {', '.join(CASES)}")
     for a in activations:
         if a not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {a!r}; choose from {', '.join(ACTIVATIONS)}")
+            raise InputError(f"unknown activation {a!r}; choose from {', '.join(ACTIVATIONS)}")
     c = _cases(quick)[case]
     x, y = regression_1d(check_int("n_data", n_data, low=1), target=c.target, seed=seed)
     every = max(1, c.steps // 100)
@@ -152,8 +153,8 @@ def _network_run(ds: Any, *, arch: str, scale: float, out_mult: float, seed: int
     elif arch == "cnn":
         net = SmallCNN(ds.image_shape, ds.n_classes, init_scale=scale, seed=seed)
     else:
-        raise ValueError(f"unknown architecture {arch!r}; choose mlp or cnn")
-    from .nets import weight_layers
+        raise InputError(f"unknown architecture {arch!r}; choose mlp or cnn")
+    from featmech.nets.networks import weight_layers
 
     names = [n for n, _ in weight_layers(net)]
     mult = {n: 1.0 for n in names}

@@ -32,7 +32,8 @@ from typing import Any, Callable, Mapping, Sequence, TextIO
 
 import numpy as np
 
-from .store import Store, point_key
+from featmech.errors import InputError
+from featmech.sweeps.store import Store, point_key
 
 __all__ = ["PARAMS", "Spec", "load_spec", "parse_spec", "points", "run_point", "run_sweep", "SweepReport",
            "Progress"]
@@ -78,7 +79,7 @@ class Spec:
 def _typed(comp: str, name: str, value: Any, where: str) -> Any:
     params = PARAMS[comp]
     if name not in params:
-        raise ValueError(f"{where}: unknown key {name!r} for computation {comp!r}; allowed: {', '.join(params)}")
+        raise InputError(f"{where}: unknown key {name!r} for computation {comp!r}; allowed: {', '.join(params)}")
     kind = params[name][0]
     base = kind.rstrip("?")
     if value is None and kind.endswith("?"):
@@ -87,11 +88,11 @@ def _typed(comp: str, name: str, value: Any, where: str) -> Any:
           "int": (isinstance(value, int) and not isinstance(value, bool)) or (isinstance(value, float) and value.is_integer()),
           "str": isinstance(value, str), "bool": isinstance(value, bool)}[base]
     if not ok:
-        raise ValueError(f"{where}: {name} must be {'an integer' if base == 'int' else 'a ' + base}, got {value!r}")
+        raise InputError(f"{where}: {name} must be {'an integer' if base == 'int' else 'a ' + base}, got {value!r}")
     if base == "float":
         v = float(value)
         if not math.isfinite(v):
-            raise ValueError(f"{where}: {name} must be finite, got {value!r}")
+            raise InputError(f"{where}: {name} must be finite, got {value!r}")
         return v
     return int(value) if base == "int" else value
 
@@ -100,38 +101,38 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
     """Validate a spec given as a mapping (what ``tomllib`` returns); raises ValueError on any problem."""
     unknown = set(data) - TOP_KEYS
     if unknown:
-        raise ValueError(f"spec: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(TOP_KEYS))}")
+        raise InputError(f"spec: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(TOP_KEYS))}")
     comp = data.get("computation")
     if comp not in PARAMS:
-        raise ValueError(f"spec: computation must be one of {', '.join(PARAMS)}, got {comp!r}")
+        raise InputError(f"spec: computation must be one of {', '.join(PARAMS)}, got {comp!r}")
     seeds = data.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
                                                             for s in seeds):
-        raise ValueError(f"spec: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
+        raise InputError(f"spec: seeds must be a non-empty list of integers >= 0, got {seeds!r}")
     fixed_in = data.get("fixed", {})
     axes_in = data.get("axes", {})
     if not isinstance(fixed_in, dict) or not isinstance(axes_in, dict):
-        raise ValueError("spec: [fixed] and [axes] must be tables")
+        raise InputError("spec: [fixed] and [axes] must be tables")
     fixed = {k: _typed(comp, k, v, "spec [fixed]") for k, v in fixed_in.items()}
     axes: dict[str, list[Any]] = {}
     for name, ax in axes_in.items():
         if name in fixed:
-            raise ValueError(f"spec: {name} is both fixed and an axis")
+            raise InputError(f"spec: {name} is both fixed and an axis")
         if isinstance(ax, dict):
             extra = set(ax) - {"start", "stop", "num", "scale"}
             if extra or not {"start", "stop", "num"} <= set(ax):
-                raise ValueError(f"spec [axes] {name}: a range needs start, stop, num (and scale = 'log'|'linear')")
+                raise InputError(f"spec [axes] {name}: a range needs start, stop, num (and scale = 'log'|'linear')")
             start, stop, num, scale = ax["start"], ax["stop"], ax["num"], ax.get("scale", "linear")
             if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (start, stop)):
-                raise ValueError(f"spec [axes] {name}: start and stop must be numbers")
+                raise InputError(f"spec [axes] {name}: start and stop must be numbers")
             if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-                raise ValueError(f"spec [axes] {name}: num must be an integer >= 1, got {num!r}")
+                raise InputError(f"spec [axes] {name}: num must be an integer >= 1, got {num!r}")
             if scale not in ("log", "linear"):
-                raise ValueError(f"spec [axes] {name}: scale must be 'log' or 'linear', got {scale!r}")
+                raise InputError(f"spec [axes] {name}: scale must be 'log' or 'linear', got {scale!r}")
             if stop < start or (stop == start and num > 1):
-                raise ValueError(f"spec [axes] {name}: empty or inverted range {start}..{stop}")
+                raise InputError(f"spec [axes] {name}: empty or inverted range {start}..{stop}")
             if scale == "log" and start <= 0:
-                raise ValueError(f"spec [axes] {name}: a log range needs start > 0")
+                raise InputError(f"spec [axes] {name}: a log range needs start > 0")
             vals = (np.logspace(math.log10(start), math.log10(stop), num) if scale == "log"
                     else np.linspace(start, stop, num)).tolist()
             if PARAMS[comp].get(name, ("float",))[0].startswith("int"):
@@ -139,9 +140,9 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
         elif isinstance(ax, list):
             vals = list(ax)
         else:
-            raise ValueError(f"spec [axes] {name}: give a list of values or a {{start, stop, num, scale}} table")
+            raise InputError(f"spec [axes] {name}: give a list of values or a {{start, stop, num, scale}} table")
         if not vals:
-            raise ValueError(f"spec [axes] {name}: the axis has no values")
+            raise InputError(f"spec [axes] {name}: the axis has no values")
         axes[name] = [_typed(comp, name, v, f"spec [axes] {name}") for v in vals]
     return Spec(comp, tuple(seeds), fixed, axes, source)
 
@@ -154,11 +155,11 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         import tomli as tomllib  # type: ignore[no-redef]
     p = Path(path)
     if not p.is_file():
-        raise ValueError(f"spec file {str(p)!r} does not exist")
+        raise InputError(f"spec file {str(p)!r} does not exist")
     try:
         data = tomllib.loads(p.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"spec file {str(p)!r} is not valid TOML: {exc}") from exc
+        raise InputError(f"spec file {str(p)!r} is not valid TOML: {exc}") from exc
     return parse_spec(data, str(p))
 
 
@@ -183,18 +184,18 @@ def run_point(computation: str, cfg: Mapping[str, Any]) -> tuple[dict[str, Any],
         return _simulate(cfg)
     if computation == "network":
         return _network(cfg)
-    raise ValueError(f"unknown computation {computation!r}")
+    raise InputError(f"unknown computation {computation!r}")
 
 
 def _gram(cfg: Mapping[str, Any]) -> Any:
-    from .inits import sample_gram
+    from featmech.theory.inits import sample_gram
 
     return sample_gram(cfg["width"], cfg["sigma_u"], cfg["sigma_w"], rho=cfg["rho"], seed=cfg["seed"])
 
 
 def _trajectory(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from .exact import solve_gram
-    from .regimes import classify_solution
+    from featmech.analysis.regimes import classify_solution
+    from featmech.theory.exact import solve_gram
 
     g = _gram(cfg)
     sol = solve_gram(g.uu, g.ww, g.uw, area=g.area, eta_u=cfg["eta_u"], eta_w=cfg["eta_w"], kappa=cfg["kappa"],
@@ -209,8 +210,8 @@ def _trajectory(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.nd
 
 
 def _simulate(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    from .regimes import classify_trajectory
-    from .simulate import run_defaults, simulate_gram
+    from featmech.analysis.regimes import classify_trajectory
+    from featmech.theory.simulate import run_defaults, simulate_gram
 
     g = _gram(cfg)
     K0, lr, every = run_defaults(g, steps=cfg["steps"], lr=cfg["lr"], every=cfg["every"], eta_u=cfg["eta_u"],
@@ -232,8 +233,8 @@ def _simulate(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndar
 def _network(cfg: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     import torch
 
-    from .data import load_dataset
-    from .experiments import _defaults, _network_run
+    from featmech.data import load_dataset
+    from featmech.nets.experiments import _defaults, _network_run
 
     torch.set_num_threads(1)
     d = _defaults(bool(cfg["quick"]))
@@ -332,7 +333,7 @@ def run_sweep(spec: Spec, store_path: str | os.PathLike[str], *, executor: str =
     existing cluster, failing after ``connect_timeout`` seconds).
     """
     if executor not in ("serial", "pool", "dask"):
-        raise ValueError(f"executor must be serial, pool or dask, got {executor!r}")
+        raise InputError(f"executor must be serial, pool or dask, got {executor!r}")
     t0 = time.perf_counter()
     store = Store(store_path)
     try:
@@ -393,11 +394,11 @@ def _dask_client(workers: int | None, scheduler: str | None, timeout: float) -> 
         raise ImportError("Dask executors need dask[distributed]: pip install 'featmech[sweep]'") from exc
     if scheduler is not None:
         if workers:
-            raise ValueError("give either a local cluster size or a scheduler address, not both")
+            raise InputError("give either a local cluster size or a scheduler address, not both")
         try:
             return Client(scheduler, timeout=f"{timeout}s"), None
         except (OSError, TimeoutError) as exc:
-            raise ValueError(f"cannot reach the Dask scheduler {scheduler!r} within {timeout:g} s: {exc}") from exc
+            raise InputError(f"cannot reach the Dask scheduler {scheduler!r} within {timeout:g} s: {exc}") from exc
     n = workers or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
                            dashboard_address=None)

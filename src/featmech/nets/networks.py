@@ -25,8 +25,9 @@ try:
 except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.nets needs PyTorch: pip install 'featmech[torch]'") from exc
 
-from ._validation import check_int, check_scalar
-from .inits import iid_gaussian
+from featmech._validation import check_int, check_scalar
+from featmech.errors import InputError
+from featmech.theory.inits import iid_gaussian
 
 __all__ = ["ACTIVATIONS", "activation", "TwoLayerNet", "MLP", "SmallCNN", "weight_layers", "param_groups",
            "make_optimizer", "TrainResult", "train"]
@@ -44,7 +45,7 @@ ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def activation(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
+        raise InputError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]
 
 
@@ -146,7 +147,7 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if isinstance(w, nn.Parameter) and w.ndim >= 2 and not isinstance(m, (nn.Embedding,)):
             out.append((name, m))
     if not out:
-        raise ValueError("the model has no weight layers (modules with a 2-D or higher 'weight' parameter)")
+        raise InputError("the model has no weight layers (modules with a 2-D or higher 'weight' parameter)")
     return out
 
 
@@ -164,11 +165,11 @@ def param_groups(model: nn.Module, lr: float, multipliers: Mapping[str, float] |
     elif isinstance(multipliers, Mapping):
         unknown = set(multipliers) - {n for n, _ in layers}
         if unknown:
-            raise ValueError(f"unknown layer(s) {sorted(unknown)}; weight layers are {[n for n, _ in layers]}")
+            raise InputError(f"unknown layer(s) {sorted(unknown)}; weight layers are {[n for n, _ in layers]}")
         mult = {n: float(multipliers.get(n, 1.0)) for n, _ in layers}
     else:
         if len(multipliers) != len(layers):
-            raise ValueError(f"multipliers has {len(multipliers)} entries for {len(layers)} weight layers")
+            raise InputError(f"multipliers has {len(multipliers)} entries for {len(layers)} weight layers")
         mult = {n: float(v) for (n, _), v in zip(layers, multipliers)}
     for n, v in mult.items():
         check_scalar(f"multiplier of layer {n}", v, low=0.0)
@@ -208,7 +209,7 @@ def _loss_fn(kind: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         return lambda out, y: 0.5 * ((out - y) ** 2).sum(dim=-1).mean()
     if kind == "ce":
         return lambda out, y: F.cross_entropy(out, y)
-    raise ValueError(f"unknown loss {kind!r}; choose mse or ce")
+    raise InputError(f"unknown loss {kind!r}; choose mse or ce")
 
 
 def train(model: nn.Module, x: Any, y: Any, *, lr: float, steps: int, loss: str = "mse",
@@ -230,7 +231,7 @@ def train(model: nn.Module, x: Any, y: Any, *, lr: float, steps: int, loss: str 
     n = X.shape[0]
     bs = n if batch_size is None else check_int("batch_size", batch_size, low=1)
     if bs > n:
-        raise ValueError(f"batch_size {bs} is larger than the data ({n} examples)")
+        raise InputError(f"batch_size {bs} is larger than the data ({n} examples)")
     losses = np.full(steps, np.nan)
     diverged_at = None
     perm = torch.randperm(n, generator=gen)

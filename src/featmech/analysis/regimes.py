@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._validation import check_scalar
-from .exact import GENERIC, LOGISTIC, Solution
+from featmech._validation import check_scalar
+from featmech.errors import InputError
+from featmech.theory.exact import Solution
 
 __all__ = ["Thresholds", "Classification", "classify", "classify_solution", "classify_trajectory",
            "CANONICAL_CASES", "canonical_solution", "explain"]
@@ -48,11 +49,11 @@ CANONICAL_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
 
 def canonical_solution(name: str, seed: int = 0) -> Solution:
     """The exact solution of one canonical case (see :data:`CANONICAL_CASES`)."""
-    from .exact import solve, solve_gram
-    from .inits import aligned, sample_gram
+    from featmech.theory.exact import solve, solve_gram
+    from featmech.theory.inits import aligned, sample_gram
 
     if name not in CANONICAL_CASES:
-        raise ValueError(f"unknown canonical case {name!r}; choose from {', '.join(CANONICAL_CASES)}")
+        raise InputError(f"unknown canonical case {name!r}; choose from {', '.join(CANONICAL_CASES)}")
     cfg = dict(CANONICAL_CASES[name][0])
     hyper = {k: cfg.pop(k) for k in ("eta_u", "eta_w", "kappa", "target")}
     if cfg.pop("init") == "aligned":
@@ -74,7 +75,7 @@ class Thresholds:
         for name in ("eps", "delta", "factor"):
             check_scalar(name, getattr(self, name), low=0.0, low_inclusive=False)
         if self.factor < 1.0:
-            raise ValueError(f"factor must be in [1, inf), got {self.factor:g}")
+            raise InputError(f"factor must be in [1, inf), got {self.factor:g}")
 
 
 @dataclass(frozen=True)
@@ -177,16 +178,9 @@ def classify_solution(sol: Solution, thresholds: Thresholds | None = None) -> Cl
     """
     s0 = sol(0.0)
     s1 = sol(math.inf)
-    p = sol._p
-    K0 = s0.ntk
     change = np.asarray(sol.ntk_change)
-    with np.errstate(all="ignore"):
-        dev = np.abs(change)
-        crosses = (p["branch"] == GENERIC) & ((p["y0"] - 1.0) * (p["yplus"] - 1.0) < 0) & (K0 > 0)
-        kmin = 4.0 * sol.hyper.data_var * sol.hyper.kappa * p["s"] * p["g"]
-        dev = np.where(crosses, np.maximum(dev, np.abs(kmin / np.where(K0 > 0, K0, 1.0) - 1.0)), dev)
-        lam = np.where(p["branch"] == GENERIC, sol.hyper.target / p["g"],
-                       np.where(p["branch"] == LOGISTIC, np.sign(sol.hyper.target) * np.inf, np.nan))
+    dev = np.asarray(sol.ntk_max_deviation)
+    lam = np.asarray(sol.lam)
     eu, ew = sol.hyper.eta_u, sol.hyper.eta_w
     return classify(ntk_max_deviation=dev, ntk_ratio=1.0 + change, alignment_start=s0.alignment,
                     alignment_end=s1.alignment, balance_start=_balance(s0.norm_u, s0.norm_w, eu, ew),
@@ -210,10 +204,10 @@ def classify_trajectory(ntk: ArrayLike, alignment: ArrayLike, norm_u: ArrayLike,
     nu = np.asarray(norm_u, dtype=np.float64)
     nw = np.asarray(norm_w, dtype=np.float64)
     if not (K.ndim == z.ndim == nu.ndim == nw.ndim == 1) or not (K.size == z.size == nu.size == nw.size):
-        raise ValueError("ntk, alignment, norm_u, norm_w must be 1-D arrays of equal length")
+        raise InputError("ntk, alignment, norm_u, norm_w must be 1-D arrays of equal length")
     ok = np.isfinite(K) & np.isfinite(z) & np.isfinite(nu) & np.isfinite(nw)
     if not ok.any():
-        raise ValueError("the trajectory has no finite record")
+        raise InputError("the trajectory has no finite record")
     idx = np.flatnonzero(ok)
     i0, i1 = int(idx[0]), int(idx[-1])
     K0 = float(K[i0])
@@ -231,7 +225,7 @@ def classify_trajectory(ntk: ArrayLike, alignment: ArrayLike, norm_u: ArrayLike,
 def explain(c: Classification, *, rate: float | None = None) -> str:
     """A short human-readable account of why a single configuration got its label."""
     if np.ndim(c.regime) != 0:
-        raise ValueError("explain() takes the classification of a single configuration")
+        raise InputError("explain() takes the classification of a single configuration")
     th = c.thresholds
     lines = [f"Regime: {c.regime}" + (f", mechanism: {c.mechanism}" if c.regime == "feature" else "") + "."]
     if c.regime == "unstable":

@@ -1,0 +1,1 @@
+"""The analysis layer: kernel vs feature learning, the three mechanisms, phase diagrams, infinite-width exponents."""

@@ -1,0 +1,1 @@
+"""The networks layer (PyTorch extra): nonlinear and deep networks, the MechanismMonitor, experiments."""

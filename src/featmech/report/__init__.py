@@ -1,0 +1,1 @@
+"""The report layer: figures and the self-contained HTML report."""

@@ -1,0 +1,1 @@
+"""The sweeps layer: sweep specifications, executors and the resumable results store."""

@@ -1,0 +1,1 @@
+"""The theory layer: exact gradient flow, initializations, width-free discrete-time training."""
