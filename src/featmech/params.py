@@ -117,7 +117,7 @@ class Param:
             raise InputError(f"{label} must be an integer in {self.range_text}, got {value!r}")
         below = v <= self.low if self.low_open else v < self.low
         if below or v > self.high:
-            kind = "an integer in " if self.kind == "int" else ""
+            kind = "an integer in " if self.kind == "int" else "in "
             raise InputError(f"{label} must be {kind}{self.range_text}, got {_num(v)}")
         return int(v) if self.kind == "int" else v
 
