@@ -4,8 +4,9 @@ r"""Domain objects: what a computation of the theory layer takes.
   output scale :math:`\kappa`, target slope :math:`k`, data variance :math:`V = E[x^2]`;
 - :class:`Gram` — an initialization through its second moments (all the exact solution needs);
 - :class:`Init` — an initialization as weight vectors ``u0`` (output layer) and ``w0`` (hidden layer);
-- :class:`Optimizer` — discrete-time training: step size, momentum, weight decay, minibatches;
-- :class:`Record` — which steps a simulation records.
+
+(discrete-time training takes :class:`~featmech.theory.optim.Optimizer` and
+:class:`~featmech.theory.optim.Record` as well).
 
 All are frozen dataclasses that validate on construction and hold read-only float64 arrays
 (numbers broadcast together into a batch of configurations), so a value once checked cannot
@@ -29,10 +30,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_array, check_int, check_scalar
+from featmech._validation import check_array
 from featmech.errors import InputError
 
-__all__ = ["Hyper", "Gram", "Init", "Optimizer", "Record", "readonly", "F"]
+__all__ = ["Hyper", "Gram", "Init", "readonly", "check_vectors", "F"]
 
 F = NDArray[np.float64]
 
@@ -197,6 +198,10 @@ class Init:
         _set(self, "u0", readonly(u))
         _set(self, "w0", readonly(w))
 
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        """``u0, w0 = init``: an Init unpacks into its two vectors."""
+        return iter((self.u0, self.w0))
+
     @property
     def width(self) -> int:
         """The width d."""
@@ -246,92 +251,3 @@ def _all_real(v: Any) -> bool:
                    for x in np.asarray(v, dtype=object).ravel())
     except Exception:  # pragma: no cover - defensive
         return False
-
-
-# ---------------------------------------------------------------------- discrete-time training
-@dataclass(frozen=True)
-class Optimizer:
-    r"""Discrete-time training with PyTorch's SGD conventions, one step of size ``lr``:
-
-    .. math::
-        g_\theta = \nabla_\theta L_t + \mathrm{wd}\,\theta,\quad
-        m_\theta \leftarrow \mu\, m_\theta + g_\theta,\quad \theta \leftarrow \theta - \mathrm{lr}\,\eta_\theta\, m_\theta
-
-    (one GD step of size ``lr`` advances gradient-flow time by ``lr``).
-
-    Attributes:
-        lr: step size ``> 0`` (an array gives a batch of configurations).
-        momentum: heavy-ball μ in ``[0, 1)``.
-        weight_decay: L2 coefficient ``>= 0`` added to the gradient.
-        batch_size: ``None`` for full-batch GD; otherwise minibatch SGD with exact batch moments.
-        noise: label-noise std of the SGD data model (needs ``batch_size``).
-        seed: the seed of the batch moments.
-        moments: optional per-step ``(V_t, k_t)`` arrays replaying a given batch sequence.
-        divergence_factor: a run has diverged once its residual exceeds this times
-            ``max(|r0|, |k|)`` (or is not finite).
-
-    Raises:
-        InputError: a value outside its range, or ``noise`` without ``batch_size``.
-    """
-
-    lr: F
-    momentum: F = 0.0  # type: ignore[assignment]
-    weight_decay: F = 0.0  # type: ignore[assignment]
-    batch_size: int | None = None
-    noise: F = 0.0  # type: ignore[assignment]
-    seed: int = 0
-    moments: tuple[F, F] | None = None
-    divergence_factor: float = 1e8
-
-    def __post_init__(self) -> None:
-        _set(self, "lr", readonly(check_array("lr", self.lr, low=0.0, low_inclusive=False)))
-        mom = check_array("momentum", self.momentum, low=0.0, high=1.0)
-        if np.any(mom >= 1.0):
-            raise InputError("momentum must be in [0, 1)")
-        _set(self, "momentum", readonly(mom))
-        _set(self, "weight_decay", readonly(check_array("weight_decay", self.weight_decay, low=0.0)))
-        noise = check_array("noise", self.noise, low=0.0)
-        if self.batch_size is not None:
-            _set(self, "batch_size", check_int("batch_size", self.batch_size, low=1))
-        elif np.any(noise > 0) and self.moments is None:
-            raise InputError("noise needs batch_size (label noise only enters through minibatches)")
-        _set(self, "noise", readonly(noise))
-        _set(self, "seed", check_int("seed", self.seed, low=0))
-        _set(self, "divergence_factor", check_scalar("divergence_factor", self.divergence_factor, low=1.0,
-                                                     low_inclusive=False))
-        if self.moments is not None:
-            if len(self.moments) != 2:
-                raise InputError("moments must be a pair of arrays (V_t, k_t)")
-            vt = np.asarray(self.moments[0], dtype=np.float64)
-            kt = np.asarray(self.moments[1], dtype=np.float64)
-            if not (np.all(np.isfinite(vt)) and np.all(np.isfinite(kt))):
-                raise InputError("moments must be finite")
-            if np.any(vt < 0):
-                raise InputError("moments: the batch variances V_t must be >= 0")
-            _set(self, "moments", (readonly(vt), readonly(kt)))
-
-    @property
-    def stochastic(self) -> bool:
-        """True for minibatch SGD (given moments or a batch size)."""
-        return self.moments is not None or self.batch_size is not None
-
-
-@dataclass(frozen=True)
-class Record:
-    """Which steps a simulation records: 0, every ``every``-th step, and the last one.
-
-    Raises:
-        InputError: ``every`` is not an integer ``>= 1``.
-    """
-
-    every: int = 1
-
-    def __post_init__(self) -> None:
-        _set(self, "every", check_int("every", self.every, low=1))
-
-    def steps(self, steps: int) -> NDArray[np.int64]:
-        """The recorded step numbers for a run of ``steps`` steps."""
-        rec = np.arange(0, steps + 1, self.every, dtype=np.int64)
-        if rec[-1] != steps:
-            rec = np.append(rec, steps)
-        return readonly(rec, np.int64)
