@@ -108,12 +108,12 @@ class Table:
         InputError: columns of different lengths.
     """
 
-    columns: Mapping[str, Sequence[Any]]
+    columns: Mapping[str, Sequence[Any] | np.ndarray]
     scalars: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        cols = {k: (np.asarray(v).ravel() if isinstance(v, np.ndarray) else list(v)) for k, v in self.columns.items()}
+        cols = {k: (v.ravel().tolist() if isinstance(v, np.ndarray) else list(v)) for k, v in self.columns.items()}
         lengths = {k: len(v) for k, v in cols.items()}
         if len(set(lengths.values())) > 1:
             raise InputError(f"table columns must have one length, got {lengths}")
@@ -188,7 +188,7 @@ class Table:
             import pandas as pd
         except ImportError as exc:  # pragma: no cover - optional
             raise ImportError("to_pandas() needs pandas: pip install 'featmech[sweep]'") from exc
-        return pd.DataFrame({k: list(v) if not isinstance(v, np.ndarray) else v for k, v in self.columns.items()})
+        return pd.DataFrame(dict(self.columns))
 
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, Any]], scalars: Mapping[str, Any] | None = None,
