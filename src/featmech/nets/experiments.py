@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -32,10 +32,11 @@ from featmech.data import load_dataset, regression_1d
 from featmech.errors import InputError
 from featmech.nets.monitor import MechanismMonitor
 from featmech.nets.networks import ACTIVATIONS, MLP, SmallCNN, TwoLayerNet, train
+from featmech.records import PointResult
 from featmech.theory.exact import solve
 
 __all__ = ["ALL_ACTIVATIONS", "CASES", "activations_experiment", "init_scale_experiment", "lr_ratio_experiment",
-           "ActivationCase", "make_probe"]
+           "ActivationCase", "make_probe", "network_defaults", "run_network", "network_point"]
 
 ALL_ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "silu")
 
@@ -144,9 +145,10 @@ def _summarize_pairs(mon: MechanismMonitor, th: Thresholds | None, diverged: boo
     return regime, mech, pairs
 
 
-def _network_run(ds: Any, *, arch: str, scale: float, out_mult: float, seed: int, steps: int, lr: float,
+def run_network(ds: Any, *, arch: str, scale: float, out_mult: float, seed: int, steps: int, lr: float,
                  batch_size: int | None, hidden: Sequence[int], probe: int, ntk_every: int, loss: str,
                  th: Thresholds | None) -> dict[str, Any]:
+    """Train one MLP/CNN on ``ds`` with the MechanismMonitor; a dict of scalars, pairs and history."""
     torch.manual_seed(seed)
     if arch == "mlp":
         net = MLP(ds.n_features, hidden, ds.n_classes, init_scale=scale, seed=seed)
@@ -184,7 +186,8 @@ def _network_run(ds: Any, *, arch: str, scale: float, out_mult: float, seed: int
                         "ntk_step": h["ntk_step"].tolist(), "ntk_trace": h["ntk_trace"].tolist()}}
 
 
-def _defaults(quick: bool) -> dict[str, Any]:
+def network_defaults(quick: bool) -> dict[str, Any]:
+    """The network-run defaults: ``steps, hidden, probe, ntk_every, batch_size`` (smaller when ``quick``)."""
     return dict(steps=150 if quick else 1500, hidden=(64, 64) if quick else (256, 256), probe=32 if quick else 64,
                 ntk_every=25 if quick else 50, batch_size=128)
 
@@ -193,13 +196,13 @@ def _network_sweep(values: Sequence[float], name: str, run_kwargs: Any, *, datas
                    seeds: Sequence[int], arch: str, lr: float, loss: str, quick: bool, steps: int | None,
                    max_train: int | None, thresholds: Thresholds | None) -> list[dict[str, Any]]:
     """One network run per (value, seed); ``run_kwargs(value)`` gives its scale and output-lr multiplier."""
-    cfg = _defaults(quick)
+    cfg = network_defaults(quick)
     ds = load_dataset(dataset, data_dir=data_dir, seed=0, max_train=max_train)
     rows = []
     for v in values:
         check_scalar(name, v, low=0.0, low_inclusive=False)
         for sd in seeds:
-            rows.append(_network_run(ds, arch=arch, seed=int(sd), steps=steps or cfg["steps"], lr=lr,
+            rows.append(run_network(ds, arch=arch, seed=int(sd), steps=steps or cfg["steps"], lr=lr,
                                      batch_size=cfg["batch_size"], hidden=cfg["hidden"], probe=cfg["probe"],
                                      ntk_every=cfg["ntk_every"], loss=loss, th=thresholds, **run_kwargs(float(v))))
     return rows
@@ -224,3 +227,37 @@ def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0),
     return _network_sweep(ratios, "ratio", lambda v: {"scale": scale, "out_mult": v}, dataset=dataset,
                           data_dir=data_dir, seeds=seeds, arch=arch, lr=lr, loss=loss, quick=quick, steps=steps,
                           max_train=max_train, thresholds=thresholds)
+
+
+def network_point(config: Mapping[str, Any]) -> PointResult:
+    """One ``network`` sweep point: load the data set, train one network, summarize it.
+
+    Arguments:
+        config: the full point configuration (``dataset, data_dir, arch, scale, lr_ratio, lr, steps,
+            loss, max_train, quick, seed``), defaults filled in by the sweep.
+
+    Returns:
+        A :class:`~featmech.records.PointResult` whose scalars are the run's summary (test accuracy,
+        NTK ratio, kernel distance, regime, mechanism, ``pair_mechanisms``...) and whose arrays are
+        ``ntk_step`` and ``ntk_trace``.
+
+    Raises:
+        InputError: an unknown data set, architecture or loss, or unreadable data files.
+    """
+    torch.set_num_threads(1)
+    d = network_defaults(bool(config["quick"]))
+    ds = load_dataset(config["dataset"], data_dir=config["data_dir"], seed=0, max_train=config["max_train"])
+    row = run_network(ds, arch=config["arch"], scale=config["scale"], out_mult=config["lr_ratio"],
+                      seed=config["seed"], steps=config["steps"], lr=config["lr"], batch_size=d["batch_size"],
+                      hidden=d["hidden"], probe=d["probe"], ntk_every=d["ntk_every"], loss=config["loss"], th=None)
+    hist = row.pop("history")
+    pairs = row.pop("pairs")
+    res = {k: v for k, v in row.items() if k not in ("scale", "lr_ratio", "seed")}
+    res["pair_mechanisms"] = ",".join(p["mechanism"] for p in pairs)
+    return PointResult(scalars=res, arrays={"ntk_step": np.asarray(hist["ntk_step"]),
+                                            "ntk_trace": np.asarray(hist["ntk_trace"])})
+
+
+# Transitional aliases for featmech.sweeps.sweep until it calls network_point (drop after the merge).
+_defaults = network_defaults
+_network_run = run_network
