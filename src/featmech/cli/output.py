@@ -29,8 +29,9 @@ def echo(table: Table, fmt: str) -> None:
 
 
 def _named(exc: OSError, path: Path) -> OSError:
-    """``exc`` with the path it is about (a failed write does not always carry it)."""
-    if exc.filename is None:
+    """``exc`` naming ``path``: a failed write may carry no path, or its temporary file's."""
+    tmp = exc.filename is not None and Path(exc.filename).name.startswith(f".{path.name}.tmp")
+    if exc.filename is None or tmp:
         exc = type(exc)(exc.errno or errno.EIO, exc.strerror or str(exc), str(path))
     return exc
 

@@ -49,16 +49,13 @@ def sweep_run(spec_path: str, store_path: str, workers: int | None, serial: bool
     if len(chosen) > 1:
         raise click.UsageError(f"choose one executor, not {' and '.join(chosen)}")
     executor = "serial" if serial else ("dask" if (dask_local or scheduler) else "pool")
-    spec = load_spec(spec_path)
-    rep = run_sweep(spec, store_path, executor=executor, workers=dask_local or workers, scheduler=scheduler,
-                    retry_failed=retry_failed, chunk_size=chunk_size, progress=not quiet, connect_timeout=timeout)
+    rep = run_sweep(load_spec(spec_path), store_path, executor=executor, workers=dask_local or workers,
+                    scheduler=scheduler, retry_failed=retry_failed, chunk_size=chunk_size, progress=not quiet,
+                    connect_timeout=timeout)
     if fmt == "json":
-        echo(Table({}, scalars={"spec": spec_path, "store": store_path, "computation": spec.computation,
-                                "total": rep.total, "skipped": rep.skipped, "computed": rep.computed,
-                                "failed": rep.failed, "seconds": rep.seconds, "executor": rep.executor}), fmt)
+        echo(rep.table(), fmt)
     else:
-        click.echo(f"{rep.total} points: {rep.computed} computed, {rep.failed} failed, {rep.skipped} already in the "
-                   f"store ({rep.executor}, {rep.seconds:.1f} s)")
+        click.echo(rep.summary(), nl=False)
 
 
 def _existing(store_path: str) -> None:
@@ -71,19 +68,14 @@ def _existing(store_path: str) -> None:
 @format_option(("table", "json"))
 def sweep_status(store_path: str, fmt: str) -> None:
     """Counts of finished and failed points in a store, and the errors of failed ones."""
-    from featmech.sweeps.store import Store
+    from featmech.sweeps.store import store_status
 
     _existing(store_path)
-    with Store(store_path, create=False) as st:
-        counts = st.counts()
-        failed = st.rows("failed")
+    status = store_status(store_path)
     if fmt == "json":
-        echo(Table({}, scalars=counts, extra={"errors": [{"key": r["key"], "error": r["error"]} for r in failed]}),
-             fmt)
-        return
-    click.echo(f"done: {counts['done']}, failed: {counts['failed']}")
-    for r in failed[:20]:
-        click.echo(f"  failed {r['key'][:12]}: {r['error']}")
+        echo(Table({}, extra=status.as_dict()), fmt)
+    else:
+        click.echo(status.summary(), nl=False)
 
 
 @sweep.command("export")
@@ -92,10 +84,7 @@ def sweep_status(store_path: str, fmt: str) -> None:
 @click.option("--out", "out_path", required=True, help="Output file.")
 def sweep_export(store_path: str, fmt: str, out_path: str) -> None:
     """Export finished points: one row per point and seed, its parameters then its scalar results."""
-    from featmech.sweeps.store import Store
+    from featmech.sweeps.store import export_store
 
     _existing(store_path)
-    with Store(store_path, create=False) as st:
-        p = st.export(out_path, fmt)
-        n = st.counts()["done"]
-    click.echo(f"wrote {n} rows to {p}")
+    click.echo(export_store(store_path, out_path, fmt).summary(), nl=False)
