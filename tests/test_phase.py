@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from reference import mp_closed_form
 
 import featmech
 from featmech.analysis.phase import LABELS, Axis, parse_axis, phase_diagram
 from featmech.analysis.regimes import Thresholds, classify_solution
-
-from reference import mp_closed_form
 
 
 def test_grid_equals_one_at_a_time_on_random_points():
@@ -107,14 +108,28 @@ def test_bad_grids_and_thresholds():
 
 def test_tidy_table(tmp_path):
     pd = phase_diagram("width=10,100,1000", "kappa=1e-3:1:log:4", seeds=2)
-    t = pd.table()
+    t = pd.table()  # a featmech.tables.Table (the one CSV/JSON writer)
+    cols = t.columns
     n = 3 * 4 * 2
-    assert all(len(v) == n for v in t.values())
-    assert set(t["regime"]) <= {"kernel", "feature", "unstable"}
+    assert t.n_rows == n and all(len(v) == n for v in cols.values())
+    assert set(cols["regime"]) <= {"kernel", "feature", "unstable"}
     path = pd.to_csv(tmp_path / "t.csv")
     lines = path.read_text().strip().splitlines()
     assert len(lines) == n + 1 and lines[0].startswith("seed,width")
     assert sum(pd.summary()["counts"].values()) == n
+    # every row is one (seed, y, x) point of the grids, at full precision in the CSV
+    header = lines[0].split(",")
+    cl = pd.classification
+    for r, line in enumerate(lines[1:]):
+        s, i, j = np.unravel_index(r, pd.shape)
+        row = dict(zip(header, line.split(",")))
+        assert int(row["seed"]) == s and float(row["width"]) == pd.x.values[j]
+        assert float(row["kappa"]) == pd.y.values[i] and row["regime"] == cl.regime[s, i, j]
+        assert float(row["lam"]) == cl.lam[s, i, j] or (np.isnan(cl.lam[s, i, j]) and row["lam"] == "nan")
+    df = pd.to_pandas()
+    assert list(df.columns) == header and len(df) == n
+    obj = json.loads(t.to_json())
+    assert obj["summary"]["counts"] == pd.summary()["counts"] and len(obj["regime"]) == n
 
 
 def test_figures_render(tmp_path):

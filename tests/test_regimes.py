@@ -6,13 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from reference import ode_reference
 
 import featmech
-from featmech.theory.inits import aligned, iid_gaussian, sample_gram
 from featmech.analysis.regimes import Thresholds, classify_solution, classify_trajectory
+from featmech.theory.inits import aligned, iid_gaussian, sample_gram
 from featmech.theory.simulate import simulate
-
-from reference import ode_reference
 
 
 def gram_solution(d, su, sw, eu, ew, kap, k, rho=0.0, seed=0):

@@ -64,8 +64,8 @@ def test_exponent_and_trajectory_figures_render(tmp_path):
     import matplotlib.image as mpimg
     import numpy as np
 
-    from featmech.report.plots import plot_exponent_diagram, plot_trajectory
     from featmech.analysis.regimes import canonical_solution
+    from featmech.report.plots import plot_exponent_diagram, plot_trajectory
     from featmech.theory.simulate import simulate_gram
 
     xs, ys = np.linspace(-1.5, 0.5, 9), np.linspace(-1, 2, 7)
