@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
 import click
-import numpy as np
 
 from featmech.analysis.phase import LABELS, parse_axis, phase_diagram
 from featmech.analysis.regimes import Thresholds
-from featmech.analysis.scaling import PRESETS, Exponents, exponent_grid, verify
+from featmech.analysis.scaling import PRESETS, exponents, scaling_report, verify_presets
 from featmech.cli.options import (
     compose,
     format_option,
@@ -23,7 +20,7 @@ from featmech.cli.options import (
 from featmech.cli.output import as_table, echo, figures, make_dir, write, write_json
 from featmech.tables import Table
 
-__all__ = ["phase", "scaling", "presets", "parse_exponent_axis"]
+__all__ = ["phase", "scaling", "presets"]
 
 #: one letter per category of featmech.analysis.phase.LABELS in the text map
 LETTERS = "KADRU"
@@ -82,34 +79,6 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
         click.echo(f"wrote {f}")
 
 
-_EXPONENT_AXIS = re.compile(r"^\s*([a-z_0-9]+)\s*=\s*([-+0-9.eE]+):([-+0-9.eE]+):(\d+)\s*$")
-
-
-def parse_exponent_axis(spec: str) -> tuple[str, np.ndarray]:
-    """``NAME=LO:HI:NUM``: an axis of exponents, ``NUM >= 2`` evenly spaced values from LO to HI.
-
-    Arguments:
-        spec: the text of one ``--diagram`` axis.
-
-    Returns:
-        The axis name and its values.
-
-    Raises:
-        click.BadParameter: malformed, ``LO >= HI`` or ``NUM < 2`` (the name is checked by
-            :func:`featmech.analysis.scaling.exponent_grid`).
-    """
-    m = _EXPONENT_AXIS.match(spec)
-    if not m:
-        raise click.BadParameter(f"expected NAME=LO:HI:NUM, got {spec!r}", param_hint="--diagram")
-    try:
-        lo, hi, num = float(m.group(2)), float(m.group(3)), int(m.group(4))
-    except ValueError as exc:
-        raise click.BadParameter(f"expected NAME=LO:HI:NUM with numbers, got {spec!r}", param_hint="--diagram") from exc
-    if not hi > lo or num < 2:
-        raise click.BadParameter(f"{m.group(1)}: need LO < HI and NUM >= 2", param_hint="--diagram")
-    return m.group(1), np.linspace(lo, hi, num)
-
-
 def _exponent_options(f: Any) -> Any:
     return compose(
         click.option("--preset", type=click.Choice(list(PRESETS)), default=None, help="Start from a named parametrization."),
@@ -145,62 +114,37 @@ def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, 
       featmech scaling --sigma-u2 0 --sigma-w2 0 --eta-u 0 --eta-w 0 --kappa -0.5     # NTK parametrization
       featmech scaling --preset ntk --diagram kappa=-1.5:0.5:41 sigma2=-2:1:31 --out out/scaling
     """
-    base = asdict(PRESETS[preset][0]) if preset else asdict(Exponents())
-    given = {"sigma_u2": sigma_u2, "sigma_w2": sigma_w2, "eta_u": eta_u, "eta_w": eta_w, "kappa": kappa,
-             "orthogonal": orthogonal}
-    base.update({k: v for k, v in given.items() if v is not None})
-    exps = Exponents(**base)
-    ver = verify(exps, seeds=seeds, seed=seed)
-    ana = ver.analysis
-    result = ver.as_dict()
+    exps = exponents(preset, sigma_u2=sigma_u2, sigma_w2=sigma_w2, eta_u=eta_u, eta_w=eta_w, kappa=kappa,
+                     orthogonal=orthogonal)
+    report = scaling_report(exps, seeds=seeds, seed=seed, diagram=diagram)
+    ver, ana, dia = report.verification, report.analysis, report.diagram
     files: list[Path] = []
-    out = make_dir(out_dir) if out_dir is not None else None
-    if diagram is not None:
-        (xn, xs), (yn, ys) = (parse_exponent_axis(spec) for spec in diagram)
-        labels = exponent_grid(xn, xs, yn, ys, base=exps)
-        result["diagram"] = {"x": xn, "x_values": xs, "y": yn, "y_values": ys, "labels": labels}
-        if out is not None:
+    if out_dir is not None:
+        out = make_dir(out_dir)
+        if dia is not None:
             from featmech.report.plots import plot_exponent_diagram
 
-            files += figures(lambda: plot_exponent_diagram(xn, xs, yn, ys, labels, out / "exponent_diagram"))
-    if out is not None:
-        files.append(write_json(result, out / "scaling.json"))
+            files += figures(lambda: plot_exponent_diagram(dia.x.name, dia.x.values, dia.y.name, dia.y.values,
+                                                           dia.labels, out / "exponent_diagram"))
+        files.append(write_json(report.as_dict(), out / "scaling.json"))
     if fmt == "json":
-        echo(Table({}, extra=result), fmt)
+        echo(Table({}, extra=report.as_dict()), fmt)
         return
     click.echo(f"exponents of d: σ_u² {exps.sigma_u2:g}, σ_w² {exps.sigma_w2:g}, η_u {exps.eta_u:g}, "
                f"η_w {exps.eta_w:g}, κ {exps.kappa:g}" + (", orthogonal init" if exps.orthogonal else ""))
     click.echo(f"infinite-width regime: {_with_mechanism(ana.regime, ana.mechanism)} — {ana.reason}")
-    names = list(ver.predicted)
-    click.echo(Table({"quantity": names, "predicted": [ver.predicted[k] for k in names],
-                      "measured": [ver.measured[k] for k in names], "agree": [ver.agree[k] for k in names]}).to_text(),
-               nl=False)
+    click.echo(Table(ver.table().columns).to_text(), nl=False)
     click.echo(f"measured regime: {_with_mechanism(ver.regime, ver.mechanism)}; exact label at "
                f"d = {ver.widths[-1]:.0e}: {ver.finite_width_label}")
     for f in files:
         click.echo(f"wrote {f}")
 
 
-def presets_table() -> Table:
-    """Every named parametrization verified: published, predicted and measured regimes."""
-    cols: dict[str, list[Any]] = {k: [] for k in ("preset", "description", "published", "predicted", "measured",
-                                                   "finite_width_label", "slopes_agree")}
-    for name, (exps, desc, pub) in PRESETS.items():
-        ver = verify(exps)
-        pred = ver.analysis.regime + (f"/{ver.analysis.mechanism}" if ver.analysis.regime == "feature" else "")
-        meas = ver.regime + (f"/{ver.mechanism}" if ver.regime == "feature" else "")
-        for k, v in (("preset", name), ("description", desc), ("published", pub), ("predicted", pred),
-                     ("measured", meas), ("finite_width_label", ver.finite_width_label),
-                     ("slopes_agree", ver.all_agree)):
-            cols[k].append(v)
-    return Table(cols)
-
-
 @click.command()
 @format_option()
 def presets(fmt: str) -> None:
     """Named parametrizations with their published, predicted and measured regimes."""
-    table = presets_table()
+    table = verify_presets().table()
     if fmt == "table":
         click.echo(Table({k: table.columns[k] for k in ("preset", "predicted", "measured", "published")}).to_text(),
                    nl=False)

@@ -9,14 +9,10 @@ from typing import Any, Mapping
 
 import click
 
-from featmech.analysis.regimes import (
-    CANONICAL_CASES,
-    Thresholds,
-    canonical_solution,
-    classify_solution,
-    classify_trajectory,
-)
+from featmech.analysis.canonical import run_canonical
+from featmech.analysis.regimes import Thresholds, classify_solution, classify_trajectory
 from featmech.analysis.regimes import explain as explain_classification
+from featmech.analysis.solving import exact_solution
 from featmech.cli.options import (
     compose,
     format_option,
@@ -34,11 +30,10 @@ from featmech.errors import InputError
 from featmech.params import GROUPS, PARAMETERS
 from featmech.tables import Table
 from featmech.theory.config import Gram, Hyper, Init
-from featmech.theory.exact import Solution, solve_gram
 from featmech.theory.inits import load_npz, sample_gram
 from featmech.theory.simulate import run_defaults, simulate_gram
 
-__all__ = ["trajectory", "simulate", "explain", "canonical", "TRAJ_FIELDS", "read_init", "initial_gram", "solve"]
+__all__ = ["trajectory", "simulate", "explain", "canonical", "TRAJ_FIELDS", "read_init", "initial", "gram"]
 
 #: the observables of a trajectory, in the order of the columns
 TRAJ_FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
@@ -72,15 +67,16 @@ def read_init(path: str) -> Init:
     return Init(u0, w0)
 
 
-def initial_gram(values: Mapping[str, Any]) -> tuple[Gram, dict[str, Any]]:
-    """The init of a command: ``--init FILE`` or an exact Gram sample of the random init.
+def initial(values: Mapping[str, Any]) -> tuple[Gram | Init, dict[str, Any]]:
+    """The init of a command: the vectors of ``--init FILE``, or an exact Gram sample of the random init.
 
     Arguments:
         values: the command's option values (``init`` and the parameters of the ``init`` group,
             ``None`` where not given).
 
     Returns:
-        The Gram statistics and the configuration that made them (for the JSON ``config``).
+        The init (:class:`Init` from a file, :class:`Gram` statistics of a random init) and the
+        configuration that made it (for the JSON ``config``).
 
     Raises:
         click.UsageError: ``--init`` together with options of the random init.
@@ -91,15 +87,15 @@ def initial_gram(values: Mapping[str, Any]) -> tuple[Gram, dict[str, Any]]:
         if given:
             raise click.UsageError(f"--init FILE replaces the random init; do not combine it with {', '.join(given)}")
         init = read_init(values["init"])
-        return init.gram, {"init": values["init"], "width": init.width}
+        return init, {"init": values["init"], "width": init.width}
     cfg = {n: PARAMETERS[n].default if values.get(n) is None else values[n] for n in GROUPS["init"]}
     g = sample_gram(cfg["width"], cfg["sigma_u"], cfg["sigma_w"], rho=cfg["rho"], seed=cfg["seed"])
     return g, cfg
 
 
-def solve(gram: Gram, hyper: Hyper) -> Solution:
-    """The exact solution from an init's Gram statistics and the hyperparameters."""
-    return solve_gram(gram.uu, gram.ww, gram.uw, area=gram.area, **hyper.as_dict())
+def gram(init: Gram | Init) -> Gram:
+    """The Gram statistics of an init."""
+    return init.gram if isinstance(init, Init) else init
 
 
 @click.command()
@@ -114,9 +110,8 @@ def trajectory(**kw: Any) -> None:
       featmech trajectory --init my_init.npz --times 0,0.5,1,2,inf
     """
     th = Thresholds(**pick(kw, "thresholds"))
-    gram, cfg = initial_gram(kw)
-    hyper = Hyper(**pick(kw, "hyper"))
-    sol = solve(gram, hyper)
+    init, cfg = initial(kw)
+    sol = exact_solution(init, Hyper(**pick(kw, "hyper")))
     st = sol(parse_times(kw["times"], kw["t_max"], kw["points"], float(sol.rate)))
     cl = classify_solution(sol, th)
     cfg.update(pick(kw, "hyper"))
@@ -139,13 +134,14 @@ def simulate(**kw: Any) -> None:
       featmech simulate --batch-size 32 --noise 0.1 --momentum 0.9 --lr 1e-4 --steps 10000
     """
     th = Thresholds(**pick(kw, "thresholds"))
-    gram, cfg = initial_gram(kw)
+    init, cfg = initial(kw)
+    g = gram(init)
     hyper = pick(kw, "hyper")
     steps = kw["steps"]
-    K0, lr, every = run_defaults(gram, steps=steps, lr=kw["lr"], every=kw["every"], eta_u=hyper["eta_u"],
+    K0, lr, every = run_defaults(g, steps=steps, lr=kw["lr"], every=kw["every"], eta_u=hyper["eta_u"],
                                  eta_w=hyper["eta_w"], kappa=hyper["kappa"], data_var=hyper["data_var"])
     opt = {**pick(kw, "optimizer"), "lr": lr, "every": every}
-    res = simulate_gram(gram.uu, gram.ww, gram.uw, area=gram.area, **hyper, **opt, seed=cfg.get("seed", 0))
+    res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, **hyper, **opt, seed=cfg.get("seed", 0))
     data = res.truncated()
     cl = classify_trajectory(res.ntk, res.alignment, res.norm_u, res.norm_w, eta_u=hyper["eta_u"],
                              eta_w=hyper["eta_w"], diverged=bool(res.diverged), output=res.output, thresholds=th)
@@ -167,8 +163,8 @@ def explain(**kw: Any) -> None:
       featmech explain --width 1000 --rho 0.9 --kappa 1e-3 --target 0.05 --format json
     """
     th = Thresholds(**pick(kw, "thresholds"))
-    gram, cfg = initial_gram(kw)
-    sol = solve(gram, Hyper(**pick(kw, "hyper")))
+    init, cfg = initial(kw)
+    sol = exact_solution(init, Hyper(**pick(kw, "hyper")))
     cl = classify_solution(sol, th)
     text = explain_classification(cl, rate=float(sol.rate))
     if kw["fmt"] == "table":
@@ -180,27 +176,9 @@ def explain(**kw: Any) -> None:
                extra={"classification": cl.as_dict(), "config": cfg}), kw["fmt"])
 
 
+#: the columns of the canonical cases shown to people (JSON and CSV have them all)
 _CANONICAL_TEXT = ("case", "expected", "regime", "mechanism", "ntk_max_deviation", "alignment_start", "alignment_end",
                    "balance_change")
-
-
-def canonical_table(seed: int, th: Thresholds) -> Table:
-    """The canonical cases solved and classified: one row per case, scalar ``all_agree``."""
-    rows: dict[str, list[Any]] = {k: [] for k in ("case", "expected", "regime", "mechanism", "ntk_max_deviation",
-                                                   "ntk_ratio", "alignment_start", "alignment_end",
-                                                   "balance_change", "rate")}
-    for name, (_cfg, regime, mech) in CANONICAL_CASES.items():
-        sol = canonical_solution(name, seed=seed)
-        cl = classify_solution(sol, th)
-        rows["case"].append(name)
-        rows["expected"].append(f"{regime}/{mech}")
-        for key in ("regime", "mechanism", "ntk_max_deviation", "ntk_ratio", "alignment_start", "alignment_end",
-                    "balance_change"):
-            rows[key].append(getattr(cl, key))
-        rows["rate"].append(float(sol.rate))
-    agree = all(f"{r}/{m}" == e for r, m, e in zip(rows["regime"], rows["mechanism"], rows["expected"]))
-    return Table(rows, scalars={"all_agree": agree},
-                 extra={"thresholds": {"eps": th.eps, "delta": th.delta, "factor": th.factor}})
 
 
 @click.command()
@@ -215,20 +193,19 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_
       featmech canonical --format json
       featmech canonical --out out/canonical
     """
-    th = Thresholds(eps, delta, factor)
-    table = canonical_table(seed, th)
+    report = run_canonical(seed, Thresholds(eps, delta, factor))
+    table = report.table()
     files: list[Path] = []
     if out_dir is not None:
         out = make_dir(out_dir)
         from featmech.report.html import canonical_figures
 
-        files += figures(lambda: canonical_figures(out, seed)[0])
+        files += figures(lambda: canonical_figures(out, report=report)[0])
         files.append(write(table, out / "canonical.json"))
     if fmt != "table":
         echo(table, fmt)
         return
     click.echo(Table({k: table.columns[k] for k in _CANONICAL_TEXT}).to_text(), nl=False)
-    click.echo(f"all cases as THEORY.md states: {table.scalars['all_agree']}")
+    click.echo(f"all cases as THEORY.md states: {report.all_agree}")
     for f in files:
         click.echo(f"wrote {f}")
-

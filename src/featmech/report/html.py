@@ -17,13 +17,16 @@ import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from featmech import __version__
 from featmech.errors import InputError
 from featmech.tables import Table, format_number
+
+if TYPE_CHECKING:
+    from featmech.analysis.canonical import CanonicalReport
 
 __all__ = ["SECTIONS", "Section", "canonical_figures", "render_html", "reproduce"]
 
@@ -57,57 +60,61 @@ def _save(path: Path, obj: Any) -> Path:
     return Table({}, extra=obj).write(path, "json")
 
 
-def canonical_figures(out: Path, seed: int = 0) -> tuple[list[Path], list[dict[str, Any]]]:
+def canonical_figures(out: Path, seed: int = 0, *,
+                      report: CanonicalReport | None = None) -> tuple[list[Path], list[dict[str, Any]]]:
     """Per canonical case: exact gradient flow (lines) over width-free GD at a small step (points).
+
+    GD runs for 1.5 convergence times at a step of 0.05/max(K(0), K(∞)) (at most 20 000 steps).
 
     Arguments:
         out: the directory of the figures (created if missing).
-        seed: the seed of the random inits.
+        seed: the seed of the random inits (when ``report`` is not given).
+        report: the cases already solved (:func:`featmech.analysis.canonical.run_canonical`).
 
     Returns:
-        The written files (PNG and SVG per case) and one row per case: its expected and obtained
-        labels, the numbers they were decided on, the GD step and the largest gap between the
-        alignment of GD and of the exact flow.
+        The written files (PNG and SVG per case) and one row per case: ``case``, the GD step
+        ``lr``, ``steps`` and ``gd_vs_flow_max_alignment_gap``, the largest gap between the
+        alignment of GD and of the exact flow at the recorded steps.
 
     Raises:
         ImportError: matplotlib is not installed.
     """
-    from featmech.analysis.regimes import (
-        CANONICAL_CASES,
-        canonical_solution,
-        classify_solution,
-    )
+    from featmech.analysis.canonical import run_canonical
     from featmech.report.plots import plot_trajectory
     from featmech.theory.simulate import simulate_gram
 
+    report = report if report is not None else run_canonical(seed)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     rows = []
-    for name, (_cfg, regime, mech) in CANONICAL_CASES.items():
-        sol = canonical_solution(name, seed=seed)
+    for row in report.rows:
+        sol, cl = row.solution, row.classification
         tc = float(sol.convergence_time(1e-3))
         kmax = max(float(sol(0.0).ntk), float(sol(np.inf).ntk))
         lr = 0.05 / kmax
         steps = int(min(max(math.ceil(1.5 * tc / lr), 10), 20_000))
         lr = 1.5 * tc / steps if steps == 20_000 else lr
         g = sol.gram
-        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, eta_u=sol.hyper.eta_u,
-                            eta_w=sol.hyper.eta_w, kappa=sol.hyper.kappa, target=sol.hyper.target,
-                            data_var=sol.hyper.data_var, every=max(1, steps // 40))
+        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, **sol.hyper.as_dict(),
+                            every=max(1, steps // 40))
         st = sol(np.linspace(0.0, steps * lr, 400))
-        cl = classify_solution(sol)
-        files += plot_trajectory(st, out / f"canonical_{name}", sim=res, lr=lr,
-                                 title=f"{name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")
+        files += plot_trajectory(st, out / f"canonical_{row.name}", sim=res, lr=lr,
+                                 title=f"{row.name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")
         gd_at = sol(res.step * lr)
-        rows.append({"case": name, "expected": f"{regime}/{mech}", "regime": cl.regime, "mechanism": cl.mechanism,
-                     "ntk_max_deviation": cl.ntk_max_deviation, "alignment_start": cl.alignment_start,
-                     "alignment_end": cl.alignment_end, "balance_change": cl.balance_change, "lr": lr, "steps": steps,
+        rows.append({"case": row.name, "lr": lr, "steps": steps,
                      "gd_vs_flow_max_alignment_gap": float(np.max(np.abs(res.alignment - gd_at.alignment)))})
     return files, rows
 
 
 def _sec_canonical(out: Path, quick: bool) -> Section:
-    files, rows = canonical_figures(out / "canonical")
+    from featmech.analysis.canonical import run_canonical
+
+    report = run_canonical()
+    files, gd = canonical_figures(out / "canonical", report=report)
+    t = report.table()
+    data = Table({**t.columns, **{k: [r[k] for r in gd] for k in ("lr", "steps", "gd_vs_flow_max_alignment_gap")}},
+                 t.scalars, t.extra)
+    rows = [dict(zip(data.columns, r)) for r in data.rows()]
     s = Section("1. The five canonical cases (THEORY.md §5)",
                 "Each case is solved exactly (closed form, lines) and trained with width-free gradient descent at a "
                 "small step (points); the label is decided by the rule of THEORY.md §5 on the exact trajectory.")
@@ -117,7 +124,7 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
                                      ("ζ start", "alignment_start", "{:.3f}"), ("ζ end", "alignment_end", "{:.3f}"),
                                      ("balance ×", "balance_change", "{:.3g}"),
                                      ("max |ζ_GD − ζ_flow|", "gd_vs_flow_max_alignment_gap", "{:.1e}")])))
-    agree = all(f"{r['regime']}/{r['mechanism']}" == r["expected"] for r in rows)
+    agree = report.all_agree
     s.note = ("All five cases come out as THEORY.md states." if agree else
               "Some cases do not come out as THEORY.md states; see the table.")
     captions = {
@@ -135,7 +142,8 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
     for r in rows:
         s.figures.append((out / "canonical" / f"canonical_{r['case']}.png",
                           captions[r["case"]] + " Lines: exact gradient flow; points: simulated GD at time step×lr."))
-    s.files.append(Table.from_records(rows, scalars={"all_agree": agree}).write(out / "canonical" / "canonical.json"))
+    s.files += files
+    s.files.append(data.write(out / "canonical" / "canonical.json"))
     return s
 
 
@@ -175,7 +183,7 @@ def _sec_phase(out: Path, quick: bool) -> Section:
 
 
 def _sec_scaling(out: Path, quick: bool) -> Section:
-    from featmech.analysis.scaling import PRESETS, exponent_grid, verify
+    from featmech.analysis.scaling import PRESETS, exponent_diagram, verify_presets
     from featmech.report.plots import plot_exponent_diagram
 
     d = out / "scaling"
@@ -184,26 +192,26 @@ def _sec_scaling(out: Path, quick: bool) -> Section:
                 "Hyperparameters as powers of the width d. The analytic label (THEORY.md §4) is checked by fitting the "
                 "slopes of λ, the rate D, the initial output and the NTK change against log d on exact solutions at "
                 "d = 1e2 … 1e12.")
-    rows = []
-    for name, (exps, desc, pub) in PRESETS.items():
-        v = verify(exps, seeds=8 if quick else 16)
-        pred = v.analysis.regime + (f"/{v.analysis.mechanism}" if v.analysis.regime == "feature" else "")
-        meas = v.regime + (f"/{v.mechanism}" if v.regime == "feature" else "")
-        rows.append({"preset": name, "parametrization": desc, "published": pub, "predicted": pred, "measured": meas,
-                     "slopes_agree": "yes" if v.all_agree else "no",
-                     "slopes": ", ".join(f"{k} {v.measured[k]:.3g} (pred. {v.predicted[k]:.3g})" for k in v.predicted)})
-    presets = Table.from_records(rows)
+    verified = verify_presets(seeds=8 if quick else 16)
+    presets = Table({
+        "preset": [r.name for r in verified.rows],
+        "parametrization": [r.preset.description for r in verified.rows],
+        "published": [r.preset.published for r in verified.rows],
+        "predicted": [r.predicted for r in verified.rows],
+        "measured": [r.measured for r in verified.rows],
+        "slopes_agree": ["yes" if r.verification.all_agree else "no" for r in verified.rows],
+        "slopes": [", ".join(f"{c.quantity} {c.measured:.3g} (pred. {c.predicted:.3g})" for c in r.verification.checks)
+                   for r in verified.rows],
+    })
     s.tables.append(("Presets: published, predicted and measured regimes; the measured slopes of log(metric) against "
                      "log d next to the predicted exponents.",
                      Table({k.replace("_", " "): v for k, v in presets.columns.items()})))
     s.files.append(presets.write(d / "presets.csv"))
     nx = 41 if not quick else 21
-    xs, ys = np.linspace(-1.5, 0.5, nx), np.linspace(-1.0, 2.0, nx)
-    lab = exponent_grid("kappa", xs, "eta", ys, base=PRESETS["mean-field"][0])
-    s.files += plot_exponent_diagram("kappa", xs, "eta", ys, lab, d / "exponent_kappa_eta",
-                                     title="σ² = 1: exponents of κ and η (both layers)")
-    s.files.append(_save(d / "exponent_kappa_eta.json", {"x": "kappa", "x_values": xs, "y": "eta", "y_values": ys,
-                                                         "labels": lab}))
+    dia = exponent_diagram(f"kappa=-1.5:0.5:{nx}", f"eta=-1:2:{nx}", base=PRESETS["mean-field"].exponents)
+    s.files += plot_exponent_diagram(dia.x.name, dia.x.values, dia.y.name, dia.y.values, dia.labels,
+                                     d / "exponent_kappa_eta", title="σ² = 1: exponents of κ and η (both layers)")
+    s.files.append(_save(d / "exponent_kappa_eta.json", dia.as_dict()))
     s.figures.append((d / "exponent_kappa_eta.png",
                       "With σ² = 1, learning in finite time (rate D = Θ(1)) happens only on a line of the (κ, η) exponent "
                       "plane: below it training is frozen, above it GD at a fixed learning rate is unstable. On that line "
