@@ -39,22 +39,24 @@ def experiment() -> None:
     """Experiments on nonlinear and deep networks (needs the torch extra: pip install 'featmech[torch]')."""
 
 
-def _write_outputs(out_dir: str | None, name: str, obj: Mapping[str, Any], rows: Sequence[Mapping[str, Any]],
-                   plot: Callable[[Path], list[Path]]) -> list[Path]:
-    """``NAME.json`` (everything), ``NAME.csv`` (the scalar columns of ``rows``) and the figures."""
+def _write_outputs(out_dir: str | None, name: str, result: Any, plot: Callable[[Path], list[Path]]) -> list[Path]:
+    """``NAME.json`` (``result.as_dict()``), ``NAME.csv`` (``result.summary()``: one row of scalars
+    per run) and the figures."""
     if out_dir is None:
         return []
     out = make_dir(out_dir)
-    files = [write_json(obj, out / f"{name}.json")]
-    if rows:
-        flat = [{k: v for k, v in r.items() if not isinstance(v, (list, tuple, dict))} for r in rows]
-        files.append(write(Table.from_records(flat), out / f"{name}.csv"))
+    files = [write_json(result.as_dict(), out / f"{name}.json"), write(result.summary(), out / f"{name}.csv")]
     files += figures(lambda: plot(out))
     return files
 
 
-def _echo_json(obj: Mapping[str, Any]) -> None:
-    echo(Table({}, extra=obj), "json")
+def _present(result: Any, json_obj: Mapping[str, Any], fmt: str, files: list[Path]) -> None:
+    if fmt == "json":
+        echo(Table({}, extra=json_obj), "json")
+        return
+    echo(result.table(), "table")
+    for f in files:
+        click.echo(f"wrote {f}")
 
 
 @experiment.command("activations")
@@ -75,50 +77,28 @@ def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: boo
       featmech experiment activations --case disalignment --activation linear --format json
     """
     ex = experiments_module()
-    th = Thresholds(eps, delta, factor)
-    runs = ex.activations_experiment(case, list(acts) or list(ex.ALL_ACTIVATIONS), seed=seed, quick=quick,
-                                     thresholds=th)
-    obj: dict[str, Any] = runs[0] if len(runs) == 1 else {"case": case, "runs": runs}
+    result = ex.activations_experiment(case, list(acts) or list(ex.ALL_ACTIVATIONS), seed=seed, quick=quick,
+                                       thresholds=Thresholds(eps, delta, factor))
 
     def plot(out: Path) -> list[Path]:
         from featmech.report.plots import plot_activations
 
-        return plot_activations(runs, out / f"activations_{case}")
+        return plot_activations([r.as_dict() for r in result], out / f"activations_{case}")
 
-    files = _write_outputs(out_dir, f"activations_{case}", obj, runs, plot)
-    if fmt == "json":
-        _echo_json(obj)
-        return
-    cls = [r["classification"] for r in runs]
-    dev = [r.get("theory_max_deviation") for r in runs]
-    click.echo(Table({"activation": [r["activation"] for r in runs], "regime": [r["regime"] for r in runs],
-                      "mechanism": [r["mechanism"] for r in runs],
-                      "alignment_start": [c["alignment_start"] for c in cls],
-                      "alignment_end": [c["alignment_end"] for c in cls],
-                      "ntk_max_deviation": [c["ntk_max_deviation"] for c in cls],
-                      "theory_max_deviation": ["" if d is None else d for d in dev]}).to_text(), nl=False)
-    for f in files:
-        click.echo(f"wrote {f}")
+    files = _write_outputs(out_dir, f"activations_{case}", result, plot)
+    _present(result, result.as_dict(), fmt, files)
 
 
-def _report_rows(rows: list[dict[str, Any]], key: str, name: str, out_dir: str | None, fmt: str, xlabel: str) -> None:
-    slim = [{k: v for k, v in r.items() if k != "history"} for r in rows]
+def _network_sweep(result: Any, name: str, out_dir: str | None, fmt: str, xlabel: str) -> None:
+    rows = result.as_dict(history=False)["rows"]
 
     def plot(out: Path) -> list[Path]:
         from featmech.report.plots import plot_sweep
 
-        return plot_sweep(rows, key, out / name, xlabel)
+        return plot_sweep(rows, result.parameter, out / name, xlabel)
 
-    files = _write_outputs(out_dir, name, {"rows": rows}, slim, plot)
-    if fmt == "json":
-        _echo_json({"rows": slim})
-        return
-    cols = (key, "seed", "test_accuracy", "ntk_ratio", "kernel_distance", "regime", "mechanism")
-    table = {c: [r[c] for r in rows] for c in cols}
-    table["per_pair"] = [", ".join(str(p["mechanism"]) for p in r["pairs"]) for r in rows]
-    click.echo(Table(table).to_text(), nl=False)
-    for f in files:
-        click.echo(f"wrote {f}")
+    files = _write_outputs(out_dir, name, result, plot)
+    _present(result, {"rows": rows}, fmt, files)
 
 
 def _seeds(n: int) -> list[int]:
@@ -138,9 +118,9 @@ def experiment_init_scale(scales: str, lr: float, **kw: Any) -> None:
       featmech experiment init-scale --dataset mnist --data-dir ~/data/mnist --max-train 5000
     """
     ex = experiments_module()
-    rows = ex.init_scale_experiment(parse_floats(scales, "--scales"), seeds=_seeds(kw["n_seeds"]), lr=lr,
-                                    thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
-    _report_rows(rows, "scale", "init_scale", kw["out_dir"], kw["fmt"], "init scale (weights ~ N(0, scale²/fan-in))")
+    result = ex.init_scale_experiment(parse_floats(scales, "--scales"), seeds=_seeds(kw["n_seeds"]), lr=lr,
+                                      thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
+    _network_sweep(result, "init_scale", kw["out_dir"], kw["fmt"], "init scale (weights ~ N(0, scale²/fan-in))")
 
 
 @experiment.command("lr-ratio")
@@ -156,9 +136,9 @@ def experiment_lr_ratio(ratios: str, lr: float, **kw: Any) -> None:
       featmech experiment lr-ratio --dataset digits --out out/lr
     """
     ex = experiments_module()
-    rows = ex.lr_ratio_experiment(parse_floats(ratios, "--ratios"), seeds=_seeds(kw["n_seeds"]), lr=lr,
-                                  thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
-    _report_rows(rows, "lr_ratio", "lr_ratio", kw["out_dir"], kw["fmt"], "learning-rate ratio η_out / η_hidden")
+    result = ex.lr_ratio_experiment(parse_floats(ratios, "--ratios"), seeds=_seeds(kw["n_seeds"]), lr=lr,
+                                    thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
+    _network_sweep(result, "lr_ratio", kw["out_dir"], kw["fmt"], "learning-rate ratio η_out / η_hidden")
 
 
 def _network_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:

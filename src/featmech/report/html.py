@@ -231,8 +231,9 @@ def _sec_activations(out: Path, quick: bool) -> Section:
                 "For the linear activation the exact gradient flow from the same initialization is overlaid.")
     rows = []
     for case in ("alignment", "disalignment"):
-        runs = activations_experiment(case, quick=quick)
-        s.files.append(_save(d / f"activations_{case}.json", {"case": case, "runs": runs}))
+        result = activations_experiment(case, quick=quick)
+        runs = [r.as_dict() for r in result]
+        s.files.append(_save(d / f"activations_{case}.json", result.as_dict()))
         s.files += plot_activations(runs, d / f"activations_{case}")
         lin = runs[0]
         s.figures.append((d / f"activations_{case}.png",
@@ -260,14 +261,15 @@ def _sec_digits(out: Path, quick: bool) -> Section:
                 "records ζ per consecutive layer pair and the NTK on a probe batch.")
     seeds = (0,) if quick else (0, 1, 2)
     scales = (0.1, 1.0, 10.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)
-    rows = init_scale_experiment(scales, seeds=seeds, quick=quick)
+    scale_result = init_scale_experiment(scales, seeds=seeds, quick=quick)
+    rows = scale_result.as_dict()["rows"]
     s.files.append(_save(d / "init_scale.json", {"rows": rows}))
     s.files += plot_sweep(rows, "scale", d / "init_scale", "init scale (weights ~ N(0, scale²/fan-in))")
     s.figures.append((d / "init_scale.png", "Test accuracy against init scale, coloured by the monitor's label. Small "
                       "inits learn by alignment (ζ of consecutive layers rises); large inits keep ζ and change the NTK "
                       "by magnitude (rescaling)."))
     ratios = (0.01, 1.0, 100.0) if quick else (0.01, 0.1, 1.0, 10.0, 100.0)
-    rows2 = lr_ratio_experiment(ratios, seeds=seeds, quick=quick)
+    rows2 = lr_ratio_experiment(ratios, seeds=seeds, quick=quick).as_dict()["rows"]
     s.files.append(_save(d / "lr_ratio.json", {"rows": rows2}))
     s.files += plot_sweep(rows2, "lr_ratio", d / "lr_ratio", "learning-rate ratio η_out / η_hidden")
     s.figures.append((d / "lr_ratio.png", "Test accuracy against the output-to-hidden learning-rate ratio: raising the "
