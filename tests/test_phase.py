@@ -186,7 +186,13 @@ def test_fractional_widths_are_refused_not_rounded():
 
 
 def test_labels_come_from_the_enums_and_results_are_read_only():
-    from featmech.analysis.labels import CATEGORIES, Mechanism, Regime, categories, category
+    from featmech.analysis.labels import (
+        CATEGORIES,
+        Mechanism,
+        Regime,
+        categories,
+        category,
+    )
     from featmech.analysis.phase import label_of
 
     assert LABELS == CATEGORIES == (category(Regime.KERNEL, Mechanism.NONE),
