@@ -25,7 +25,16 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, ItemsView, Iterator, KeysView, Mapping, ValuesView
+from typing import (
+    Any,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    ValuesView,
+    cast,
+)
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -329,7 +338,8 @@ class PhaseDiagram:
         cols["mechanism"] = np.asarray(self.classification.mechanism).ravel()
         for m in METRICS:
             cols[m] = self.metric(m).ravel()
-        return PhaseTable(cols, extra={"summary": self.summary()})
+        # Table reads numpy columns as they are (no per-value conversion); its annotation says Sequence
+        return PhaseTable(cast("Mapping[str, Sequence[Any]]", cols), extra={"summary": self.summary()})
 
     def to_csv(self, path: str | Path) -> Path:
         """Write :meth:`table` as CSV (floats with full precision) through :class:`~featmech.tables.Table`.

@@ -149,7 +149,7 @@ class Classification:
     def category(self) -> Any:
         """The combined label (``"feature/alignment"``, ``"kernel"``; see
         :func:`~featmech.analysis.labels.category`): a ``str``, or a string array for a batch."""
-        if isinstance(self.regime, enum.Enum):
+        if isinstance(self.regime, Regime) and isinstance(self.mechanism, Mechanism):
             return category(self.regime, self.mechanism)
         return categories(self.regime, self.mechanism)
 
@@ -406,7 +406,7 @@ def explain(c: Classification, *, rate: float | None = None) -> str:
     if not isinstance(c.regime, enum.Enum):
         raise InputError("explain() takes the classification of a single configuration")
     th = c.thresholds
-    regime, mech = Regime(c.regime), Mechanism(c.mechanism)
+    regime, mech = Regime(str(c.regime)), Mechanism(str(c.mechanism))
     lines = [f"Regime: {regime.label}" + (f"; mechanism: {mech.label}" if regime is Regime.FEATURE else "") + "."]
     if regime is Regime.UNSTABLE:
         lines.append("The discrete-time run diverged (the residual blew up): the learning rate is above what the "

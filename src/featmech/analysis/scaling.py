@@ -105,7 +105,7 @@ class Exponents:
     def hyper(self, d: ArrayLike, target: float = 1.0) -> Hyper:
         """The :class:`~featmech.theory.config.Hyper` at width(s) d (target k, data variance 1)."""
         hp = self.at(d)
-        return Hyper(eta_u=hp["eta_u"], eta_w=hp["eta_w"], kappa=hp["kappa"], target=target)
+        return Hyper(eta_u=hp["eta_u"], eta_w=hp["eta_w"], kappa=hp["kappa"], target=np.asarray(target, dtype=np.float64))
 
     def describe(self) -> str:
         """One line: ``σ_u² d^0, σ_w² d^0, η_u d^1, η_w d^1, κ d^-1``."""
@@ -603,7 +603,8 @@ class ExponentDiagram:
     def table(self) -> Table:
         """One row per grid point: ``<x name>, <y name>, label`` (x fastest)."""
         X, Y = np.meshgrid(self.x.values, self.y.values)
-        return Table({self.x.name: X.ravel(), self.y.name: Y.ravel(), "label": self.labels.ravel()})
+        return Table({self.x.name: X.ravel().tolist(), self.y.name: Y.ravel().tolist(),
+                      "label": self.labels.ravel().tolist()})
 
     def as_dict(self) -> dict[str, Any]:
         """``{"x", "x_values", "y", "y_values", "labels"}`` as plain lists."""
