@@ -217,10 +217,7 @@ def load_mnist(data_dir: str | os.PathLike[str]) -> Dataset:
     if missing:
         raise InputError(f"MNIST directory {str(d)!r} lacks {', '.join(missing)} (raw or .gz); expected "
                          f"{', '.join(MNIST_FILES)}")
-    xtr = read_idx(found[MNIST_FILES[0]])
-    ytr = read_idx(found[MNIST_FILES[1]])
-    xte = read_idx(found[MNIST_FILES[2]])
-    yte = read_idx(found[MNIST_FILES[3]])
+    xtr, ytr, xte, yte = (read_idx(p) for p in found.values() if p is not None)
     if xtr.ndim != 3 or xte.ndim != 3 or ytr.ndim != 1 or yte.ndim != 1 or len(xtr) != len(ytr) or len(xte) != len(yte):
         raise InputError(f"MNIST files in {str(d)!r} have inconsistent shapes")
     h, w = xtr.shape[1:]

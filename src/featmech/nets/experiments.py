@@ -663,7 +663,8 @@ def _network_sweep(parameter: str, values: Sequence[float], base: NetworkConfig,
     """One run per (value, seed): ``base`` with ``parameter`` set to the value; all validated first."""
     if not len(seeds):
         raise InputError("seeds must hold at least one seed")
-    configs = [replace(base, **{parameter: v, "seed": s}) for v in values for s in seeds]
+    changes: list[dict[str, Any]] = [{parameter: v, "seed": s} for v in values for s in seeds]
+    configs = [replace(base, **c) for c in changes]
     ds = load_dataset(dataset, data_dir=data_dir, seed=0, max_train=max_train)
     return NetworkSweepResult(parameter, tuple(run_network(ds, c, thresholds) for c in configs))
 

@@ -161,7 +161,7 @@ class MLP(nn.Module):
         dims = [check_int("in_dim", in_dim, low=1)] + [check_int("hidden", h, low=1) for h in hidden] + [
             check_int("out_dim", out_dim, low=1)]
         self.layers = nn.ModuleList(nn.Linear(a, b, bias=bias, dtype=dtype) for a, b in zip(dims[:-1], dims[1:]))
-        gen = torch.Generator().manual_seed(check_int("seed", seed, low=0))
+        gen = torch.Generator().manual_seed(PARAMETERS["seed"].check(seed))
         _init_scaled(self, scale, gen)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -197,7 +197,7 @@ class SmallCNN(nn.Module):
         self.conv1 = nn.Conv2d(self.image_shape[0], c, 3, padding=1, dtype=dtype)
         self.conv2 = nn.Conv2d(c, c, 3, padding=1, dtype=dtype)
         self.head = nn.Linear(c, check_int("n_classes", n_classes, low=1), dtype=dtype)
-        gen = torch.Generator().manual_seed(check_int("seed", seed, low=0))
+        gen = torch.Generator().manual_seed(PARAMETERS["seed"].check(seed))
         _init_scaled(self, check_scalar("init_scale", init_scale, low=0.0, low_inclusive=False), gen)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -276,7 +276,8 @@ def param_groups(model: nn.Module, lr: float, multipliers: Mapping[str, float] |
     """
     lr = check_scalar("lr", lr, low=0.0, low_inclusive=False)
     mult = layer_multipliers(model, multipliers)
-    groups, seen = [], set()
+    groups: list[dict[str, Any]] = []
+    seen: set[int] = set()
     for n, m in weight_layers(model):
         ps = [p for p in m.parameters(recurse=False)]
         seen.update(id(p) for p in ps)
