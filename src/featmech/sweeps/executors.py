@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Generator, Sequence
 
 from featmech.errors import InputError
 from featmech.records import PointOutcome
@@ -47,7 +47,7 @@ def run_chunk(computation: Computation, chunk: Chunk) -> list[PointOutcome]:
 
 
 def run_serial(computation: Computation, chunks: Sequence[Chunk], *, workers: int | None = None,
-               scheduler: str | None = None, connect_timeout: float = 10.0) -> Iterator[list[PointOutcome]]:
+               scheduler: str | None = None, connect_timeout: float = 10.0) -> Generator[list[PointOutcome], None, None]:
     """Run the chunks one after the other in this process (``workers`` and ``scheduler`` unused).
 
     Raises:
@@ -60,7 +60,7 @@ def run_serial(computation: Computation, chunks: Sequence[Chunk], *, workers: in
 
 
 def run_pool(computation: Computation, chunks: Sequence[Chunk], *, workers: int | None = None,
-             scheduler: str | None = None, connect_timeout: float = 10.0) -> Iterator[list[PointOutcome]]:
+             scheduler: str | None = None, connect_timeout: float = 10.0) -> Generator[list[PointOutcome], None, None]:
     """Run the chunks in a pool of ``workers`` local processes (default: all cores; spawned, not forked).
 
     Raises:
@@ -79,7 +79,7 @@ def run_pool(computation: Computation, chunks: Sequence[Chunk], *, workers: int 
 
 
 def run_dask(computation: Computation, chunks: Sequence[Chunk], *, workers: int | None = None,
-             scheduler: str | None = None, connect_timeout: float = 10.0) -> Iterator[list[PointOutcome]]:
+             scheduler: str | None = None, connect_timeout: float = 10.0) -> Generator[list[PointOutcome], None, None]:
     """Run the chunks on Dask: a LocalCluster of ``workers`` processes on 127.0.0.1, or the
     existing cluster at ``scheduler``.
 
@@ -122,7 +122,7 @@ def _dask_client(workers: int | None, scheduler: str | None, timeout: float) -> 
 
 
 #: the signature every executor has
-Executor = Callable[..., Iterator[list[PointOutcome]]]
+Executor = Callable[..., Generator[list[PointOutcome], None, None]]
 
 #: name -> executor: how ``run_sweep(executor=...)`` runs the chunks
 EXECUTORS: dict[str, Executor] = {"serial": run_serial, "pool": run_pool, "dask": run_dask}

@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,7 +53,12 @@ SCHEMA = "1"
 EXPORT_FORMATS = ("csv", "parquet")
 #: the status of a stored point
 STATUSES = ("done", "failed")
-_IN_BATCH = 500  # keys per "WHERE key IN (...)" query (SQLite's variable limit is at least 999)
+# insert a point; on a key already stored, replace only a failed row by a finished one
+_UPSERT = ("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+           "computation = excluded.computation, config = excluded.config, status = excluded.status, "
+           "result = excluded.result, error = excluded.error, version = excluded.version, "
+           "seconds = excluded.seconds, created = excluded.created "
+           "WHERE points.status = 'failed' AND excluded.status = 'done'")
 
 
 def _np_default(x: Any) -> Any:
@@ -69,7 +74,31 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True, default=_np_default)
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=True, default=_np_default).encode  # storage, not keys
+def _storage_encoder() -> Callable[[Any], str]:
+    """Compact JSON for storage (not keys): the C encoder built once rather than once per call.
+
+    Configurations and results are flat, so there are no circular references to look for. Falls
+    back to :class:`json.JSONEncoder` where the C encoder is missing or behaves differently.
+    """
+    slow = json.JSONEncoder(separators=(",", ":"), allow_nan=True, default=_np_default, check_circular=False).encode
+    try:
+        import json.encoder as je
+
+        c = getattr(je, "c_make_encoder")(None, _np_default, je.encode_basestring_ascii, None, ":", ",", False, False,
+                                          True)
+
+        def fast(obj: Any) -> str:
+            return "".join(c(obj, 0))
+
+        probe = {"a": 1.5, "b": [None, True, float("nan"), -float("inf")], "é": np.float64(0.1), "n": np.int64(3)}
+        if fast(probe) == slow(probe):
+            return fast
+    except Exception:  # pragma: no cover - another Python's json internals
+        pass
+    return slow  # pragma: no cover
+
+
+_encode = _storage_encoder()
 
 
 def point_key(computation: str, config: Mapping[str, Any], version: str = __version__) -> str:
@@ -292,8 +321,9 @@ class Store:
 
         A finished outcome is stored as ``done`` with its scalars and arrays, a failed one as
         ``failed`` with its error. A failed row is replaced by a later success; a finished row is
-        never overwritten, and a failure never replaces anything. The transaction holds the write
-        lock from the first read to the commit, so concurrent writers cannot interleave.
+        never overwritten (within one batch the first success wins), and a failure never replaces
+        anything. The transaction holds the write lock to the commit, so concurrent writers
+        cannot interleave.
 
         Arguments:
             outcomes: the points' outcomes (any number; one transaction for all).
@@ -303,41 +333,36 @@ class Store:
             How many rows were written.
         """
         now = time.time()
-        new: dict[str, tuple[Any, ...]] = {}
-        arrays: dict[str, Mapping[str, NDArray[Any]]] = {}
+        batch: dict[str, tuple[tuple[Any, ...], Mapping[str, NDArray[Any]] | None]] = {}
         for o in outcomes:
-            ok = o.ok
+            ok = o.ok and o.result is not None
+            prev = batch.get(o.key)
+            if prev is not None and (prev[0][3] == "done" or not ok):
+                continue  # the same key twice in one batch: the first success wins
             row = (o.key, computation, _encode(dict(o.config)), "done" if ok else "failed",
                    _encode(dict(o.result.scalars)) if ok and o.result is not None else None,
                    None if ok else (o.error or "no result"), __version__, float(o.seconds), now)
-            if o.key in new and (new[o.key][3] == "done" or not ok):
-                continue  # the same key twice in one batch: the first success wins
-            new[o.key] = row
-            if ok and o.result is not None and o.result.arrays:
-                arrays[o.key] = o.result.arrays
-        if not new:
+            batch[o.key] = (row, o.result.arrays if ok and o.result is not None and o.result.arrays else None)
+        if not batch:
             return 0
+        plain = [row for row, arrays in batch.values() if arrays is None]
+        with_arrays = [(row, arrays) for row, arrays in batch.values() if arrays is not None]
         with self._tx() as db:
-            keys = list(new)
-            for i in range(0, len(keys), _IN_BATCH):
-                part = keys[i:i + _IN_BATCH]
-                q = f"SELECT key, status FROM points WHERE key IN ({','.join('?' * len(part))})"
-                for key, status in db.execute(q, part):
-                    if status == "done" or new[key][3] == "failed":
-                        del new[key]
-                        arrays.pop(key, None)
+            before = db.total_changes
             # sorted by key: B-tree inserts in order are the fastest SQLite can do
-            db.executemany("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           sorted(new.values(), key=itemgetter(0)))
-            blobs = []
-            for key, named in arrays.items():
+            db.executemany(_UPSERT, sorted(plain, key=itemgetter(0)))
+            written = db.total_changes - before
+            for row, named in with_arrays:
+                if db.execute(_UPSERT, row).rowcount != 1:
+                    continue  # kept the stored row: keep its arrays too
+                written += 1
+                blobs = []
                 for name, arr in named.items():
                     buf = io.BytesIO()
                     np.save(buf, np.asarray(arr), allow_pickle=False)
-                    blobs.append((key, name, buf.getvalue()))
-            if blobs:
+                    blobs.append((row[0], name, buf.getvalue()))
                 db.executemany("INSERT OR REPLACE INTO arrays VALUES (?, ?, ?)", blobs)
-        return len(new)
+        return written
 
     def put(self, key: str, computation: str, config: Mapping[str, Any], *, result: Mapping[str, Any] | None = None,
             error: str | None = None, arrays: Mapping[str, NDArray[Any]] | None = None, seconds: float = 0.0) -> bool:
@@ -501,7 +526,7 @@ class Store:
             table.write(p, "csv")
         else:
             try:
-                import pyarrow  # noqa: F401
+                import pyarrow  # type: ignore[import-untyped]  # noqa: F401
             except ImportError as exc:  # pragma: no cover - optional
                 raise ImportError("Parquet export needs pyarrow: pip install 'featmech[sweep]'") from exc
             table.to_pandas().to_parquet(p, index=False)
