@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from featmech.records import PointOutcome, PointResult  # noqa: E402
 from featmech.sweeps.store import Store, point_key  # noqa: E402
 from featmech.sweeps.sweep import load_spec, parse_spec, run_sweep  # noqa: E402
 
@@ -68,11 +69,12 @@ def main() -> None:
     rows.append(f"| (b) same 200 points, pool with automatic chunks | {(time.perf_counter() - t0) * 1e3 / 200:.1f} ms/point"
                 " | | |")
     n = 100_000  # each row: 3 parameters + 3 results
-    data = [(point_key("bench", {"i": i}), "bench", {"i": i, "kappa": 0.1 * i, "seed": i % 7},
-             {"loss": 1.0 / (i + 1), "ntk_ratio": 1.5, "regime": "kernel"}) for i in range(n)]
+    data = [PointOutcome(point_key("bench", {"i": i}), {"i": i, "kappa": 0.1 * i, "seed": i % 7},
+                         PointResult({"loss": 1.0 / (i + 1), "ntk_ratio": 1.5, "regime": "kernel"}))
+            for i in range(n)]
     with Store(tmp / "w.db") as st:
         t0 = time.perf_counter()
-        st.put_many(data)
+        st.write(data, computation="bench")
         dt = time.perf_counter() - t0
         assert st.counts()["done"] == n
     rate = n / dt

@@ -180,3 +180,124 @@ def test_phase_scaling_errors_exit_2(args, capsys):
     code, out, err = run(args, capsys)
     assert code == 2, (out, err)
     assert err.count("\n") == 1 and err.startswith("featmech: error:"), err
+
+
+# ---------------------------------------------------------------------- the error contract (issue 8, item 6)
+def test_npy_init_is_refused_cleanly(capsys, tmp_path):
+    f = tmp_path / "x.npy"
+    np.save(f, np.arange(3.0))
+    code, out, err = run(["trajectory", "--init", str(f)], capsys)
+    assert code == 2 and err.count("\n") == 1 and ".npy" in err and "Traceback" not in err
+
+
+def test_integer_valued_float_is_an_integer(capsys):
+    code, out, err = run(["trajectory", "--width", "1e12", "--points", "2", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["config"]["width"] == 10**12
+    code, out, err = run(["simulate", "--width", "10", "--steps", "1e2", "--every", "5e1", "--format", "json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["step"] == [0, 50, 100]
+    code, out, err = run(["trajectory", "--width", "1.5"], capsys)
+    assert code == 2 and "--width" in err and "integer" in err
+
+
+def test_explain_refuses_csv_cleanly(capsys):
+    code, out, err = run(["explain", "--format", "csv"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--format" in err and out == ""
+
+
+@pytest.mark.parametrize("cmd", [["canonical"], ["phase", "--x", "width=1e1:1e3:log:2", "--y", "kappa=1e-3:1:log:2"]])
+def test_output_directory_errors_name_the_path(cmd, capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target in (blocker, blocker / "sub"):
+        code, out, err = run(cmd + ["--out", str(target)], capsys)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert str(target) in err
+
+
+def test_unwritable_output_names_the_path(capsys, tmp_path):
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o500)
+    try:
+        code, out, err = run(["canonical", "--out", str(d)], capsys)
+    finally:
+        d.chmod(0o700)
+    assert code == 2 and "permission denied" in err and str(d) in err
+
+
+def test_a_bug_is_not_a_user_error(monkeypatch):
+    import featmech.cli.exact as exact_cli
+
+    def broken(*a, **k):
+        raise ValueError("an internal inconsistency")
+
+    monkeypatch.setattr(exact_cli, "exact_solution", broken)
+    with pytest.raises(ValueError, match="internal inconsistency"):
+        main(["trajectory", "--points", "2"])
+
+
+def test_a_missing_extra_is_one_line_exit_1():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "from featmech.cli.main import main\n"
+            "sys.exit(main(['experiment', 'activations', '--quick']))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "pip install" in r.stderr, r.stderr
+
+
+# ---------------------------------------------------------------------- options from the parameter table
+def test_options_come_from_the_parameter_table(capsys):
+    from featmech.params import PARAMETERS
+
+    code, out, err = run(["trajectory", "--help"], capsys)
+    assert code == 0
+    text = " ".join(out.split())
+    for name in ("width", "sigma_u", "rho", "eta_u", "kappa", "data_var", "points", "eps", "factor"):
+        p = PARAMETERS[name]
+        assert p.flag in text and f"Range {p.range_text}" in text
+    code, out, err = run(["simulate", "--help"], capsys)
+    text = " ".join(out.split())
+    for name in ("lr", "steps", "momentum", "weight_decay", "batch_size", "noise", "every"):
+        assert PARAMETERS[name].flag in text
+
+
+def test_canonical_json_csv_and_files(capsys, tmp_path):
+    code, out, err = run(["canonical", "--format", "json"], capsys)
+    assert code == 0, err
+    obj = json.loads(out)
+    assert obj["all_agree"] is True and len(obj["case"]) == 5
+    assert obj["regime"] == ["feature", "kernel", "feature", "feature", "feature"]
+    assert obj["mechanism"] == ["alignment", "none", "rescaling", "rescaling", "disalignment"]
+    code, out, err = run(["canonical", "--format", "csv"], capsys)
+    assert out.splitlines()[0] == ("case,expected,regime,mechanism,ntk_max_deviation,ntk_ratio,alignment_start,"
+                                   "alignment_end,balance_change,rate")
+    code, out, err = run(["canonical"], capsys)
+    assert "all cases as THEORY.md states: True" in out
+
+
+def test_explained_io_errors():
+    import errno
+
+    from featmech.cli.main import explain_os_error
+
+    assert explain_os_error(PermissionError(errno.EACCES, "Permission denied", "/x/y")) == "'/x/y': permission denied"
+    assert explain_os_error(OSError(errno.ENOSPC, "No space left on device")) == "no space left on device"
+    assert explain_os_error(IsADirectoryError(errno.EISDIR, "Is a directory", "/d")) == "'/d': is a directory"
+    assert explain_os_error(OSError(errno.EIO, "Input/output error", "/x")) is None
+
+
+def test_disk_full_names_the_file(monkeypatch, capsys, tmp_path):
+    import errno
+
+    from featmech.tables import Table
+
+    def full(self, path, fmt=None):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Table, "write", full)
+    code, out, err = run(["canonical", "--out", str(tmp_path / "c")], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert str(tmp_path / "c" / "canonical.json") in err and "no space left on device" in err

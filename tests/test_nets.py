@@ -13,9 +13,25 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from featmech.data import CIFAR10_FILES, MNIST_FILES, load_cifar10, load_dataset, load_mnist, read_idx, regression_1d  # noqa: E402
+from featmech.analysis.labels import Mechanism, Regime  # noqa: E402
+from featmech.data import (  # noqa: E402
+    CIFAR10_FILES,
+    MNIST_FILES,
+    load_cifar10,
+    load_dataset,
+    load_mnist,
+    read_idx,
+    regression_1d,
+)
 from featmech.nets.monitor import MechanismMonitor, empirical_ntk, pair_alignment  # noqa: E402
-from featmech.nets.networks import MLP, SmallCNN, TwoLayerNet, param_groups, train, weight_layers  # noqa: E402
+from featmech.nets.networks import (  # noqa: E402
+    MLP,
+    SmallCNN,
+    TwoLayerNet,
+    param_groups,
+    train,
+    weight_layers,
+)
 from featmech.theory.simulate import simulate  # noqa: E402
 
 
@@ -33,12 +49,12 @@ def test_monitor_reproduces_the_exact_linear_dynamics():
     sim = simulate(u0, w0, lr=lr, steps=steps, eta_u=2.0 * d, eta_w=0.5 * d, kappa=1.0 / d, target=k, data_var=V,
                    every=20)
     h = mon.history()
-    assert np.array_equal(h["step"], sim.step)
-    assert np.max(np.abs(h["zeta"][:, 0] - np.abs(sim.alignment))) < 1e-12
-    assert np.allclose(h["norms"][:, 1], sim.norm_u, rtol=1e-12) and np.allclose(h["norms"][:, 0], sim.norm_w, rtol=1e-12)
-    idx = [list(sim.step).index(s) for s in h["ntk_step"]]
+    assert np.array_equal(h.step, sim.step)
+    assert np.max(np.abs(h.zeta[:, 0] - np.abs(sim.alignment))) < 1e-12
+    assert np.allclose(h.norms[:, 1], sim.norm_u, rtol=1e-12) and np.allclose(h.norms[:, 0], sim.norm_w, rtol=1e-12)
+    idx = [list(sim.step).index(s) for s in h.ntk_step]
     # trace(K)/n over the whole sample = κ²(η_w|u|² + η_u|w|²)·mean(x²) = THEORY.md's K with V = mean(x²)
-    assert np.allclose(h["ntk_trace"], sim.ntk[idx], rtol=1e-12)
+    assert np.allclose(h.ntk_trace, sim.ntk[idx], rtol=1e-12)
     c = mon.classify()["hidden->output"]
     assert c.regime == "feature" and c.mechanism == "alignment"
 
@@ -158,14 +174,32 @@ def test_bad_models_and_probes():
 def test_activation_experiment_quick():
     from featmech.nets.experiments import activations_experiment
 
-    runs = activations_experiment("alignment", ["linear", "tanh"], quick=True)
-    lin = runs[0]
-    assert lin["theory_max_deviation"] <= 1e-3
-    assert (lin["regime"], lin["mechanism"]) == ("feature", "alignment")
-    assert len(lin["step"]) == len(lin["alignment"]) == len(lin["ntk"]) == len(lin["loss"]) == len(lin["theory_alignment"])
-    runs = activations_experiment("disalignment", ["linear"], quick=True)
-    assert runs[0]["theory_max_deviation"] <= 1e-3
-    assert (runs[0]["regime"], runs[0]["mechanism"]) == ("feature", "disalignment")
+    res = activations_experiment("alignment", ["linear", "tanh"], quick=True)
+    lin = res.runs[0]
+    assert lin.theory_max_deviation <= 1e-3
+    assert (lin.regime, lin.mechanism) == (Regime.FEATURE, Mechanism.ALIGNMENT)
+    assert len(lin.step) == len(lin.alignment) == len(lin.ntk) == len(lin.loss) == len(lin.theory_alignment)
+    assert res.runs[1].theory_alignment is None and res.runs[1].theory_max_deviation is None
+    # typed results: enums, read-only arrays, JSON content, the printed table and the CSV rows
+    assert type(lin.regime) is Regime and type(lin.mechanism) is Mechanism
+    with pytest.raises(ValueError):
+        lin.alignment[0] = 0.0
+    obj = res.as_dict()
+    assert obj["case"] == "alignment" and [r["activation"] for r in obj["runs"]] == ["linear", "tanh"]
+    assert json.loads(json.dumps(obj))["runs"][0]["regime"] == "feature"
+    assert type(obj["runs"][0]["regime"]) is str and obj["runs"][0]["alignment"] == lin.alignment.tolist()
+    t = res.table()
+    assert list(t.columns) == ["activation", "regime", "mechanism", "alignment_start", "alignment_end",
+                               "ntk_max_deviation", "theory_max_deviation"]
+    assert t.columns["alignment_end"][0] == lin.classification.alignment_end
+    assert t.columns["theory_max_deviation"] == [lin.theory_max_deviation, ""]
+    csv_rows = res.summary()
+    assert csv_rows.columns["activation"] == ["linear", "tanh"] and "alignment" not in csv_rows.columns
+    assert csv_rows.columns["theory_max_deviation"] == [lin.theory_max_deviation, None]
+    res = activations_experiment("disalignment", ["linear"], quick=True)
+    assert res.runs[0].theory_max_deviation <= 1e-3
+    assert (res.runs[0].regime, res.runs[0].mechanism) == (Regime.FEATURE, Mechanism.DISALIGNMENT)
+    assert res.as_dict() == res.runs[0].as_dict()  # one run: the JSON content is the run itself
 
 
 def test_network_experiments_quick_and_seeded():
@@ -173,11 +207,118 @@ def test_network_experiments_quick_and_seeded():
 
     a = init_scale_experiment((1.0,), seeds=(0,), quick=True, steps=60)
     b = init_scale_experiment((1.0,), seeds=(0,), quick=True, steps=60)
-    assert a[0]["test_accuracy"] == b[0]["test_accuracy"] and a[0]["ntk_ratio"] == b[0]["ntk_ratio"]
-    assert {"scale", "seed", "test_accuracy", "ntk_ratio", "kernel_distance", "regime", "mechanism"} <= set(a[0])
-    assert 0.0 <= a[0]["test_accuracy"] <= 1.0 and len(a[0]["pairs"]) == 2
+    assert a.runs[0].test_accuracy == b.runs[0].test_accuracy and a.runs[0].ntk_ratio == b.runs[0].ntk_ratio
+    row = a.as_dict()["rows"][0]
+    assert {"scale", "seed", "test_accuracy", "ntk_ratio", "kernel_distance", "regime", "mechanism"} <= set(row)
+    assert 0.0 <= a.runs[0].test_accuracy <= 1.0 and len(a.runs[0].pairs) == 2
     r = lr_ratio_experiment((0.1, 10.0), seeds=(0,), quick=True, steps=60, arch="cnn")
-    assert [row["lr_ratio"] for row in r] == [0.1, 10.0]
+    assert [run.lr_ratio for run in r.runs] == [0.1, 10.0]
+    run = a.runs[0]
+    assert type(run.regime) is Regime and all(type(p.mechanism) is Mechanism for p in run.pairs)
+    assert row["pairs"][0]["pair"] == "layers.0->layers.1" and row["history"]["ntk_trace"] == run.history.ntk_trace.tolist()
+    assert "history" not in a.as_dict(history=False)["rows"][0]
+    t = r.table()
+    assert list(t.columns) == ["lr_ratio", "seed", "test_accuracy", "ntk_ratio", "kernel_distance", "regime",
+                               "mechanism", "per_pair"]
+    assert t.columns["per_pair"][1] == ", ".join(p.mechanism for p in r.runs[1].pairs)
+    s = a.summary()
+    assert list(s.columns)[:3] == ["scale", "lr_ratio", "seed"] and "pairs" not in s.columns and "history" not in s.columns
+    assert s.columns["test_accuracy"] == [run.test_accuracy]
+
+
+def test_network_point_is_one_run():
+    """The sweep computation: one run_network on the loaded data set, as a PointResult."""
+    from featmech.nets.experiments import network_defaults, network_point, run_network
+    from featmech.records import PointResult
+
+    cfg = {"dataset": "digits", "data_dir": None, "arch": "mlp", "scale": 1.0, "lr_ratio": 1.0, "lr": 0.05,
+           "steps": 30, "loss": "ce", "max_train": 300, "quick": True, "seed": 1}
+    threads = torch.get_num_threads()
+    try:
+        p = network_point(cfg)
+        assert torch.get_num_threads() == 1  # sweeps parallelize over points
+        run = run_network(load_dataset("digits", max_train=300), network_defaults(True, steps=30, lr=0.05, seed=1))
+    finally:
+        torch.set_num_threads(threads)
+    assert isinstance(p, PointResult)
+    assert {k: v for k, v in p.scalars.items() if k != "seconds"} == {
+        "test_accuracy": run.test_accuracy, "ntk_ratio": run.ntk_ratio, "kernel_distance": run.kernel_distance,
+        "kernel_target_alignment": run.kernel_target_alignment, "regime": run.regime, "mechanism": run.mechanism,
+        "diverged": run.diverged, "final_loss": run.final_loss,
+        "pair_mechanisms": ",".join(p.mechanism for p in run.pairs)}
+    assert np.array_equal(p.arrays["ntk_trace"], run.history.ntk_trace)
+    assert np.array_equal(p.arrays["ntk_step"], [0, 25])
+
+
+def test_user_mistakes_are_input_errors(tmp_path):
+    """Each names the parameter (and its range or the expected files); nothing trains first."""
+    from featmech.errors import InputError
+    from featmech.nets.experiments import (
+        activations_experiment,
+        init_scale_experiment,
+        lr_ratio_experiment,
+    )
+    from featmech.nets.networks import Training
+
+    (tmp_path / "file").write_text("")
+    bad = [
+        (lambda: activations_experiment("sideways"), "unknown case"),
+        (lambda: activations_experiment("alignment", ["linear"], n_data=0), "n_data"),
+        (lambda: init_scale_experiment((1.0, 0.0)), r"scale must be in \(0, inf\)"),
+        (lambda: lr_ratio_experiment((-1.0,)), "lr_ratio"),
+        (lambda: init_scale_experiment((1.0,), steps=0), "steps"),
+        (lambda: init_scale_experiment((1.0,), arch="resnet"), "arch must be one of mlp, cnn"),
+        (lambda: init_scale_experiment((1.0,), loss="hinge"), "loss must be one of ce, mse"),
+        (lambda: init_scale_experiment((1.0,), seeds=(-1,)), "seed"),
+        (lambda: init_scale_experiment((1.0,), seeds=()), "seeds"),
+        (lambda: init_scale_experiment((1.0,), dataset="imagenet"), "unknown dataset 'imagenet'"),
+        (lambda: init_scale_experiment((1.0,), dataset="cifar10"), "data_dir.*data_batch_1.bin"),
+        (lambda: load_dataset("mnist", data_dir=tmp_path / "file"), "not a directory.*train-images-idx3-ubyte"),
+        (lambda: load_dataset("digits", max_train=0), "max_train"),
+        (lambda: Training(lr=0.0, steps=1), "lr"),
+        (lambda: train(MLP(2, (3,), 2), np.zeros((4, 2)), np.zeros(4, dtype=int), lr=0.1, steps=1, loss="hinge"),
+         "loss"),
+        (lambda: train(MLP(2, (3,), 2), np.zeros((4, 2)), np.zeros(4), lr=0.1, steps=1, batch_size=5), "batch_size"),
+        (lambda: MechanismMonitor(MLP(2, (3,), 2), np.zeros((2, 2)), multipliers=[1.0, -1.0]), "multiplier"),
+        (lambda: TwoLayerNet(3, u0=np.ones(3), w0=np.ones(2)), "u0|w0"),
+    ]
+    for f, msg in bad:
+        with pytest.raises(InputError, match=msg):
+            f()
+
+
+def test_monitor_history_and_train_result_are_read_only():
+    from featmech.nets.networks import Training
+    from featmech.tables import Table
+
+    x, y = regression_1d(16, seed=0)
+    assert not x.flags.writeable  # data sets are read-only too; train copies them for torch
+    results, hists = [], []
+    for how in ("object", "keywords"):
+        net = TwoLayerNet(5, "tanh", seed=0)
+        mon = MechanismMonitor(net, x, y, every=2, ntk_every=4)
+        if how == "object":
+            results.append(train(net, x, y, Training(lr=0.05, steps=8), monitor=mon))
+        else:
+            results.append(train(net, x, y, lr=0.05, steps=8, monitor=mon))
+        hists.append(mon.history())
+    assert np.array_equal(results[0].losses, results[1].losses) and np.array_equal(hists[0].zeta, hists[1].zeta)
+    res, h = results[0], hists[0]
+    assert res.final_loss == res.losses[-1]
+    with pytest.raises(ValueError):
+        res.losses[0] = 1.0
+    with pytest.raises(AttributeError):
+        res.diverged = True
+    assert list(h.step) == [0, 2, 4, 6, 8] and list(h.ntk_step) == [0, 4, 8] and list(h.ntk_rows()) == [0, 2, 4]
+    assert h.layers == ("hidden", "output") and h.pairs == ("hidden->output",)
+    for a in (h.step, h.norms, h.zeta, h.ntk_trace, h.kernel_distance):
+        with pytest.raises(ValueError):
+            a[0] = 0
+    t = mon.table()
+    assert isinstance(t, Table) and list(t.columns) == ["step", "quantity", "name", "value"]
+    assert t.n_rows == 5 * (2 + 1) + 3 * 3
+    norms = [v for q, v in zip(t.columns["quantity"], t.columns["value"]) if q == "norm"]
+    assert np.allclose(norms, h.norms.ravel())
 
 
 def test_cli_experiments(tmp_path, capsys):
@@ -218,6 +359,6 @@ def test_full_activation_experiments():
     from featmech.nets.experiments import activations_experiment
 
     for case in ("alignment", "disalignment"):
-        runs = activations_experiment(case)
-        assert runs[0]["theory_max_deviation"] <= 1e-3
-        assert runs[0]["mechanism"] == case
+        res = activations_experiment(case)
+        assert res.runs[0].theory_max_deviation <= 1e-3
+        assert res.runs[0].mechanism == case

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from reference import mp_closed_form
 
 import featmech
 from featmech.analysis.phase import LABELS, Axis, parse_axis, phase_diagram
 from featmech.analysis.regimes import Thresholds, classify_solution
-
-from reference import mp_closed_form
+from featmech.errors import InputError
 
 
 def test_grid_equals_one_at_a_time_on_random_points():
@@ -107,14 +109,28 @@ def test_bad_grids_and_thresholds():
 
 def test_tidy_table(tmp_path):
     pd = phase_diagram("width=10,100,1000", "kappa=1e-3:1:log:4", seeds=2)
-    t = pd.table()
+    t = pd.table()  # a featmech.tables.Table (the one CSV/JSON writer)
+    cols = t.columns
     n = 3 * 4 * 2
-    assert all(len(v) == n for v in t.values())
-    assert set(t["regime"]) <= {"kernel", "feature", "unstable"}
+    assert t.n_rows == n and all(len(v) == n for v in cols.values())
+    assert set(cols["regime"]) <= {"kernel", "feature", "unstable"}
     path = pd.to_csv(tmp_path / "t.csv")
     lines = path.read_text().strip().splitlines()
     assert len(lines) == n + 1 and lines[0].startswith("seed,width")
     assert sum(pd.summary()["counts"].values()) == n
+    # every row is one (seed, y, x) point of the grids, at full precision in the CSV
+    header = lines[0].split(",")
+    cl = pd.classification
+    for r, line in enumerate(lines[1:]):
+        s, i, j = np.unravel_index(r, pd.shape)
+        row = dict(zip(header, line.split(",")))
+        assert int(row["seed"]) == s and float(row["width"]) == pd.x.values[j]
+        assert float(row["kappa"]) == pd.y.values[i] and row["regime"] == cl.regime[s, i, j]
+        assert float(row["lam"]) == cl.lam[s, i, j] or (np.isnan(cl.lam[s, i, j]) and row["lam"] == "nan")
+    df = pd.to_pandas()
+    assert list(df.columns) == header and len(df) == n
+    obj = json.loads(t.to_json())
+    assert obj["summary"]["counts"] == pd.summary()["counts"] and len(obj["regime"]) == n
 
 
 def test_figures_render(tmp_path):
@@ -133,3 +149,66 @@ def test_figures_render(tmp_path):
             assert img.shape[0] > 300 and img.shape[1] > 400
             assert img[..., :3].std() > 0.05  # not blank
     assert LABELS[0] == "kernel"
+
+
+def test_axes_take_names_defaults_and_ranges_from_the_parameter_table():
+    from featmech.analysis.phase import AXIS_NAMES, DEFAULTS, GRID_PARAMETERS
+    from featmech.params import PARAMETERS
+
+    assert set(AXIS_NAMES) == set(GRID_PARAMETERS) | {"eta_ratio"} and set(AXIS_NAMES) <= set(PARAMETERS)
+    assert DEFAULTS == {n: float(PARAMETERS[n].default) for n in GRID_PARAMETERS}
+    pd = phase_diagram("kappa=1e-3,1", "rho=0,0.5", seeds=1)
+    for n in GRID_PARAMETERS:
+        if n not in ("kappa", "rho"):
+            assert np.all(pd.params[n] == PARAMETERS[n].default), n
+    # the table's messages and ranges
+    with pytest.raises(InputError, match=r"rho must be in \[-1, 1\], got -2"):
+        parse_axis("rho=-2,0")
+    with pytest.raises(InputError, match="eta_ratio must be in"):
+        parse_axis("eta_ratio=0,1")  # (0, inf): η_u/η_w = 0 is refused
+    with pytest.raises(InputError, match="data_var"):
+        phase_diagram("kappa=1e-3,1", "rho=0,0.5", {"data_var": -1.0})
+    with pytest.raises(InputError, match="target must be finite"):
+        Axis("target", np.array([1.0, np.inf]), "linear")
+
+
+def test_fractional_widths_are_refused_not_rounded():
+    for make in (lambda: Axis("width", np.array([10.0, 10.5])), lambda: parse_axis("width=10.5,100"),
+                 lambda: parse_axis("width=10.5:100:log:3"),
+                 lambda: phase_diagram("kappa=1e-3,1", "rho=0,0.5", {"width": 99.5})):
+        with pytest.raises(InputError, match="width must be an integer"):
+            make()
+    # a range of widths is a grid of integers (the nearest ones), within its ends
+    ax = parse_axis("width=10:1e6:log:17")
+    assert np.all(ax.values == np.round(ax.values)) and ax.values[0] == 10 and ax.values[-1] == 1e6
+    assert np.allclose(ax.values, np.logspace(1, 6, 17), rtol=0.05)
+    assert parse_axis("width=1,2,3").values.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_labels_come_from_the_enums_and_results_are_read_only():
+    from featmech.analysis.labels import (
+        CATEGORIES,
+        Mechanism,
+        Regime,
+        categories,
+        category,
+    )
+    from featmech.analysis.phase import label_of
+
+    assert LABELS == CATEGORIES == (category(Regime.KERNEL, Mechanism.NONE),
+                                    *(category(Regime.FEATURE, m) for m in
+                                      (Mechanism.ALIGNMENT, Mechanism.DISALIGNMENT, Mechanism.RESCALING)),
+                                    category(Regime.UNSTABLE, Mechanism.NONE))
+    pd = phase_diagram("sigma_w=1e-3:1:log:8", "eta_ratio=1e-2:1e2:log:6", {"width": 3000, "kappa": 3e-4}, seeds=2)
+    cl = pd.classification
+    cats = categories(cl.regime, cl.mechanism)
+    lab = pd.label
+    assert np.all(np.asarray(LABELS)[lab] == cats)
+    assert label_of(cl.regime, cl.mechanism).tolist() == lab.tolist()
+    assert len(set(cats.ravel())) >= 2
+    for arr in (pd.x.values, pd.y.values, cl.regime, cl.lam, *pd.params.values()):
+        assert not arr.flags.writeable
+    with pytest.raises(TypeError):
+        pd.fixed["width"] = 10  # read-only mapping
+    with pytest.raises(InputError, match="unknown metric"):
+        pd.metric("bogus")

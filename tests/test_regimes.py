@@ -1,18 +1,30 @@
-"""THEORY.md §5: the five canonical cases, limits, and the trajectory-array interface."""
+"""THEORY.md §5: the five canonical cases, limits, the trajectory-array interface, typed results."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
 import pytest
+from reference import ode_reference
 
 import featmech
+from featmech.analysis import canonical, regimes
+from featmech.analysis.canonical import CANONICAL_CASES, CanonicalCase, run_canonical
+from featmech.analysis.labels import CATEGORIES, Mechanism, Regime, category
+from featmech.analysis.regimes import (
+    METRICS,
+    Thresholds,
+    classify,
+    classify_solution,
+    classify_trajectory,
+    explain,
+)
+from featmech.errors import InputError
+from featmech.tables import jsonable
 from featmech.theory.inits import aligned, iid_gaussian, sample_gram
-from featmech.analysis.regimes import Thresholds, classify_solution, classify_trajectory
 from featmech.theory.simulate import simulate
-
-from reference import ode_reference
 
 
 def gram_solution(d, su, sw, eu, ew, kap, k, rho=0.0, seed=0):
@@ -96,3 +108,134 @@ def test_trajectory_interface_on_simulated_gd():
     assert c.regime == "unstable"
     with pytest.raises(ValueError, match="equal length"):
         classify_trajectory([1.0, 2.0], [0.1], [1.0], [1.0])
+
+
+def test_thresholds_come_from_the_parameter_table():
+    from featmech.params import PARAMETERS
+
+    th = Thresholds()
+    assert th.as_dict() == {n: PARAMETERS[n].default for n in ("eps", "delta", "factor")}
+    with pytest.raises(InputError, match=r"factor must be in \[1, inf\), got 0.5"):
+        Thresholds(factor=0.5)
+    with pytest.raises(InputError, match=r"eps must be in \(0, inf\)"):
+        Thresholds(eps=0.0)
+    with pytest.raises(InputError, match="delta"):
+        Thresholds(delta=True)
+
+
+def test_one_configuration_gets_enums_and_floats():
+    c = classify_solution(CANONICAL["(v) correlated init"][0]())
+    assert c.regime is Regime.FEATURE and c.mechanism is Mechanism.DISALIGNMENT
+    assert c.regime == "feature" and c.mechanism == "disalignment"  # the enums equal the old strings
+    assert c.category == "feature/disalignment" and c.shape == ()
+    for name in METRICS:
+        assert type(getattr(c, name)) is float, name
+    d = c.as_dict()
+    assert type(d["regime"]) is str and type(d["mechanism"]) is str and d["regime"] == "feature"
+    assert d["thresholds"] == {"eps": 0.1, "delta": 0.1, "factor": 10.0}
+    assert set(d) == {"regime", "mechanism", "thresholds", *METRICS}
+    assert json.loads(json.dumps(jsonable(d)))["mechanism"] == "disalignment"
+
+
+def test_a_batch_gets_read_only_arrays_equal_to_one_at_a_time():
+    widths = np.array([1e2, 1e5])
+    g = sample_gram(widths, 1.0, 1.0, rho=0.3, seed=4, size=3)
+    kap = np.array([1e-2, 1e-5])
+    batch = classify_solution(featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, kappa=kap, target=0.5))
+    assert batch.shape == (3, 2)
+    for name in ("regime", "mechanism", *METRICS):
+        arr = getattr(batch, name)
+        assert isinstance(arr, np.ndarray) and arr.shape == (3, 2) and not arr.flags.writeable, name
+        with pytest.raises(ValueError):
+            arr[0, 0] = arr[0, 1]
+    cats = batch.category
+    for s in range(3):
+        for j in range(2):
+            one = classify_solution(featmech.solve_gram(g.uu[s, j], g.ww[s, j], g.uw[s, j], area=g.area[s, j],
+                                                        kappa=kap[j], target=0.5))
+            assert one.regime == batch.regime[s, j] and one.mechanism == batch.mechanism[s, j]
+            assert cats[s, j] == one.category
+            for name in METRICS:
+                assert np.isclose(getattr(one, name), getattr(batch, name)[s, j], rtol=1e-13, equal_nan=True)
+    assert isinstance(batch.as_dict()["regime"], list)
+
+
+def test_classify_neither_freezes_nor_aliases_the_callers_arrays():
+    dev = np.array([0.01, 0.5])
+    z1 = np.array([0.0, 0.8])
+    c = classify(ntk_max_deviation=dev, ntk_ratio=1.0, alignment_start=0.0, alignment_end=z1, balance_start=1.0,
+                 balance_end=1.0)
+    assert c.regime.tolist() == ["kernel", "feature"] and c.mechanism.tolist() == ["none", "alignment"]
+    assert dev.flags.writeable and z1.flags.writeable
+    dev[:] = 0.0
+    assert c.ntk_max_deviation.tolist() == [0.01, 0.5]
+    with pytest.raises(InputError, match="broadcast"):
+        classify(ntk_max_deviation=[1.0, 2.0], ntk_ratio=[1.0, 2.0, 3.0], alignment_start=0, alignment_end=0,
+                 balance_start=1, balance_end=1)
+    with pytest.raises(InputError, match="alignment_end"):
+        classify(ntk_max_deviation=1.0, ntk_ratio=1.0, alignment_start=0, alignment_end="x", balance_start=1,
+                 balance_end=1)
+
+
+def test_explain_writes_the_labels_of_the_enums():
+    for name, (make, regime, mech) in CANONICAL.items():
+        c = classify_solution(make())
+        text = explain(c, rate=1.0)
+        assert text.splitlines()[0].startswith(f"Regime: {Regime(regime).label}")
+        if regime == "feature":
+            assert f"mechanism: {Mechanism(mech).label}" in text.splitlines()[0]
+    div = classify(ntk_max_deviation=0.0, ntk_ratio=1.0, alignment_start=0, alignment_end=0, balance_start=1,
+                   balance_end=1, diverged=True)
+    assert div.regime is Regime.UNSTABLE and Regime.UNSTABLE.label in explain(div)
+    with pytest.raises(InputError, match="single configuration"):
+        explain(classify_solution(gram_solution(np.array([10.0, 100.0]), 1, 1, 1, 1, 1, 1)))
+
+
+def test_run_canonical_agrees_with_the_cases_built_by_hand():
+    report = run_canonical(seed=0)
+    assert report.all_agree and [r.name for r in report.rows] == list(CANONICAL_CASES)
+    by_hand = dict(zip(CANONICAL_CASES, CANONICAL.values()))
+    for row in report.rows:
+        make, regime, mech = by_hand[row.name]
+        ref = classify_solution(make())
+        assert (row.classification.regime, row.classification.mechanism) == (regime, mech)
+        assert row.case.category == category(regime, mech) == row.category and row.agrees
+        for name in METRICS:
+            assert np.isclose(getattr(row.classification, name), getattr(ref, name), rtol=1e-12, equal_nan=True)
+        assert row.rate == pytest.approx(float(make().rate), rel=1e-12)
+    t = report.table()
+    assert list(t.columns) == ["case", "expected", "regime", "mechanism", "ntk_max_deviation", "ntk_ratio",
+                               "alignment_start", "alignment_end", "balance_change", "rate"]
+    obj = json.loads(t.to_json())
+    assert obj["all_agree"] is True and obj["thresholds"] == {"eps": 0.1, "delta": 0.1, "factor": 10.0}
+    assert obj["expected"] == [c.category for c in CANONICAL_CASES.values()]
+    assert set(obj["expected"]) <= set(CATEGORIES)
+    # stricter thresholds change the outcome, and the report says so
+    strict = run_canonical(thresholds=Thresholds(eps=1e9))
+    assert not strict.all_agree and all(r.classification.regime == "kernel" for r in strict.rows)
+
+
+def test_canonical_cases_are_written_in_the_parameter_vocabulary():
+    case = CANONICAL_CASES["unbalanced"]
+    assert case.init == "iid" and case.value("sigma_w") == 1e-3 and case.value("rho") == 0.0
+    assert float(case.hyper.kappa) == 2e-5 and case.regime is Regime.FEATURE
+    with pytest.raises(TypeError):
+        case.values["kappa"] = 1.0  # read-only
+    with pytest.raises(InputError, match="kappa"):
+        CanonicalCase("x", "iid", {"kappa": -1.0}, Regime.KERNEL, Mechanism.NONE)
+    with pytest.raises(InputError, match="unknown parameter 'rho'"):
+        CanonicalCase("x", "aligned", {"rho": 0.5}, Regime.KERNEL, Mechanism.NONE)
+    with pytest.raises(InputError, match="width"):
+        CanonicalCase("x", "iid", {"width": 10.5}, Regime.KERNEL, Mechanism.NONE)
+    with pytest.raises(InputError, match="init"):
+        CanonicalCase("x", "gaussian", {}, Regime.KERNEL, Mechanism.NONE)
+    with pytest.raises(InputError, match="unknown canonical case"):
+        canonical.canonical_solution("nope")
+    # the former home keeps working, with the same objects
+    assert regimes.CANONICAL_CASES is CANONICAL_CASES
+    assert regimes.canonical_solution is canonical.canonical_solution
+    cfg, regime, mech = CANONICAL_CASES["aligned"]  # legacy unpacking
+    assert cfg["init"] == "aligned" and cfg["scale"] == 0.3 and (regime, mech) == ("feature", "rescaling")
+    sol = canonical.canonical_solution("aligned", seed=2)
+    ref = featmech.solve(*aligned(1, 0.3, seed=2))
+    assert float(sol.ntk_ratio) == pytest.approx(float(ref.ntk_ratio), rel=1e-14)

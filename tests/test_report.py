@@ -10,7 +10,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from featmech.report.html import Section, _render, reproduce
+from featmech.report.html import Section, render_html, reproduce
+from featmech.tables import Table
 
 CHROME_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -75,8 +76,8 @@ def test_every_string_is_escaped(tmp_path):
     fig.savefig(png)
     plt.close(fig)
     evil = "<script>alert('x')</script>&"
-    sec = Section(evil, intro=evil, note=evil, figures=[(png, evil)], tables=[(evil, [evil], [[evil]])])
-    path = _render([sec], {evil: evil}, tmp_path)
+    sec = Section(evil, intro=evil, note=evil, figures=[(png, evil)], tables=[(evil, Table({evil: [evil]}))])
+    path = render_html([sec], {evil: evil}, tmp_path)
     text = path.read_text()
     assert "<script>alert" not in text
     assert text.count("&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;") >= 6

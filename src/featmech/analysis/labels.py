@@ -7,13 +7,27 @@ the wording for people.
 
 >>> Regime.FEATURE == "feature", str(Mechanism.ALIGNMENT), Mechanism.ALIGNMENT.label
 (True, 'alignment', 'learning by alignment')
+
+A regime and a mechanism combine into one *category* (:func:`category`): ``"feature/<mechanism>"``
+for feature learning, the regime alone otherwise. Phase diagrams colour by it, and tables and
+checks of expected outcomes compare it, so it is written in exactly one place:
+
+>>> category(Regime.FEATURE, Mechanism.DISALIGNMENT), category(Regime.KERNEL, Mechanism.NONE)
+('feature/disalignment', 'kernel')
+>>> CATEGORIES
+('kernel', 'feature/alignment', 'feature/disalignment', 'feature/rescaling', 'unstable')
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["Regime", "Mechanism", "LimitRegime"]
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from featmech.errors import InputError
+
+__all__ = ["Regime", "Mechanism", "LimitRegime", "category", "categories", "CATEGORIES"]
 
 
 class Regime(enum.StrEnum):
@@ -62,3 +76,72 @@ class LimitRegime(enum.StrEnum):
                 "unstable": "unstable at fixed learning rate", "frozen": "frozen (rate → 0)",
                 "kernel": "kernel (lazy) limit", "feature": "feature learning in the limit",
                 "rich": "rich limit (NTK grows without bound)"}[self.value]
+
+
+#: the separator of a combined category, ``"feature/alignment"``
+SEPARATOR = "/"
+
+
+def category(regime: str, mechanism: str) -> str:
+    """The combined label of a regime (:class:`Regime` or :class:`LimitRegime`) and a mechanism.
+
+    Arguments:
+        regime: a regime (an enum member or its string value).
+        mechanism: a :class:`Mechanism` (or its string value).
+
+    Returns:
+        ``"feature/<mechanism>"`` in the feature-learning regime, the regime's value otherwise
+        (a plain ``str``).
+
+    Raises:
+        InputError: a string that is not a regime or a mechanism.
+
+    >>> category("feature", "rescaling"), category(LimitRegime.RICH, Mechanism.ALIGNMENT)
+    ('feature/rescaling', 'rich')
+    """
+    reg = _regime_value(regime)
+    mech = _checked(Mechanism, mechanism)
+    return f"{reg}{SEPARATOR}{mech}" if reg == Regime.FEATURE.value else reg
+
+
+def categories(regime: ArrayLike, mechanism: ArrayLike) -> NDArray[np.str_]:
+    """:func:`category` over arrays of regimes and mechanisms (broadcast together).
+
+    Arguments:
+        regime, mechanism: string arrays (as in a batch :class:`~featmech.analysis.regimes.Classification`).
+
+    Returns:
+        A string array of the broadcast shape.
+
+    >>> categories(["kernel", "feature"], ["none", "alignment"]).tolist()
+    ['kernel', 'feature/alignment']
+    """
+    reg = np.asarray(regime).astype(str)
+    mech = np.asarray(mechanism).astype(str)
+    feat = np.char.add(Regime.FEATURE.value + SEPARATOR, mech)
+    return np.where(reg == Regime.FEATURE.value, feat, reg).astype(str)
+
+
+def _checked(enum_cls: type[enum.StrEnum], value: str) -> str:
+    try:
+        return enum_cls(value).value
+    except ValueError:
+        allowed = ", ".join(m.value for m in enum_cls)
+        raise InputError(f"{enum_cls.__name__.lower()} must be one of {allowed}, got {value!r}") from None
+
+
+def _regime_value(regime: str) -> str:
+    if isinstance(regime, (Regime, LimitRegime)):
+        return regime.value
+    values = {m.value for m in Regime} | {m.value for m in LimitRegime}
+    if regime not in values:
+        raise InputError(f"regime must be one of {', '.join(sorted(values))}, got {regime!r}")
+    return str(regime)
+
+
+#: the categories of a finite-width classification, in plotting order (phase diagrams, palettes)
+CATEGORIES: tuple[str, ...] = (
+    Regime.KERNEL.value,
+    *(category(Regime.FEATURE, m) for m in Mechanism if m is not Mechanism.NONE),
+    Regime.UNSTABLE.value,
+)

@@ -1,56 +1,130 @@
 r"""Finite-width phase diagrams: kernel vs feature learning over two hyperparameters.
 
-A grid over two of {width, sigma_u, sigma_w, eta_u, eta_w, eta_ratio, kappa, rho, target, data_var}
-(the others fixed) with several seeds per point is evaluated at once: the Gram statistics of
-every (point, seed) are sampled exactly (:func:`featmech.inits.sample_gram`), the closed form is
-evaluated in one vectorized batch and :func:`featmech.regimes.classify_solution` labels every
-configuration — no Python loop over grid points.
+A grid over two parameters of :data:`AXIS_NAMES` (the others fixed) with several seeds per point
+is evaluated at once: the Gram statistics of every (point, seed) are sampled exactly
+(:func:`featmech.theory.inits.sample_gram`), the closed form is evaluated in one vectorized batch
+and :func:`featmech.analysis.regimes.classify_solution` labels every configuration — no Python
+loop over grid points.
 
-``eta_ratio`` = η_u/η_w (η_w taken from ``eta_w``); it cannot be combined with ``eta_u``.
-The known boundary is λ = Θ(1) with λ = k/g (THEORY.md §4: 4k/(κ s N) at infinite width).
+The axes, their defaults and their ranges are those of the parameter table
+(:data:`featmech.params.PARAMETERS`). ``eta_ratio`` = η_u/η_w (η_w taken from ``eta_w``); it
+cannot be combined with ``eta_u``. The known boundary is λ = Θ(1) with λ = k/g (THEORY.md §4:
+4k/(κ s N) at infinite width).
+
+>>> pd = phase_diagram("width=10,1000", "kappa=1e-4,1", seeds=2)
+>>> pd.shape, pd.majority_label().tolist()
+((2, 2, 2), [[1, 1], [0, 0]])
+>>> [LABELS[i] for i in (0, 1)]
+['kernel', 'feature/alignment']
 """
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from types import MappingProxyType
+from typing import (
+    Any,
+    ItemsView,
+    Iterator,
+    KeysView,
+    Mapping,
+    Sequence,
+    ValuesView,
+    cast,
+)
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_array, check_int
-from featmech.analysis.regimes import Classification, Thresholds, classify_solution
+from featmech._validation import check_int
+from featmech.analysis.labels import CATEGORIES, Mechanism, Regime
+from featmech.analysis.regimes import (
+    METRICS,
+    Classification,
+    Thresholds,
+    classify_solution,
+)
+from featmech.analysis.solving import exact_solution
 from featmech.errors import InputError
-from featmech.theory.exact import Gram, solve_gram
+from featmech.params import PARAMETERS, Param
+from featmech.tables import Table
+from featmech.theory.config import Gram, Hyper, readonly
 from featmech.theory.inits import sample_gram
 
-__all__ = ["AXIS_NAMES", "DEFAULTS", "Axis", "parse_axis", "PhaseDiagram", "phase_diagram", "MAX_POINTS",
-           "LABELS", "label_of"]
+__all__ = ["AXIS_NAMES", "GRID_PARAMETERS", "DEFAULTS", "Axis", "parse_axis", "PhaseDiagram", "phase_diagram",
+           "MAX_POINTS", "LABELS", "METRICS", "label_of", "check_axis_values", "PhaseTable"]
 
-DEFAULTS: dict[str, float] = dict(width=1000.0, sigma_u=1.0, sigma_w=1.0, eta_u=1.0, eta_w=1.0, kappa=1.0, rho=0.0,
-                                  target=1.0, data_var=1.0)
-AXIS_NAMES = ("width", "sigma_u", "sigma_w", "eta_u", "eta_w", "eta_ratio", "kappa", "rho", "target", "data_var")
+#: the parameters every grid point has (init and flow), in table order; names, defaults and
+#: ranges are the parameter table's
+GRID_PARAMETERS: tuple[str, ...] = ("width", "sigma_u", "sigma_w", "eta_u", "eta_w", "kappa", "rho", "target",
+                                    "data_var")
+#: the parameters an axis (or ``fixed``) may set: the grid parameters and ``eta_ratio`` = η_u/η_w
+AXIS_NAMES: tuple[str, ...] = GRID_PARAMETERS[:5] + ("eta_ratio",) + GRID_PARAMETERS[5:]
+#: the value of every grid parameter an axis or ``fixed`` does not set (the table's defaults)
+DEFAULTS: Mapping[str, float] = MappingProxyType({n: float(PARAMETERS[n].default) for n in GRID_PARAMETERS})
 MAX_POINTS = 10**8
-#: categories of the combined label, in plotting order
-LABELS = ("kernel", "feature/alignment", "feature/disalignment", "feature/rescaling", "unstable")
+#: categories of the combined label, in plotting order (:data:`featmech.analysis.labels.CATEGORIES`)
+LABELS: tuple[str, ...] = CATEGORIES
 
-_RANGES: dict[str, tuple[float, float, bool]] = {  # low, high, low exclusive?
-    "width": (1.0, 1e15, False), "sigma_u": (0.0, math.inf, False), "sigma_w": (0.0, math.inf, False),
-    "eta_u": (0.0, math.inf, False), "eta_w": (0.0, math.inf, False), "eta_ratio": (0.0, math.inf, True),
-    "kappa": (0.0, math.inf, False), "rho": (-1.0, 1.0, False), "target": (-math.inf, math.inf, False),
-    "data_var": (0.0, math.inf, False),
-}
+
+def check_axis_values(name: str, values: ArrayLike) -> NDArray[np.float64]:
+    """Validate values of a phase-diagram parameter against the parameter table, vectorized.
+
+    Arguments:
+        name: one of :data:`AXIS_NAMES`.
+        values: numbers (any shape).
+
+    Returns:
+        The values as a float64 array.
+
+    Raises:
+        InputError: an unknown name, or a value that is not finite, outside the parameter's range or
+            (for an integer parameter such as ``width``) not an integer; the message is the
+            parameter table's.
+
+    >>> check_axis_values("width", [10, 1e6]).tolist()
+    [10.0, 1000000.0]
+    >>> check_axis_values("width", [10.5])
+    Traceback (most recent call last):
+    ...
+    featmech.errors.InputError: width must be an integer in [1, 1e+15], got 10.5
+    """
+    if name not in AXIS_NAMES:
+        raise InputError(f"unknown parameter {name!r}; choose from {', '.join(AXIS_NAMES)}")
+    p: Param = PARAMETERS[name]
+    try:
+        vals = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} must be real numbers, got {values!r}") from exc
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(vals) | (vals <= p.low if p.low_open else vals < p.low) | (vals > p.high)
+        if p.kind == "int":
+            bad |= vals != np.floor(vals)
+    if np.any(bad):
+        p.check(float(vals[bad].ravel()[0]))  # raises with the table's message
+        raise InputError(f"{name} must be in {p.range_text}")  # pragma: no cover - check() raised
+    return vals
 
 
 @dataclass(frozen=True)
 class Axis:
-    """One axis of a phase diagram: a parameter name, its values and how to draw it."""
+    """One axis of a phase diagram: a parameter, its values and how to draw it.
+
+    Attributes:
+        name: one of :data:`AXIS_NAMES`.
+        values: the values, a read-only 1-D float64 array, validated against the parameter
+            table (a fractional width is refused, not rounded).
+        scale: ``"log"`` or ``"linear"`` (a log axis needs values > 0).
+
+    Raises:
+        InputError: an unknown name or scale, no values, or a value outside the parameter's range.
+    """
 
     name: str
-    values: np.ndarray
+    values: NDArray[np.float64]
     scale: str = "log"
 
     def __post_init__(self) -> None:
@@ -61,23 +135,41 @@ class Axis:
         vals = np.asarray(self.values, dtype=np.float64)
         if vals.ndim != 1 or vals.size == 0:
             raise InputError(f"axis {self.name} needs at least one value")
-        lo, hi, excl = _RANGES[self.name]
-        check_array(self.name, vals, low=lo, high=hi, low_inclusive=not excl)
+        vals = check_axis_values(self.name, vals)
         if self.scale == "log" and np.any(vals <= 0):
             raise InputError(f"axis {self.name}: a log axis needs values > 0")
-        if self.name == "width":
-            vals = np.round(vals)
-        object.__setattr__(self, "values", vals)
+        object.__setattr__(self, "values", readonly(vals))
+
+    @property
+    def param(self) -> Param:
+        """The parameter's entry in :data:`featmech.params.PARAMETERS` (symbol, help, range)."""
+        return PARAMETERS[self.name]
 
 
 _RANGE_RE = re.compile(r"^\s*([A-Za-z_]+)\s*=\s*(.+)$")
 
 
 def parse_axis(spec: str) -> Axis:
-    """Parse ``name=start:stop:log|linear:num`` (inclusive range) or ``name=v1,v2,...``.
+    """Parse ``name=start:stop:log|linear:num`` (an inclusive range) or ``name=v1,v2,...``.
+
+    A range of an integer parameter (``width``) is rounded to integers, its ends must be
+    integers; a list is taken as given (a fractional width is refused). A list is drawn on a log
+    scale when its values are positive and span more than a factor 50.
+
+    Arguments:
+        spec: the axis, e.g. ``"kappa=1e-3:1:log:4"`` or ``"width=10,100,1000"``.
+
+    Returns:
+        The :class:`Axis`.
+
+    Raises:
+        InputError: a malformed spec, an unknown name, an empty or inverted range, or values outside
+            the parameter's range.
 
     >>> parse_axis("kappa=1e-3:1:log:4").values
     array([0.001, 0.01 , 0.1  , 1.   ])
+    >>> parse_axis("width=10:1000:log:3").values
+    array([  10.,  100., 1000.])
     """
     m = _RANGE_RE.match(spec)
     if not m:
@@ -104,12 +196,15 @@ def parse_axis(spec: str) -> Axis:
             raise InputError(f"axis {name}: start and stop must be finite")
         if stop < start or (stop == start and num > 1):
             raise InputError(f"axis {name}: empty or inverted range {start:g}:{stop:g} (need start < stop)")
+        check_axis_values(name, [start, stop])
         if scale == "log":
             if start <= 0:
                 raise InputError(f"axis {name}: a log range needs start > 0, got {start:g}")
             vals = np.logspace(math.log10(start), math.log10(stop), num)
         else:
             vals = np.linspace(start, stop, num)
+        if PARAMETERS[name].kind == "int":  # the grid of an integer parameter: its nearest integers
+            vals = np.clip(np.round(vals), start, stop)
         return Axis(name, vals, scale)
     try:
         vals = np.array([float(v) for v in rest.split(",") if v.strip()])
@@ -121,121 +216,187 @@ def parse_axis(spec: str) -> Axis:
     return Axis(name, vals, scale)
 
 
-def label_of(regime: np.ndarray, mechanism: np.ndarray) -> np.ndarray:
-    """Combined category index into :data:`LABELS` (regime, and the mechanism for feature learning)."""
+def label_of(regime: ArrayLike, mechanism: ArrayLike) -> NDArray[np.int64]:
+    """Category index into :data:`LABELS` (regime, and the mechanism for feature learning).
+
+    Arguments:
+        regime, mechanism: arrays of labels (strings or enums), broadcast together.
+
+    Returns:
+        An integer array: the index of each category in :data:`LABELS`, −1 for a label outside it
+        (undetermined).
+
+    >>> label_of(["kernel", "feature", "unstable"], ["none", "rescaling", "none"]).tolist()
+    [0, 3, 4]
+    """
     reg = np.asarray(regime)
     mech = np.asarray(mechanism)
-    return np.select([reg == "kernel", (reg == "feature") & (mech == "alignment"),
-                      (reg == "feature") & (mech == "disalignment"), (reg == "feature") & (mech == "rescaling"),
-                      reg == "unstable"], [0, 1, 2, 3, 4], -1)
+    feature = reg == Regime.FEATURE
+    conds = [reg == Regime.KERNEL]
+    conds += [feature & (mech == m) for m in Mechanism if m is not Mechanism.NONE]
+    conds += [reg == Regime.UNSTABLE]
+    return np.select(conds, list(range(len(LABELS))), -1)
 
 
-METRICS = ("ntk_max_deviation", "ntk_ratio", "alignment_start", "alignment_end", "alignment_change",
-           "balance_start", "balance_end", "balance_change", "norm_u_change", "norm_w_change", "output_start",
-           "output_end", "convergence_time", "lam")
+@dataclass(frozen=True)
+class PhaseTable(Table):
+    """A :class:`~featmech.tables.Table` whose columns can also be read by name, like a dict.
+
+    ``t["regime"]``, ``list(t)`` (the column names), ``t.keys()``, ``len(t)`` (the number of
+    columns) and ``{**t}`` read :attr:`columns`, so code written for the former dict of columns
+    keeps working.
+    """
+
+    def __getitem__(self, name: str) -> Any:
+        return self.columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.columns)
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def keys(self) -> KeysView[str]:
+        """The column names."""
+        return self.columns.keys()
+
+    def values(self) -> ValuesView[Any]:
+        """The columns."""
+        return self.columns.values()
+
+    def items(self) -> ItemsView[str, Any]:
+        """``(name, column)`` pairs."""
+        return self.columns.items()
 
 
 @dataclass(frozen=True)
 class PhaseDiagram:
     """Result of :func:`phase_diagram`.
 
-    Grids have shape ``(seeds, len(y.values), len(x.values))``; ``params`` holds every parameter
-    on that grid; ``classification`` the labels and metrics. :meth:`table` flattens it into a tidy
-    table, one row per point and seed.
+    Grids have shape ``(seeds, len(y.values), len(x.values))``.
+
+    Attributes:
+        x, y: the axes.
+        fixed: the parameters set by the caller besides the axes (read-only mapping).
+        seeds: inits per grid point;  seed: the base random seed.
+        params: every grid parameter (:data:`GRID_PARAMETERS`) on the ``(y, x)`` grid, read-only.
+        classification: labels and metrics on the full grid (a batch
+            :class:`~featmech.analysis.regimes.Classification`).
+        thresholds: the thresholds used.
+        gram: the sampled Gram statistics (full grid).
     """
 
     x: Axis
     y: Axis
-    fixed: dict[str, float]
+    fixed: Mapping[str, float]
     seeds: int
     seed: int
-    params: dict[str, np.ndarray]
+    params: Mapping[str, NDArray[np.float64]]
     classification: Classification
     thresholds: Thresholds
     gram: Gram | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """``(seeds, len(y.values), len(x.values))``."""
         return (self.seeds, self.y.values.size, self.x.values.size)
 
     @property
-    def label(self) -> np.ndarray:
+    def label(self) -> NDArray[np.int64]:
         """Category index (into :data:`LABELS`) per (seed, y, x)."""
         return label_of(self.classification.regime, self.classification.mechanism)
 
-    def majority_label(self) -> np.ndarray:
+    def majority_label(self) -> NDArray[np.int64]:
         """Most frequent category over seeds per (y, x) (ties: the lowest index)."""
         lab = self.label
         counts = np.stack([(lab == i).sum(axis=0) for i in range(len(LABELS))])
         return np.argmax(counts, axis=0)
 
-    def metric(self, name: str) -> np.ndarray:
+    def metric(self, name: str) -> NDArray[np.float64]:
+        """One number of the classification (:data:`METRICS`) on the full grid.
+
+        Raises:
+            InputError: an unknown metric.
+        """
+        if name not in METRICS:
+            raise InputError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
         return np.asarray(getattr(self.classification, name), dtype=np.float64)
 
-    def table(self) -> dict[str, np.ndarray]:
-        """Tidy columns: x, y, seed, every parameter, regime, mechanism, then every metric."""
+    def table(self) -> PhaseTable:
+        """The diagram as a tidy :class:`~featmech.tables.Table`, one row per (point, seed).
+
+        Returns:
+            A :class:`PhaseTable`: columns ``seed`` (the seed index), every grid parameter, ``regime``, ``mechanism``,
+            then every metric of :data:`METRICS`; the JSON form also holds the :meth:`summary`.
+        """
         S, Y, X = self.shape
         seed_idx = np.broadcast_to(np.arange(S)[:, None, None], self.shape)
-        cols: dict[str, np.ndarray] = {"seed": seed_idx.ravel()}
-        for name in ("width", "sigma_u", "sigma_w", "eta_u", "eta_w", "kappa", "rho", "target", "data_var"):
+        cols: dict[str, NDArray[Any]] = {"seed": seed_idx.ravel()}
+        for name in GRID_PARAMETERS:
             cols[name] = np.broadcast_to(self.params[name], self.shape).ravel()
         cols["regime"] = np.asarray(self.classification.regime).ravel()
         cols["mechanism"] = np.asarray(self.classification.mechanism).ravel()
         for m in METRICS:
             cols[m] = self.metric(m).ravel()
-        return cols
+        # Table reads numpy columns as they are (no per-value conversion); its annotation says Sequence
+        return PhaseTable(cast("Mapping[str, Sequence[Any]]", cols), extra={"summary": self.summary()})
 
     def to_csv(self, path: str | Path) -> Path:
-        """Write :meth:`table` as CSV (floats with full precision)."""
-        path = Path(path)
-        cols = self.table()
-        names = list(cols)
-        with path.open("w", newline="") as fh:
-            wr = csv.writer(fh)
-            wr.writerow(names)
-            for row in zip(*(cols[n].tolist() for n in names)):
-                wr.writerow(row)
-        return path
+        """Write :meth:`table` as CSV (floats with full precision) through :class:`~featmech.tables.Table`.
+
+        Raises:
+            OSError: the file cannot be written.
+        """
+        return self.table().write(path, "csv")
 
     def to_pandas(self) -> Any:
         """The tidy table as a pandas DataFrame (needs pandas)."""
-        try:
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - optional
-            raise ImportError("to_pandas() needs pandas: pip install pandas") from exc
-        return pd.DataFrame(self.table())
+        return self.table().to_pandas()
 
     def summary(self) -> dict[str, Any]:
+        """Axes, number of points and seeds, the fixed parameters, the count of each category of
+        :data:`LABELS` and the thresholds (plain values)."""
         lab = self.label
         counts = {name: int((lab == i).sum()) for i, name in enumerate(LABELS)}
         return {"x": self.x.name, "y": self.y.name, "points": int(self.x.values.size * self.y.values.size),
-                "seeds": self.seeds, "fixed": self.fixed, "counts": counts,
-                "thresholds": {"eps": self.thresholds.eps, "delta": self.thresholds.delta,
-                               "factor": self.thresholds.factor}}
+                "seeds": self.seeds, "fixed": dict(self.fixed), "counts": counts,
+                "thresholds": self.thresholds.as_dict()}
 
 
 def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | None = None, *, seeds: int = 3,
                   seed: int = 0, thresholds: Thresholds | None = None, force: bool = False) -> PhaseDiagram:
     """Classify every point of an x × y grid (several seeds each), vectorized.
 
-    ``fixed`` sets the other parameters (defaults: :data:`DEFAULTS`). Grids over
-    :data:`MAX_POINTS` (points × seeds) need ``force=True``.
+    Arguments:
+        x, y: the axes (:class:`Axis` or specs for :func:`parse_axis`); they must differ.
+        fixed: values of other parameters of :data:`AXIS_NAMES` (the rest take :data:`DEFAULTS`,
+            the parameter table's defaults).
+        seeds: inits per grid point.
+        seed: the base random seed.
+        thresholds: ε, δ, F (default :class:`~featmech.analysis.regimes.Thresholds`).
+        force: allow grids over :data:`MAX_POINTS` points × seeds.
+
+    Returns:
+        A :class:`PhaseDiagram`.
+
+    Raises:
+        InputError: bad axes, a fixed parameter that is unknown, an axis, or out of range,
+            ``eta_ratio`` with ``eta_u``, or a grid that is too large without ``force``.
     """
     xa = parse_axis(x) if isinstance(x, str) else x
     ya = parse_axis(y) if isinstance(y, str) else y
     if xa.name == ya.name:
         raise InputError(f"x and y must be different parameters, both are {xa.name!r}")
     nseeds = check_int("seeds", seeds, low=1)
-    base_seed = check_int("seed", seed, low=0)
+    base_seed = PARAMETERS["seed"].check(seed)
     th = thresholds or Thresholds()
-    fx = dict(fixed or {})
-    for k in fx:
+    fx: dict[str, float] = {}
+    for k, v in (fixed or {}).items():
         if k not in AXIS_NAMES:
             raise InputError(f"unknown parameter {k!r}; choose from {', '.join(AXIS_NAMES)}")
         if k in (xa.name, ya.name):
             raise InputError(f"{k} is an axis; it cannot also be fixed")
-        lo, hi, excl = _RANGES[k]
-        fx[k] = float(check_array(k, fx[k], low=lo, high=hi, low_inclusive=not excl))
+        fx[k] = float(PARAMETERS[k].check(v))
     names = {xa.name, ya.name} | set(fx)
     if "eta_ratio" in names and "eta_u" in names:
         raise InputError("give eta_ratio (η_u/η_w) or eta_u, not both")
@@ -243,22 +404,20 @@ def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | Non
     if total > MAX_POINTS and not force:
         raise InputError(f"the grid has {total:,} points × seeds, over {MAX_POINTS:,}; pass force=True (--force)")
 
-    grid: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.float64) for k, v in DEFAULTS.items()}
-    grid.update({k: np.asarray(v) for k, v in fx.items() if k != "eta_ratio"})
+    grid: dict[str, NDArray[np.float64]] = {k: np.asarray(v, dtype=np.float64) for k, v in DEFAULTS.items()}
+    grid.update({k: np.asarray(v, dtype=np.float64) for k, v in fx.items()})
     grid[xa.name] = xa.values[None, :]
     grid[ya.name] = ya.values[:, None]
-    if "eta_ratio" in names:
-        ratio = grid.pop("eta_ratio") if "eta_ratio" in grid else np.asarray(fx["eta_ratio"])
+    ratio = grid.pop("eta_ratio", None)
+    if ratio is not None:
         grid["eta_u"] = ratio * grid["eta_w"]
-    grid.pop("eta_ratio", None)
     shape2 = (ya.values.size, xa.values.size)
-    g = sample_gram(grid["width"], grid["sigma_u"], grid["sigma_w"], rho=grid["rho"], seed=base_seed,
-                    size=nseeds)
-    sol = solve_gram(g.uu, g.ww, g.uw, area=g.area, eta_u=grid["eta_u"], eta_w=grid["eta_w"], kappa=grid["kappa"],
-                     target=grid["target"], data_var=grid["data_var"])
-    cl = classify_solution(sol, th)
-    params = {k: np.broadcast_to(v, shape2) for k, v in grid.items()}
+    g = sample_gram(grid["width"], grid["sigma_u"], grid["sigma_w"], rho=grid["rho"], seed=base_seed, size=nseeds)
+    hyper = Hyper(eta_u=grid["eta_u"], eta_w=grid["eta_w"], kappa=grid["kappa"], target=grid["target"],
+                  data_var=grid["data_var"])
+    cl = classify_solution(exact_solution(g, hyper), th)
+    params = MappingProxyType({k: readonly(np.broadcast_to(grid[k], shape2)) for k in GRID_PARAMETERS})
     full = (nseeds,) + shape2
-    g = Gram(*(np.broadcast_to(getattr(g, f), full) for f in ("uu", "ww", "uw", "area")))
-    return PhaseDiagram(x=xa, y=ya, fixed=fx, seeds=nseeds, seed=base_seed, params=params, classification=cl,
-                        thresholds=th, gram=g)
+    g = Gram.trusted(*(np.broadcast_to(getattr(g, f), full) for f in ("uu", "ww", "uw", "area")))
+    return PhaseDiagram(x=xa, y=ya, fixed=MappingProxyType(fx), seeds=nseeds, seed=base_seed, params=params,
+                        classification=cl, thresholds=th, gram=g)

@@ -15,15 +15,27 @@ Attach it to a model and call :meth:`MechanismMonitor.step` once per training st
   tr(K)/n, the kernel distance from initialization 1 − ⟨K0, Kt⟩/(‖K0‖‖Kt‖) and the kernel-target
   alignment ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖).
 
-:meth:`classify` labels each pair with :func:`featmech.regimes.classify_trajectory` (NTK trace,
-ζ_l, ‖W_{l+1}‖ as "u", ‖W_l‖ as "w"); :meth:`table` gives everything as a tidy table.
+:meth:`~MechanismMonitor.classify` labels each pair with
+:func:`featmech.analysis.regimes.classify_trajectory` (NTK trace, ζ_l, ‖W_{l+1}‖ as "u", ‖W_l‖ as
+"w"); :meth:`~MechanismMonitor.history` returns the records as a frozen :class:`MonitorHistory`
+and :meth:`~MechanismMonitor.table` as a tidy :class:`featmech.tables.Table`.
+
+>>> from featmech.nets.networks import TwoLayerNet
+>>> net = TwoLayerNet(8, "linear", rho=1.0, seed=0)
+>>> mon = MechanismMonitor(net, np.linspace(-1, 1, 5)[:, None], every=1, ntk_every=1)
+>>> mon.step(0)
+>>> h = mon.history()
+>>> h.pairs, h.zeta.shape, round(float(h.zeta[0, 0]), 12)
+(('hidden->output',), (1, 1), 1.0)
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 try:
     import torch
@@ -35,9 +47,11 @@ except ImportError as exc:  # pragma: no cover - optional
 from featmech._validation import check_int
 from featmech.analysis.regimes import Classification, Thresholds, classify_trajectory
 from featmech.errors import InputError
-from featmech.nets.networks import weight_layers
+from featmech.nets.networks import layer_multipliers, to_tensor, weight_layers
+from featmech.tables import Table
+from featmech.theory.config import readonly
 
-__all__ = ["MechanismMonitor", "pair_alignment", "empirical_ntk", "fast_ntk"]
+__all__ = ["MechanismMonitor", "MonitorHistory", "pair_alignment", "empirical_ntk", "fast_ntk"]
 
 
 def _right(w: torch.Tensor) -> torch.Tensor:
@@ -61,7 +75,18 @@ def _left(w: torch.Tensor, out_prev: int) -> torch.Tensor | None:
 
 
 def pair_alignment(w_next: torch.Tensor, w_prev: torch.Tensor) -> float:
-    """ζ = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F); NaN when the shapes do not compose."""
+    """ζ = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F), conv kernels reshaped as in the module docstring.
+
+    Arguments:
+        w_next: the weight of layer l+1 (Linear (out, in) or conv (out, in, kh, kw)).
+        w_prev: the weight of layer l.
+
+    Returns:
+        ζ in [0, 1]; 0 when a weight vanishes; NaN when the shapes do not compose.
+
+    >>> pair_alignment(torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0], [0.0]]))
+    1.0
+    """
     with torch.no_grad():
         L = _left(w_next, w_prev.shape[0])
         if L is None:
@@ -74,7 +99,16 @@ def pair_alignment(w_next: torch.Tensor, w_prev: torch.Tensor) -> float:
 
 
 def empirical_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None = None) -> torch.Tensor:
-    """K_ij = Σ_θ η_θ Σ_c ∂f_c(x_i)/∂θ ∂f_c(x_j)/∂θ (n × n), per-example Jacobians via torch.func."""
+    """K_ij = Σ_θ η_θ Σ_c ∂f_c(x_i)/∂θ ∂f_c(x_j)/∂θ (n × n), per-example Jacobians via torch.func.
+
+    Arguments:
+        model: the network (examples must be processed independently).
+        x: the probe batch, (n, …).
+        eta: parameter name -> η_θ (missing: 1; 0 drops the parameter).
+
+    Returns:
+        K as an (n, n) tensor of ``x``'s dtype.
+    """
     allp = {k: v.detach() for k, v in model.named_parameters()}
     params = {k: v for k, v in allp.items() if eta is None or float(eta.get(k, 1.0)) != 0.0}
     fixed = {k: v for k, v in allp.items() if k not in params}
@@ -109,6 +143,12 @@ def fast_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None 
     neural-tangents' structured derivatives). Other parameters go through :func:`empirical_ntk`
     restricted to them. Requires examples to be processed independently (no batch norm in
     training mode); otherwise use :func:`empirical_ntk`.
+
+    Arguments:
+        model, x, eta: as for :func:`empirical_ntk`.
+
+    Returns:
+        K as an (n, n) tensor of ``x``'s dtype.
     """
     eta = eta or {}
     linear = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
@@ -157,13 +197,62 @@ def fast_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None 
     return K.to(x.dtype)
 
 
+@dataclass(frozen=True)
+class MonitorHistory:
+    """The records of a :class:`MechanismMonitor` (read-only arrays).
+
+    Attributes:
+        layers: the weight layers' names, in order.
+        pairs: the consecutive pairs' names, ``"a->b"``.
+        step: the steps with weight records, (n_rec,).
+        norms: ‖W_l‖_F per record and layer, (n_rec, layers).
+        zeta: ζ_l per record and pair, (n_rec, pairs).
+        ntk_step: the steps with an NTK record, (n_ntk,) (a subset of ``step``).
+        ntk_trace: tr(K)/n at those steps.
+        kernel_distance: 1 − ⟨K0, Kt⟩/(‖K0‖‖Kt‖) at those steps.
+        kernel_target_alignment: ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖) at those steps (NaN without probe targets).
+    """
+
+    layers: tuple[str, ...]
+    pairs: tuple[str, ...]
+    step: NDArray[np.int64]
+    norms: NDArray[np.float64]
+    zeta: NDArray[np.float64]
+    ntk_step: NDArray[np.int64]
+    ntk_trace: NDArray[np.float64]
+    kernel_distance: NDArray[np.float64]
+    kernel_target_alignment: NDArray[np.float64]
+
+    def ntk_rows(self) -> NDArray[np.int64]:
+        """The indices into ``step`` (and ``norms``, ``zeta``) of the NTK records."""
+        pos = {int(s): i for i, s in enumerate(self.step)}
+        return np.array([pos[int(s)] for s in self.ntk_step], dtype=np.int64)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field as plain lists (JSON-ready except for NaN)."""
+        return {"layers": list(self.layers), "pairs": list(self.pairs), "step": self.step.tolist(),
+                "norms": self.norms.tolist(), "zeta": self.zeta.tolist(), "ntk_step": self.ntk_step.tolist(),
+                "ntk_trace": self.ntk_trace.tolist(), "kernel_distance": self.kernel_distance.tolist(),
+                "kernel_target_alignment": self.kernel_target_alignment.tolist()}
+
+
 class MechanismMonitor:
     """Drop-in diagnostics of feature learning for any ``torch.nn.Module`` (see module docstring).
 
-    Parameters: ``probe_x`` (and optionally ``probe_y``, class labels or regression targets) fix
-    the NTK probe batch; ``every`` / ``ntk_every`` set the recording intervals (``ntk_every=0``
-    turns the NTK off); ``multipliers`` are the per-layer learning-rate multipliers η_l (as in
-    :func:`featmech.nets.param_groups`), used to weight the NTK and the layer balance.
+    Arguments:
+        model: the network (its weight layers: :func:`featmech.nets.networks.weight_layers`).
+        probe_x: the NTK probe batch, (n, …) with n ≥ 1.
+        probe_y: optional probe targets (integer labels or regression targets), for the
+            kernel-target alignment.
+        every: record norms and ζ every ``every`` steps (≥ 1).
+        ntk_every: record the NTK every ``ntk_every`` steps (0 turns it off).
+        multipliers: the per-layer learning-rate multipliers η_l (as in
+            :func:`featmech.nets.networks.layer_multipliers`), weighting the NTK and the layer balance.
+        n_classes: the number of classes for integer ``probe_y`` (default: its largest label + 1).
+
+    Raises:
+        InputError: a model without weight layers, an empty probe, ``probe_y`` of the wrong
+            length, bad intervals or multipliers.
     """
 
     def __init__(self, model: nn.Module, probe_x: Any, probe_y: Any = None, *, every: int = 1, ntk_every: int = 50,
@@ -174,20 +263,10 @@ class MechanismMonitor:
         self.every = check_int("every", every, low=1)
         self.ntk_every = check_int("ntk_every", ntk_every, low=0)
         dtype = next(model.parameters()).dtype
-        self.probe_x = torch.as_tensor(np.asarray(probe_x), dtype=dtype)
+        self.probe_x = to_tensor(probe_x, dtype)
         if self.probe_x.ndim < 1 or self.probe_x.shape[0] < 1:
             raise InputError("probe_x must hold at least one example")
-        if isinstance(multipliers, Mapping):
-            unknown = set(multipliers) - set(self.names)
-            if unknown:
-                raise InputError(f"unknown layer(s) {sorted(unknown)}; weight layers are {self.names}")
-            self.eta_layer = [float(multipliers.get(n, 1.0)) for n in self.names]
-        elif multipliers is not None:
-            if len(multipliers) != len(self.names):
-                raise InputError(f"multipliers has {len(multipliers)} entries for {len(self.names)} weight layers")
-            self.eta_layer = [float(v) for v in multipliers]
-        else:
-            self.eta_layer = [1.0] * len(self.names)
+        self.eta_layer = list(layer_multipliers(model, multipliers).values())
         self._eta_param: dict[str, float] = {}
         for (lname, m), e in zip(self.layers, self.eta_layer):
             for pname, _ in m.named_parameters(recurse=False):
@@ -220,7 +299,11 @@ class MechanismMonitor:
 
     # ------------------------------------------------------------------ recording
     def step(self, step: int | None = None) -> None:
-        """Record at this step (default: an internal counter) if it falls on an interval."""
+        """Record at this step (default: an internal counter) if it falls on an interval.
+
+        Arguments:
+            step: the number of updates taken so far (default: one more than the last call).
+        """
         t = self._count if step is None else int(step)
         self._count = t + 1
         if t % self.every == 0:
@@ -263,38 +346,64 @@ class MechanismMonitor:
             self.kernel_target_alignment.append(float("nan"))
 
     def attach(self, optimizer: torch.optim.Optimizer) -> Any:
-        """Call :meth:`step` after every ``optimizer.step()`` (records the initial state first)."""
+        """Call :meth:`step` after every ``optimizer.step()`` (records the initial state first).
+
+        Returns:
+            The hook handle (``.remove()`` detaches the monitor).
+        """
         self.step(0)
         return optimizer.register_step_post_hook(lambda *_: self.step())
 
     # ------------------------------------------------------------------ results
     @property
     def pairs(self) -> list[str]:
+        """The consecutive weight-layer pairs, ``"a->b"``."""
         return [f"{a}->{b}" for a, b in zip(self.names[:-1], self.names[1:])]
 
-    def history(self) -> dict[str, np.ndarray]:
-        """Arrays: step, norms (n_rec × layers), zeta (n_rec × pairs), and the NTK series."""
-        return {"step": np.array(self.steps), "norms": np.array(self.norms, dtype=float).reshape(len(self.steps), -1),
-                "zeta": np.array(self.zetas, dtype=float).reshape(len(self.steps), -1),
-                "ntk_step": np.array(self.ntk_steps), "ntk_trace": np.array(self.ntk_trace),
-                "kernel_distance": np.array(self.kernel_distance),
-                "kernel_target_alignment": np.array(self.kernel_target_alignment)}
+    def history(self) -> MonitorHistory:
+        """The records so far as a :class:`MonitorHistory` (read-only arrays)."""
+        n = len(self.steps)
+        return MonitorHistory(
+            layers=tuple(self.names), pairs=tuple(self.pairs), step=readonly(self.steps, np.int64),
+            norms=readonly(np.array(self.norms, dtype=float).reshape(n, len(self.names))),
+            zeta=readonly(np.array(self.zetas, dtype=float).reshape(n, len(self.names) - 1)),
+            ntk_step=readonly(self.ntk_steps, np.int64), ntk_trace=readonly(self.ntk_trace),
+            kernel_distance=readonly(self.kernel_distance),
+            kernel_target_alignment=readonly(self.kernel_target_alignment))
 
     def classify(self, thresholds: Thresholds | None = None, diverged: bool = False) -> dict[str, Classification]:
-        """Regime and mechanism per consecutive layer pair (from the records at NTK steps)."""
+        """Regime and mechanism per consecutive layer pair (THEORY.md §5, from the records at NTK steps).
+
+        Each pair is classified as a two-layer network: K the NTK trace, ζ_l, ‖W_{l+1}‖ as "u"
+        and ‖W_l‖ as "w" with their η.
+
+        Arguments:
+            thresholds: the classification thresholds (default :class:`Thresholds`).
+            diverged: whether the training diverged (the regime is then unstable).
+
+        Returns:
+            pair name -> :class:`~featmech.analysis.regimes.Classification`.
+
+        Raises:
+            InputError: no NTK was recorded.
+        """
         if not self.ntk_steps:
             raise InputError("no NTK was recorded (ntk_every=0 or no step taken): cannot classify")
         h = self.history()
-        idx = [self.steps.index(s) for s in self.ntk_steps]
+        idx = h.ntk_rows()
         out = {}
         for j, name in enumerate(self.pairs):
-            out[name] = classify_trajectory(h["ntk_trace"], h["zeta"][idx, j], h["norms"][idx, j + 1],
-                                            h["norms"][idx, j], eta_u=self.eta_layer[j + 1],
+            out[name] = classify_trajectory(h.ntk_trace, h.zeta[idx, j], h.norms[idx, j + 1],
+                                            h.norms[idx, j], eta_u=self.eta_layer[j + 1],
                                             eta_w=self.eta_layer[j], diverged=diverged, thresholds=thresholds)
         return out
 
-    def table(self) -> dict[str, list[Any]]:
-        """Tidy table: one row per (step, quantity, layer or pair)."""
+    def table(self) -> Table:
+        """Tidy table: one row per (step, quantity, layer or pair), columns ``step, quantity, name, value``.
+
+        Quantities: ``norm`` (per layer), ``alignment`` (ζ per pair), and per NTK record
+        ``ntk_trace``, ``kernel_distance``, ``kernel_target_alignment`` (name ``model``).
+        """
         rows: dict[str, list[Any]] = {"step": [], "quantity": [], "name": [], "value": []}
 
         def add(step: int, q: str, name: str, v: float) -> None:
@@ -312,4 +421,4 @@ class MechanismMonitor:
             add(t, "ntk_trace", "model", tr)
             add(t, "kernel_distance", "model", kd)
             add(t, "kernel_target_alignment", "model", ka)
-        return rows
+        return Table(rows)

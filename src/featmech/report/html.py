@@ -4,105 +4,127 @@ Sections: the five canonical cases (exact flow over simulated GD), finite-width 
 the infinite-width exponent diagram with its numeric verification, the activations experiment
 and the digits experiments (the last two need the torch extra and are skipped with a note
 without it). Figures are embedded as base64 PNGs; every string that reaches the HTML is escaped;
-the data behind every figure is written next to the report.
+the data behind every figure is written next to the report, through :class:`featmech.tables.Table`
+(the one writer of CSV and JSON).
 """
 
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import json
 import math
 import platform
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 
 from featmech import __version__
-from featmech._jsonio import jsonable
 from featmech.errors import InputError
+from featmech.tables import Table, format_number
 
-__all__ = ["SECTIONS", "Section", "canonical_figures", "reproduce"]
+if TYPE_CHECKING:
+    from featmech.analysis.canonical import CanonicalReport
+
+__all__ = ["SECTIONS", "Section", "canonical_figures", "render_html", "reproduce"]
 
 SECTIONS = ("canonical", "phase", "scaling", "activations", "digits")
 
 
 @dataclass
 class Section:
+    """One section of the report.
+
+    Attributes:
+        title, intro, note: text (escaped when rendered).
+        figures: ``(png, caption)`` pairs, embedded in order.
+        tables: ``(caption, table)`` pairs; the table's column names are the header, its cells are
+            shown with :func:`featmech.tables.format_number` (strings as they are).
+        files: the data files written for the section (``.csv``/``.json`` ones are listed).
+        seconds: how long the section took.
+    """
+
     title: str
     intro: str = ""
-    figures: list[tuple[Path, str]] = field(default_factory=list)  # (png, caption)
-    tables: list[tuple[str, list[str], list[list[Any]]]] = field(default_factory=list)  # (caption, header, rows)
+    figures: list[tuple[Path, str]] = field(default_factory=list)
+    tables: list[tuple[str, Table]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     seconds: float = 0.0
     note: str = ""
 
 
-def _json(path: Path, obj: Any) -> Path:
-    path.write_text(json.dumps(jsonable(obj), indent=1))
-    return path
+def _save(path: Path, obj: Any) -> Path:
+    """Write a JSON object (nested data, not one tidy table) through :class:`Table`."""
+    return Table({}, extra=obj).write(path, "json")
 
 
-def _csv(path: Path, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> Path:
-    with path.open("w", newline="") as fh:
-        wr = csv.writer(fh)
-        wr.writerow(header)
-        wr.writerows(rows)
-    return path
+def canonical_figures(out: Path, seed: int = 0, *,
+                      report: CanonicalReport | None = None) -> tuple[list[Path], list[dict[str, Any]]]:
+    """Per canonical case: exact gradient flow (lines) over width-free GD at a small step (points).
 
+    GD runs for 1.5 convergence times at a step of 0.05/max(K(0), K(∞)) (at most 20 000 steps).
 
-def canonical_figures(out: Path, seed: int = 0) -> tuple[list[Path], list[dict[str, Any]]]:
-    """Per canonical case: exact gradient flow (lines) over width-free GD at a small step (points)."""
-    from featmech.analysis.regimes import (
-        CANONICAL_CASES,
-        canonical_solution,
-        classify_solution,
-    )
+    Arguments:
+        out: the directory of the figures (created if missing).
+        seed: the seed of the random inits (when ``report`` is not given).
+        report: the cases already solved (:func:`featmech.analysis.canonical.run_canonical`).
+
+    Returns:
+        The written files (PNG and SVG per case) and one row per case: ``case``, the GD step
+        ``lr``, ``steps`` and ``gd_vs_flow_max_alignment_gap``, the largest gap between the
+        alignment of GD and of the exact flow at the recorded steps.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
+    from featmech.analysis.canonical import run_canonical
     from featmech.report.plots import plot_trajectory
     from featmech.theory.simulate import simulate_gram
 
+    report = report if report is not None else run_canonical(seed)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     rows = []
-    for name, (_cfg, regime, mech) in CANONICAL_CASES.items():
-        sol = canonical_solution(name, seed=seed)
+    for row in report.rows:
+        sol, cl = row.solution, row.classification
         tc = float(sol.convergence_time(1e-3))
         kmax = max(float(sol(0.0).ntk), float(sol(np.inf).ntk))
         lr = 0.05 / kmax
         steps = int(min(max(math.ceil(1.5 * tc / lr), 10), 20_000))
         lr = 1.5 * tc / steps if steps == 20_000 else lr
         g = sol.gram
-        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, eta_u=sol.hyper.eta_u,
-                            eta_w=sol.hyper.eta_w, kappa=sol.hyper.kappa, target=sol.hyper.target,
-                            data_var=sol.hyper.data_var, every=max(1, steps // 40))
+        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, **sol.hyper.as_dict(),
+                            every=max(1, steps // 40))
         st = sol(np.linspace(0.0, steps * lr, 400))
-        cl = classify_solution(sol)
-        files += plot_trajectory(st, out / f"canonical_{name}", sim=res, lr=lr,
-                                 title=f"{name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")
+        files += plot_trajectory(st, out / f"canonical_{row.name}", sim=res, lr=lr,
+                                 title=f"{row.name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")
         gd_at = sol(res.step * lr)
-        rows.append({"case": name, "expected": f"{regime}/{mech}", "regime": cl.regime, "mechanism": cl.mechanism,
-                     "ntk_max_deviation": cl.ntk_max_deviation, "alignment_start": cl.alignment_start,
-                     "alignment_end": cl.alignment_end, "balance_change": cl.balance_change, "lr": lr, "steps": steps,
+        rows.append({"case": row.name, "lr": lr, "steps": steps,
                      "gd_vs_flow_max_alignment_gap": float(np.max(np.abs(res.alignment - gd_at.alignment)))})
     return files, rows
 
 
 def _sec_canonical(out: Path, quick: bool) -> Section:
-    files, rows = canonical_figures(out / "canonical")
+    from featmech.analysis.canonical import run_canonical
+
+    report = run_canonical()
+    files, gd = canonical_figures(out / "canonical", report=report)
+    t = report.table()
+    data = Table({**t.columns, **{k: [r[k] for r in gd] for k in ("lr", "steps", "gd_vs_flow_max_alignment_gap")}},
+                 t.scalars, t.extra)
+    rows = [dict(zip(data.columns, r)) for r in data.rows()]
     s = Section("1. The five canonical cases (THEORY.md §5)",
                 "Each case is solved exactly (closed form, lines) and trained with width-free gradient descent at a "
                 "small step (points); the label is decided by the rule of THEORY.md §5 on the exact trajectory.")
-    header = ["case", "expected", "regime", "mechanism", "max|K/K0−1|", "ζ start", "ζ end", "balance ×",
-              "max |ζ_GD − ζ_flow|"]
-    s.tables.append(("Regime and mechanism of each canonical case, with the numbers they were decided on.", header,
-                     [[r["case"], r["expected"], r["regime"], r["mechanism"], f"{r['ntk_max_deviation']:.3g}",
-                       f"{r['alignment_start']:.3f}", f"{r['alignment_end']:.3f}", f"{r['balance_change']:.3g}",
-                       f"{r['gd_vs_flow_max_alignment_gap']:.1e}"] for r in rows]))
-    agree = all(f"{r['regime']}/{r['mechanism']}" == r["expected"] for r in rows)
+    s.tables.append(("Regime and mechanism of each canonical case, with the numbers they were decided on.",
+                     _display(rows, [("case", "case", "{}"), ("expected", "expected", "{}"), ("regime", "regime", "{}"),
+                                     ("mechanism", "mechanism", "{}"), ("max|K/K0−1|", "ntk_max_deviation", "{:.3g}"),
+                                     ("ζ start", "alignment_start", "{:.3f}"), ("ζ end", "alignment_end", "{:.3f}"),
+                                     ("balance ×", "balance_change", "{:.3g}"),
+                                     ("max |ζ_GD − ζ_flow|", "gd_vs_flow_max_alignment_gap", "{:.1e}")])))
+    agree = report.all_agree
     s.note = ("All five cases come out as THEORY.md states." if agree else
               "Some cases do not come out as THEORY.md states; see the table.")
     captions = {
@@ -120,7 +142,8 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
     for r in rows:
         s.figures.append((out / "canonical" / f"canonical_{r['case']}.png",
                           captions[r["case"]] + " Lines: exact gradient flow; points: simulated GD at time step×lr."))
-    s.files += [_json(out / "canonical" / "canonical.json", rows)]
+    s.files += files
+    s.files.append(data.write(out / "canonical" / "canonical.json"))
     return s
 
 
@@ -148,7 +171,7 @@ def _sec_phase(out: Path, quick: bool) -> Section:
     for name, x, y, fixed, cap in specs:
         pd = phase_diagram(x, y, fixed, seeds=seeds)
         files = plot_phase(pd, d, prefix=name)
-        s.files.append(pd.to_csv(d / f"{name}.csv"))
+        s.files.append(_tidy(pd).write(d / f"{name}.csv"))
         s.files += files
         s.figures.append((d / f"{name}_regime.png", cap))
         if name == "width_kappa":
@@ -160,7 +183,7 @@ def _sec_phase(out: Path, quick: bool) -> Section:
 
 
 def _sec_scaling(out: Path, quick: bool) -> Section:
-    from featmech.analysis.scaling import PRESETS, exponent_grid, verify
+    from featmech.analysis.scaling import PRESETS, exponent_diagram, verify_presets
     from featmech.report.plots import plot_exponent_diagram
 
     d = out / "scaling"
@@ -169,26 +192,26 @@ def _sec_scaling(out: Path, quick: bool) -> Section:
                 "Hyperparameters as powers of the width d. The analytic label (THEORY.md §4) is checked by fitting the "
                 "slopes of λ, the rate D, the initial output and the NTK change against log d on exact solutions at "
                 "d = 1e2 … 1e12.")
-    rows = []
-    for name, (exps, desc, pub) in PRESETS.items():
-        v = verify(exps, seeds=8 if quick else 16)
-        pred = v.analysis.regime + (f"/{v.analysis.mechanism}" if v.analysis.regime == "feature" else "")
-        meas = v.regime + (f"/{v.mechanism}" if v.regime == "feature" else "")
-        rows.append([name, desc, pub, pred, meas, "yes" if v.all_agree else "no",
-                     ", ".join(f"{k} {v.measured[k]:.3g} (pred. {v.predicted[k]:.3g})" for k in v.predicted)])
+    verified = verify_presets(seeds=8 if quick else 16)
+    presets = Table({
+        "preset": [r.name for r in verified.rows],
+        "parametrization": [r.preset.description for r in verified.rows],
+        "published": [r.preset.published for r in verified.rows],
+        "predicted": [r.predicted for r in verified.rows],
+        "measured": [r.measured for r in verified.rows],
+        "slopes_agree": ["yes" if r.verification.all_agree else "no" for r in verified.rows],
+        "slopes": [", ".join(f"{c.quantity} {c.measured:.3g} (pred. {c.predicted:.3g})" for c in r.verification.checks)
+                   for r in verified.rows],
+    })
     s.tables.append(("Presets: published, predicted and measured regimes; the measured slopes of log(metric) against "
                      "log d next to the predicted exponents.",
-                     ["preset", "parametrization", "published", "predicted", "measured", "slopes agree",
-                      "slopes"], rows))
-    s.files.append(_csv(d / "presets.csv", ["preset", "parametrization", "published", "predicted", "measured",
-                                            "slopes_agree", "slopes"], rows))
+                     Table({k.replace("_", " "): v for k, v in presets.columns.items()})))
+    s.files.append(presets.write(d / "presets.csv"))
     nx = 41 if not quick else 21
-    xs, ys = np.linspace(-1.5, 0.5, nx), np.linspace(-1.0, 2.0, nx)
-    lab = exponent_grid("kappa", xs, "eta", ys, base=PRESETS["mean-field"][0])
-    s.files += plot_exponent_diagram("kappa", xs, "eta", ys, lab, d / "exponent_kappa_eta",
-                                     title="σ² = 1: exponents of κ and η (both layers)")
-    s.files.append(_json(d / "exponent_kappa_eta.json", {"x": "kappa", "x_values": xs, "y": "eta", "y_values": ys,
-                                                         "labels": lab}))
+    dia = exponent_diagram(f"kappa=-1.5:0.5:{nx}", f"eta=-1:2:{nx}", base=PRESETS["mean-field"].exponents)
+    s.files += plot_exponent_diagram(dia.x.name, dia.x.values, dia.y.name, dia.y.values, dia.labels,
+                                     d / "exponent_kappa_eta", title="σ² = 1: exponents of κ and η (both layers)")
+    s.files.append(_save(d / "exponent_kappa_eta.json", dia.as_dict()))
     s.figures.append((d / "exponent_kappa_eta.png",
                       "With σ² = 1, learning in finite time (rate D = Θ(1)) happens only on a line of the (κ, η) exponent "
                       "plane: below it training is frozen, above it GD at a fixed learning rate is unstable. On that line "
@@ -208,20 +231,22 @@ def _sec_activations(out: Path, quick: bool) -> Section:
                 "For the linear activation the exact gradient flow from the same initialization is overlaid.")
     rows = []
     for case in ("alignment", "disalignment"):
-        runs = activations_experiment(case, quick=quick)
-        s.files.append(_json(d / f"activations_{case}.json", {"case": case, "runs": runs}))
+        result = activations_experiment(case, quick=quick)
+        runs = [r.as_dict() for r in result]
+        s.files.append(_save(d / f"activations_{case}.json", result.as_dict()))
         s.files += plot_activations(runs, d / f"activations_{case}")
         lin = runs[0]
         s.figures.append((d / f"activations_{case}.png",
                           f"{case.capitalize()} case. Left: alignment ζ(t); right: NTK trace ratio. The linear network "
                           f"follows the exact theory to {lin['theory_max_deviation']:.1e} in ζ."))
-        for r in runs:
-            c = r["classification"]
-            rows.append([case, r["activation"], r["regime"], r["mechanism"], f"{c['alignment_start']:.3f}",
-                         f"{c['alignment_end']:.3f}", f"{c['ntk_max_deviation']:.3g}"])
+        rows += [{"case": case, "activation": r["activation"], "regime": r["regime"], "mechanism": r["mechanism"],
+                  **r["classification"]} for r in runs]
     s.tables.append(("Labels per activation. Where the NTK barely moves (saturating activations), ζ may still change: "
                      "alignment of the weights alone is not evidence of feature learning.",
-                     ["case", "activation", "regime", "mechanism", "ζ start", "ζ end", "max|K/K0−1|"], rows))
+                     _display(rows, [("case", "case", "{}"), ("activation", "activation", "{}"),
+                                     ("regime", "regime", "{}"), ("mechanism", "mechanism", "{}"),
+                                     ("ζ start", "alignment_start", "{:.3f}"), ("ζ end", "alignment_end", "{:.3f}"),
+                                     ("max|K/K0−1|", "ntk_max_deviation", "{:.3g}")])))
     return s
 
 
@@ -236,26 +261,39 @@ def _sec_digits(out: Path, quick: bool) -> Section:
                 "records ζ per consecutive layer pair and the NTK on a probe batch.")
     seeds = (0,) if quick else (0, 1, 2)
     scales = (0.1, 1.0, 10.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)
-    rows = init_scale_experiment(scales, seeds=seeds, quick=quick)
-    s.files.append(_json(d / "init_scale.json", {"rows": rows}))
+    scale_result = init_scale_experiment(scales, seeds=seeds, quick=quick)
+    rows = scale_result.as_dict()["rows"]
+    s.files.append(_save(d / "init_scale.json", {"rows": rows}))
     s.files += plot_sweep(rows, "scale", d / "init_scale", "init scale (weights ~ N(0, scale²/fan-in))")
     s.figures.append((d / "init_scale.png", "Test accuracy against init scale, coloured by the monitor's label. Small "
                       "inits learn by alignment (ζ of consecutive layers rises); large inits keep ζ and change the NTK "
                       "by magnitude (rescaling)."))
     ratios = (0.01, 1.0, 100.0) if quick else (0.01, 0.1, 1.0, 10.0, 100.0)
-    rows2 = lr_ratio_experiment(ratios, seeds=seeds, quick=quick)
-    s.files.append(_json(d / "lr_ratio.json", {"rows": rows2}))
+    rows2 = lr_ratio_experiment(ratios, seeds=seeds, quick=quick).as_dict()["rows"]
+    s.files.append(_save(d / "lr_ratio.json", {"rows": rows2}))
     s.files += plot_sweep(rows2, "lr_ratio", d / "lr_ratio", "learning-rate ratio η_out / η_hidden")
     s.figures.append((d / "lr_ratio.png", "Test accuracy against the output-to-hidden learning-rate ratio: raising the "
                       "output layer's rate rescales that layer (its balance against the hidden layer changes by a "
                       "large factor) while ζ stays put — rescaling."))
-    tab = [[f"{r['scale']:g}", r["seed"], f"{r['test_accuracy']:.3f}", f"{r['ntk_ratio']:.3g}",
-            f"{r['kernel_distance']:.3g}", r["regime"], r["mechanism"],
-            "; ".join(f"{p['pair']}: ζ {p['alignment_start']:.2f}→{p['alignment_end']:.2f}" for p in r["pairs"])]
-           for r in rows]
-    s.tables.append(("Init-scale sweep.", ["scale", "seed", "test acc.", "NTK ratio", "kernel dist.", "regime",
-                                           "mechanism", "per pair"], tab))
+    per_pair = [{"per_pair": "; ".join(f"{p['pair']}: ζ {p['alignment_start']:.2f}→{p['alignment_end']:.2f}"
+                                       for p in r["pairs"]), **r} for r in rows]
+    s.tables.append(("Init-scale sweep.",
+                     _display(per_pair, [("scale", "scale", "{:g}"), ("seed", "seed", "{}"),
+                                         ("test acc.", "test_accuracy", "{:.3f}"), ("NTK ratio", "ntk_ratio", "{:.3g}"),
+                                         ("kernel dist.", "kernel_distance", "{:.3g}"), ("regime", "regime", "{}"),
+                                         ("mechanism", "mechanism", "{}"), ("per pair", "per_pair", "{}")])))
     return s
+
+
+def _display(rows: Sequence[dict[str, Any]], spec: Sequence[tuple[str, str, str]]) -> Table:
+    """A table for people: ``(header, key, format)`` per column, cells formatted as text."""
+    return Table({header: [fmt.format(r[key]) for r in rows] for header, key, fmt in spec})
+
+
+def _tidy(result: Any) -> Table:
+    """The tidy table of a library result (its ``table()``, a :class:`Table` or a mapping of columns)."""
+    t = result.table()
+    return t if isinstance(t, Table) else Table(t)
 
 
 _BUILDERS: dict[str, Callable[[Path, bool], Section]] = {
@@ -296,7 +334,20 @@ var s=document.getElementById('status');s.textContent='figures loaded: '+ok+'/'+
 s.setAttribute('data-ok',ok===imgs.length&&errors===0?'yes':'no');});})();"""
 
 
-def _render(sections: list[Section], meta: dict[str, Any], out: Path) -> Path:
+def render_html(sections: Sequence[Section], meta: dict[str, Any], out: Path) -> Path:
+    """Write ``out/report.html``: the run's metadata, then every section (all strings escaped).
+
+    Arguments:
+        sections: the sections, in order.
+        meta: name -> value shown in the "Run" table.
+        out: the report's directory (data files are linked relative to it).
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
     e = html.escape
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -317,11 +368,11 @@ def _render(sections: list[Section], meta: dict[str, Any], out: Path) -> Path:
             parts.append(f"<p>{e(sec.intro)}</p>")
         if sec.note:
             parts.append(f"<p class='note'>{e(sec.note)}</p>")
-        for cap, header, rows in sec.tables:
-            parts.append("<table><caption>" + e(cap) + "</caption><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header)
-                         + "</tr>")
-            for r in rows:
-                parts.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in r) + "</tr>")
+        for cap, table in sec.tables:
+            parts.append("<table><caption>" + e(cap) + "</caption><tr>"
+                         + "".join(f"<th>{e(str(h))}</th>" for h in table.columns) + "</tr>")
+            for r in table.rows():
+                parts.append("<tr>" + "".join(f"<td>{e(format_number(c))}</td>" for c in r) + "</tr>")
             parts.append("</table>")
         for png, cap in sec.figures:
             parts.append(f"<figure><img src='{_img(png)}' alt='{e(cap[:120])}'><figcaption>{e(cap)}</figcaption></figure>")
@@ -338,7 +389,23 @@ def _render(sections: list[Section], meta: dict[str, Any], out: Path) -> Path:
 
 def reproduce(out_dir: str | Path = "featmech-report", *, quick: bool = False, sections: Sequence[str] = SECTIONS,
               log: Callable[[str], None] | None = None) -> Path:
-    """Regenerate every result into ``out_dir``; returns the path of ``report.html``."""
+    """Regenerate every result into ``out_dir``: ``report.html``, ``run.json`` and the data of each section.
+
+    A section whose optional extra is missing (torch, matplotlib) is kept with a note saying so.
+
+    Arguments:
+        out_dir: the report's directory (created if missing).
+        quick: smaller grids and networks (about two minutes on 2 cores).
+        sections: which of :data:`SECTIONS`, in order.
+        log: called with a progress line before and after each section.
+
+    Returns:
+        The path of ``report.html``.
+
+    Raises:
+        InputError: an unknown section, or ``out_dir`` exists and is not a directory.
+        OSError: a file cannot be written.
+    """
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown:
         raise InputError(f"unknown section(s) {unknown}; choose from {', '.join(SECTIONS)}")
@@ -367,5 +434,5 @@ def reproduce(out_dir: str | Path = "featmech-report", *, quick: bool = False, s
                             "section times (s)": ", ".join(f"{k} {v}" for k, v in timings.items()),
                             "date (UTC)": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     meta.update({f"version {k}": v for k, v in _versions().items()})
-    _json(out / "run.json", meta)
-    return _render(built, meta, out)
+    Table({}, scalars=meta).write(out / "run.json")
+    return render_html(built, meta, out)

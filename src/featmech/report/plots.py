@@ -55,7 +55,19 @@ def _mpl() -> Any:
 
 
 def save(fig: Any, base: str | Path) -> list[Path]:
-    """Write ``base.png`` and ``base.svg``; returns both paths and closes the figure."""
+    """Write a figure as ``base.png`` and ``base.svg`` and close it.
+
+    Arguments:
+        fig: a matplotlib figure.
+        base: the path without suffix (its directory is created if missing).
+
+    Returns:
+        The two paths, PNG first.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+        OSError: a file cannot be written.
+    """
     plt = _mpl()
     base = Path(base)
     base.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +114,19 @@ def plot_phase(pd: Any, out_dir: str | Path, prefix: str = "phase") -> list[Path
     """Categorical regime/mechanism map and heat maps of NTK change, |Δζ| and convergence time.
 
     The solid line is λ = k/g = 1 (THEORY.md §4's boundary λ = Θ(1)); dashed: λ = 0.1 and 10.
-    Returns the written files (PNG + SVG each).
+    Categories are the majority over seeds; heat maps show the median over seeds.
+
+    Arguments:
+        pd: a :class:`~featmech.analysis.phase.PhaseDiagram`.
+        out_dir: where the figures go.
+        prefix: file names are ``<prefix>_regime``, ``<prefix>_ntk_change``,
+            ``<prefix>_alignment_change`` and ``<prefix>_convergence_time``.
+
+    Returns:
+        The written files (PNG + SVG each).
+
+    Raises:
+        ImportError: matplotlib is not installed.
     """
     plt = _mpl()
     from matplotlib.colors import BoundaryNorm, ListedColormap, LogNorm
@@ -155,7 +179,21 @@ def plot_phase(pd: Any, out_dir: str | Path, prefix: str = "phase") -> list[Path
 
 def plot_exponent_diagram(xname: str, xs: np.ndarray, yname: str, ys: np.ndarray, labels: np.ndarray,
                           out_base: str | Path, title: str = "") -> list[Path]:
-    """Categorical map of the infinite-width classification over two exponents of the width d."""
+    """Categorical map of the infinite-width classification over two exponents of the width d.
+
+    Arguments:
+        xname, yname: the exponent axes (``kappa``, ``sigma2``, …).
+        xs, ys: their values.
+        labels: the category at each point, shape ``(len(ys), len(xs))`` (strings of :data:`PALETTE`).
+        out_base: the path without suffix.
+        title: the figure title (default "Infinite-width regime (d → ∞)").
+
+    Returns:
+        The written PNG and SVG.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
     plt = _mpl()
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
@@ -180,8 +218,19 @@ def plot_trajectory(theory: Any, out_base: str | Path, *, sim: Any = None, lr: f
                     title: str = "", label: str = "exact gradient flow") -> list[Path]:
     """Exact theory (lines) over simulated GD (points): loss, NTK, alignment and norms against time.
 
-    ``theory`` is a :class:`featmech.exact.State` (or a sequence of (State, label) pairs);
-    ``sim`` a :class:`featmech.simulate.SimResult` drawn at times ``step · lr``.
+    Arguments:
+        theory: a :class:`featmech.theory.exact.State` (or a sequence of ``(State, label)`` pairs).
+        out_base: the path without suffix.
+        sim: a :class:`featmech.theory.simulate.SimResult`, drawn at times ``step · lr``.
+        lr: the step of ``sim`` (both or neither).
+        title: the figure title.
+        label: the legend entry of a single ``theory``.
+
+    Returns:
+        The written PNG and SVG.
+
+    Raises:
+        ImportError: matplotlib is not installed.
     """
     plt = _mpl()
     states: Sequence[tuple[Any, str]] = theory if isinstance(theory, (list, tuple)) else [(theory, label)]
@@ -213,7 +262,19 @@ def plot_trajectory(theory: Any, out_base: str | Path, *, sim: Any = None, lr: f
 
 
 def plot_activations(runs: Sequence[dict[str, Any]], out_base: str | Path) -> list[Path]:
-    """ζ(t) and K(t)/K(0) of the two-layer net for every activation; exact theory dashed for linear."""
+    """ζ(t) and K(t)/K(0) of the two-layer net for every activation; exact theory dashed for linear.
+
+    Arguments:
+        runs: one run per activation, each with ``activation, case, regime, mechanism, time,
+            alignment, ntk`` (and ``theory_alignment`` for the linear one).
+        out_base: the path without suffix.
+
+    Returns:
+        The written PNG and SVG.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
     plt = _mpl()
     colors = ["#000000", "#E69F00", "#56B4E9", "#009E73", "#D55E00", "#CC79A7", "#0072B2"]
     fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.6))
@@ -238,7 +299,20 @@ def plot_activations(runs: Sequence[dict[str, Any]], out_base: str | Path) -> li
 
 
 def plot_sweep(rows: Sequence[dict[str, Any]], key: str, out_base: str | Path, xlabel: str) -> list[Path]:
-    """Test accuracy against a swept hyperparameter, points coloured by regime/mechanism."""
+    """Test accuracy against a swept hyperparameter, points coloured by regime/mechanism.
+
+    Arguments:
+        rows: one row per run, each with ``key``, ``test_accuracy``, ``regime`` and ``mechanism``.
+        key: the swept hyperparameter (the x axis, logarithmic).
+        out_base: the path without suffix.
+        xlabel: the x-axis label.
+
+    Returns:
+        The written PNG and SVG.
+
+    Raises:
+        ImportError: matplotlib is not installed.
+    """
     plt = _mpl()
     from matplotlib.lines import Line2D
 

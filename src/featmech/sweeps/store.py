@@ -2,9 +2,9 @@
 
 Why SQLite: it ships with Python, is an embedded ACID database whose WAL mode lets one writer and
 many readers work at once across processes, survives ``kill -9`` (a committed transaction is
-durable, an interrupted one is rolled back), and needs no server. Each result is committed in
-its own small transaction with ``INSERT OR IGNORE`` on the content key, so a resumed sweep never
-repeats a finished point and two sweeps writing one store at once lose and duplicate nothing.
+durable, an interrupted one is rolled back), and needs no server. Results are written in
+transactions keyed on the content hash, so a resumed sweep never repeats a finished point and two
+sweeps writing one store at once lose and duplicate nothing.
 
 Schema (``featmech-store`` format 1):
 
@@ -14,6 +14,13 @@ Schema (``featmech-store`` format 1):
   the scalar results;
 - ``arrays(key, name, data)``: trajectories as ``.npy`` bytes (read back with
   ``allow_pickle=False``).
+
+Records in and out are typed: :meth:`Store.write` takes :class:`~featmech.records.PointOutcome`
+objects, :meth:`Store.points` returns :class:`StoredPoint` objects and :meth:`Store.status_report`
+a :class:`StoreStatus`; tables go out through :class:`featmech.tables.Table`.
+
+>>> point_key("simulate", {"kappa": 1.0, "seed": 0}, version="0") == point_key("simulate", {"seed": 0, "kappa": 1.0}, version="0")
+True
 """
 
 from __future__ import annotations
@@ -24,18 +31,34 @@ import json
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
 from featmech import __version__
 from featmech.errors import InputError
+from featmech.records import PointOutcome, PointResult
+from featmech.tables import Table
 
-__all__ = ["Store", "point_key", "FORMAT", "SCHEMA"]
+__all__ = ["Store", "StoredPoint", "StoreStatus", "FailedPoint", "ExportReport", "point_key", "store_status",
+           "export_store", "FORMAT", "SCHEMA", "EXPORT_FORMATS", "STATUSES"]
 
 FORMAT = "featmech-store"
 SCHEMA = "1"
+#: the formats of :meth:`Store.export`
+EXPORT_FORMATS = ("csv", "parquet")
+#: the status of a stored point
+STATUSES = ("done", "failed")
+# insert a point; on a key already stored, replace only a failed row by a finished one
+_UPSERT = ("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+           "computation = excluded.computation, config = excluded.config, status = excluded.status, "
+           "result = excluded.result, error = excluded.error, version = excluded.version, "
+           "seconds = excluded.seconds, created = excluded.created "
+           "WHERE points.status = 'failed' AND excluded.status = 'done'")
 
 
 def _np_default(x: Any) -> Any:
@@ -51,18 +74,171 @@ def _canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=True, default=_np_default)
 
 
-_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=True, default=_np_default).encode  # storage, not keys
+def _storage_encoder() -> Callable[[Any], str]:
+    """Compact JSON for storage (not keys): the C encoder built once rather than once per call.
+
+    Configurations and results are flat, so there are no circular references to look for. Falls
+    back to :class:`json.JSONEncoder` where the C encoder is missing or behaves differently.
+    """
+    slow = json.JSONEncoder(separators=(",", ":"), allow_nan=True, default=_np_default, check_circular=False).encode
+    try:
+        import json.encoder as je
+
+        c = getattr(je, "c_make_encoder")(None, _np_default, je.encode_basestring_ascii, None, ":", ",", False, False,
+                                          True)
+
+        def fast(obj: Any) -> str:
+            return "".join(c(obj, 0))
+
+        probe = {"a": 1.5, "b": [None, True, float("nan"), -float("inf")], "é": np.float64(0.1), "n": np.int64(3)}
+        if fast(probe) == slow(probe):
+            return fast
+    except Exception:  # pragma: no cover - another Python's json internals
+        pass
+    return slow  # pragma: no cover
+
+
+_encode = _storage_encoder()
 
 
 def point_key(computation: str, config: Mapping[str, Any], version: str = __version__) -> str:
-    """Content hash of a point's full configuration (seed included) and the package version."""
+    """Content hash of a point: SHA-256 of canonical JSON of its computation, configuration, version.
+
+    Arguments:
+        computation: the computation's name.
+        config: the full configuration (every parameter and the seed); key order does not matter.
+        version: the package version (a new version recomputes rather than mixes results).
+
+    Returns:
+        64 hex digits.
+    """
     return hashlib.sha256(_canonical({"computation": computation, "config": dict(config),
                                       "version": version}).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class StoredPoint:
+    """One row of the store.
+
+    Attributes:
+        key: the content hash (:func:`point_key`).
+        computation: the computation's name.
+        config: every parameter and the seed.
+        status: ``"done"`` or ``"failed"``.
+        result: the scalar results (empty for a failed point).
+        error: the one-line error of a failed point, else ``None``.
+        version: the featmech version that computed it.
+        seconds: wall time of the computation.
+    """
+
+    key: str
+    computation: str
+    config: Mapping[str, Any]
+    status: str
+    result: Mapping[str, Any]
+    error: str | None
+    version: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """True for a finished point."""
+        return self.status == "done"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The row as a dict with the field names as keys."""
+        return {"key": self.key, "computation": self.computation, "config": dict(self.config),
+                "status": self.status, "result": dict(self.result), "error": self.error,
+                "version": self.version, "seconds": self.seconds}
+
+
+class FailedPoint(NamedTuple):
+    """The key and the error of a failed point."""
+
+    key: str
+    error: str
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """How many points of a store are finished and failed, and why the failed ones failed.
+
+    Attributes:
+        path: the store file.
+        done: the number of finished points.
+        failed: the number of failed points.
+        errors: (key, error) of every failed point, oldest first.
+    """
+
+    path: str
+    done: int
+    failed: int
+    errors: tuple[FailedPoint, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"done", "failed", "errors": [{"key", "error"}, ...]}`` (what ``sweep status --format json`` prints)."""
+        return {"done": self.done, "failed": self.failed,
+                "errors": [{"key": e.key, "error": e.error} for e in self.errors]}
+
+    def table(self) -> Table:
+        """The counts as scalars and the failed points as columns ``key``, ``error``."""
+        return Table({"key": [e.key for e in self.errors], "error": [e.error for e in self.errors]},
+                     scalars={"done": self.done, "failed": self.failed})
+
+    def summary(self, limit: int = 20) -> str:
+        """Text for people: the counts, then up to ``limit`` failed points (short key and error).
+
+        >>> print(StoreStatus("r.db", 3, 1, (FailedPoint("ab" * 32, "InputError: lr"),)).summary(), end="")
+        done: 3, failed: 1
+          failed abababababab: InputError: lr
+        """
+        lines = [f"done: {self.done}, failed: {self.failed}"]
+        lines += [f"  failed {e.key[:12]}: {e.error}" for e in self.errors[:limit]]
+        if len(self.errors) > limit:
+            lines.append(f"  … and {len(self.errors) - limit} more")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What an export wrote.
+
+    Attributes:
+        path: the file written.
+        format: ``"csv"`` or ``"parquet"``.
+        rows: the number of rows (finished points).
+    """
+
+    path: Path
+    format: str
+    rows: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"path", "format", "rows"}``."""
+        return {"path": str(self.path), "format": self.format, "rows": self.rows}
+
+    def summary(self) -> str:
+        """One line for people, e.g. ``wrote 12 rows to r.csv``."""
+        return f"wrote {self.rows} rows to {self.path}\n"
+
+
+def _db_files(p: Path) -> set[Path]:
+    base = p.resolve()
+    return {base} | {base.with_name(base.name + s) for s in ("-wal", "-shm", "-journal")}
+
+
 class Store:
-    """Open (or create) a results store at ``path``; a directory, a foreign SQLite database or a
-    non-database file gives a clear ``ValueError``."""
+    """A results store at ``path``, opened (or created) and checked.
+
+    Arguments:
+        path: the SQLite file (e.g. ``results.db``).
+        create: create it if it does not exist (else a missing store is an error).
+        timeout: seconds to wait for another writer's lock.
+
+    Raises:
+        InputError: ``path`` is a directory, does not exist (with ``create=False``), lies in a
+            missing directory, is not an SQLite file, is a foreign SQLite database or is corrupted.
+    """
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True, timeout: float = 60.0) -> None:
         p = Path(path)
@@ -76,6 +252,9 @@ class Store:
         self.path = p
         try:
             self.db = sqlite3.connect(str(p), timeout=timeout, isolation_level=None)
+        except sqlite3.OperationalError as exc:  # e.g. a directory without write permission
+            raise InputError(f"cannot open store {str(p)!r}: {exc}") from exc
+        try:
             self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
             if exists:
                 self._check()
@@ -85,7 +264,11 @@ class Store:
             self.db.execute("PRAGMA synchronous = NORMAL")
             self.db.execute("PRAGMA cache_size = -65536")
         except sqlite3.DatabaseError as exc:
+            self.db.close()
             raise InputError(f"{str(p)!r} is not a featmech store (not an SQLite database or corrupted: {exc})") from exc
+        except InputError:
+            self.db.close()
+            raise
 
     def _create(self) -> None:
         with self._tx():
@@ -123,6 +306,7 @@ class Store:
         return Store._Tx(self.db)
 
     def close(self) -> None:
+        """Close the connection."""
         self.db.close()
 
     def __enter__(self) -> "Store":
@@ -132,131 +316,248 @@ class Store:
         self.close()
 
     # ------------------------------------------------------------------ writing
-    def put(self, key: str, computation: str, config: Mapping[str, Any], *, result: Mapping[str, Any] | None = None,
-            error: str | None = None, arrays: Mapping[str, np.ndarray] | None = None, seconds: float = 0.0) -> bool:
-        """Store one point (done if ``error`` is None, else failed). A failed row is replaced by a
-        later success; a done row is never overwritten. Returns whether the row was written."""
-        return self.put_chunk([(key, computation, config, result, error, arrays, seconds)]) == 1
+    def write(self, outcomes: Iterable[PointOutcome], *, computation: str) -> int:
+        """Store the outcomes of points in one transaction.
 
-    def put_chunk(self, items: Iterable[tuple[str, str, Mapping[str, Any], Mapping[str, Any] | None, str | None,
-                                              Mapping[str, np.ndarray] | None, float]]) -> int:
-        """Store several points (key, computation, config, result, error, arrays, seconds) in one
-        transaction, with :meth:`put`'s rules; returns how many rows were written."""
-        written = 0
-        with self._tx() as db:
-            for key, computation, config, result, error, arrays, seconds in items:
-                status = "done" if error is None else "failed"
-                cur = db.execute("SELECT status FROM points WHERE key = ?", (key,)).fetchone()
-                if cur is not None and (cur[0] == "done" or status == "failed"):
-                    continue
-                db.execute("INSERT OR REPLACE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (key, computation, _encode(dict(config)), status,
-                            None if result is None else _encode(dict(result)), error, __version__,
-                            float(seconds), time.time()))
-                for name, arr in (arrays or {}).items():
-                    buf = io.BytesIO()
-                    np.save(buf, np.asarray(arr), allow_pickle=False)
-                    db.execute("INSERT OR REPLACE INTO arrays VALUES (?, ?, ?)", (key, name, buf.getvalue()))
-                written += 1
-        return written
+        A finished outcome is stored as ``done`` with its scalars and arrays, a failed one as
+        ``failed`` with its error. A failed row is replaced by a later success; a finished row is
+        never overwritten (within one batch the first success wins), and a failure never replaces
+        anything. The transaction holds the write lock to the commit, so concurrent writers
+        cannot interleave.
 
-    def put_many(self, rows: Iterable[tuple[str, str, Mapping[str, Any], Mapping[str, Any]]]) -> int:
-        """Bulk insert of finished scalar results in one transaction (existing keys are kept)."""
+        Arguments:
+            outcomes: the points' outcomes (any number; one transaction for all).
+            computation: the computation that produced them.
+
+        Returns:
+            How many rows were written.
+        """
         now = time.time()
-        # sorted by key: B-tree inserts in order are the fastest SQLite can do
-        data = sorted((k, c, _encode(cfg), "done", _encode(res), None, __version__, 0.0, now) for k, c, cfg, res in rows)
+        batch: dict[str, tuple[tuple[Any, ...], Mapping[str, NDArray[Any]] | None]] = {}
+        for o in outcomes:
+            ok = o.ok and o.result is not None
+            prev = batch.get(o.key)
+            if prev is not None and (prev[0][3] == "done" or not ok):
+                continue  # the same key twice in one batch: the first success wins
+            row = (o.key, computation, _encode(dict(o.config)), "done" if ok else "failed",
+                   _encode(dict(o.result.scalars)) if ok and o.result is not None else None,
+                   None if ok else (o.error or "no result"), __version__, float(o.seconds), now)
+            batch[o.key] = (row, o.result.arrays if ok and o.result is not None and o.result.arrays else None)
+        if not batch:
+            return 0
+        plain = [row for row, arrays in batch.values() if arrays is None]
+        with_arrays = [(row, arrays) for row, arrays in batch.values() if arrays is not None]
         with self._tx() as db:
             before = db.total_changes
-            db.executemany("INSERT OR IGNORE INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", data)
-            return db.total_changes - before
+            # sorted by key: B-tree inserts in order are the fastest SQLite can do
+            db.executemany(_UPSERT, sorted(plain, key=itemgetter(0)))
+            written = db.total_changes - before
+            for row, named in with_arrays:
+                if db.execute(_UPSERT, row).rowcount != 1:
+                    continue  # kept the stored row: keep its arrays too
+                written += 1
+                blobs = []
+                for name, arr in named.items():
+                    buf = io.BytesIO()
+                    np.save(buf, np.asarray(arr), allow_pickle=False)
+                    blobs.append((row[0], name, buf.getvalue()))
+                db.executemany("INSERT OR REPLACE INTO arrays VALUES (?, ?, ?)", blobs)
+        return written
+
+    def put(self, key: str, computation: str, config: Mapping[str, Any], *, result: Mapping[str, Any] | None = None,
+            error: str | None = None, arrays: Mapping[str, NDArray[Any]] | None = None, seconds: float = 0.0) -> bool:
+        """Store one point by its parts (a convenience over :meth:`write`, with its rules).
+
+        Arguments:
+            key: the point's key (:func:`point_key`).
+            computation: the computation's name.
+            config: the configuration.
+            result: the scalar results of a finished point.
+            error: the error of a failed point (``None``: finished).
+            arrays: the arrays of a finished point.
+            seconds: its wall time.
+
+        Returns:
+            Whether the row was written.
+        """
+        res = None if error is not None else PointResult(dict(result or {}), dict(arrays or {}))
+        return self.write([PointOutcome(key, config, res, error, seconds)], computation=computation) == 1
 
     # ------------------------------------------------------------------ reading
     def status(self, keys: Iterable[str] | None = None) -> dict[str, str]:
-        """key -> 'done' | 'failed' for all stored points (or those among ``keys``)."""
-        rows = self.db.execute("SELECT key, status FROM points").fetchall()
-        d = dict(rows)
+        """The status of stored points.
+
+        Arguments:
+            keys: only these keys (default: all stored points).
+
+        Returns:
+            key -> ``"done"`` or ``"failed"``, for stored points only.
+        """
+        d = dict(self.db.execute("SELECT key, status FROM points").fetchall())
         if keys is not None:
             ks = set(keys)
             d = {k: v for k, v in d.items() if k in ks}
         return d
 
     def counts(self) -> dict[str, int]:
+        """``{"done": n, "failed": m}``."""
         out = {"done": 0, "failed": 0}
         for st, n in self.db.execute("SELECT status, count(*) FROM points GROUP BY status"):
             out[st] = n
         return out
 
-    def rows(self, status: str | None = None) -> list[dict[str, Any]]:
+    def status_report(self) -> StoreStatus:
+        """The counts and the errors of the failed points (what ``sweep status`` shows)."""
+        c = self.counts()
+        errors = tuple(FailedPoint(p.key, p.error or "") for p in self.points("failed"))
+        return StoreStatus(str(self.path), c["done"], c["failed"], errors)
+
+    def points(self, status: str | None = None) -> list[StoredPoint]:
+        """The stored points, oldest first.
+
+        Arguments:
+            status: only ``"done"`` or only ``"failed"`` points (default: all).
+
+        Returns:
+            One :class:`StoredPoint` per row.
+
+        Raises:
+            InputError: an unknown status.
+        """
         q = "SELECT key, computation, config, status, result, error, version, seconds FROM points"
         args: tuple[Any, ...] = ()
         if status is not None:
+            if status not in STATUSES:
+                raise InputError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
             q += " WHERE status = ?"
             args = (status,)
-        out = []
-        for key, comp, cfg, st, res, err, ver, sec in self.db.execute(q + " ORDER BY created, key", args):
-            out.append({"key": key, "computation": comp, "config": json.loads(cfg), "status": st,
-                        "result": json.loads(res) if res else {}, "error": err, "version": ver, "seconds": sec})
-        return out
+        return [StoredPoint(key, comp, json.loads(cfg), st, json.loads(res) if res else {}, err, ver, sec)
+                for key, comp, cfg, st, res, err, ver, sec in self.db.execute(q + " ORDER BY created, key", args)]
 
-    def array(self, key: str, name: str) -> np.ndarray:
+    def rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        """:meth:`points` as dicts with named keys (``key``, ``config``, ``result``, ``error``, …)."""
+        return [p.as_dict() for p in self.points(status)]
+
+    def array(self, key: str, name: str) -> NDArray[Any]:
+        """One stored array of a finished point.
+
+        Raises:
+            KeyError: no array of that name for that key.
+        """
         row = self.db.execute("SELECT data FROM arrays WHERE key = ? AND name = ?", (key, name)).fetchone()
         if row is None:
             raise KeyError(f"no array {name!r} for point {key[:12]}…")
         return np.load(io.BytesIO(row[0]), allow_pickle=False)
 
     def table(self, status: str = "done") -> dict[str, list[Any]]:
-        """One row per point and seed: its parameters, then its scalar results (column-oriented)."""
-        rows = self.rows(status)
+        """One row per point and seed, column-oriented: key, computation, its parameters, its scalar results.
+
+        Arguments:
+            status: ``"done"`` (default) or ``"failed"`` (then an ``error`` column is added).
+
+        Returns:
+            column name -> list of values (``None`` where a point lacks a column).
+        """
+        pts = self.points(status)
         pcols: list[str] = []
         rcols: list[str] = []
-        for r in rows:
-            pcols += [k for k in r["config"] if k not in pcols]
-            rcols += [k for k in r["result"] if k not in rcols and k not in pcols]
-        cols: dict[str, list[Any]] = {"key": [r["key"] for r in rows], "computation": [r["computation"] for r in rows]}
+        for r in pts:
+            pcols += [k for k in r.config if k not in pcols]
+            rcols += [k for k in r.result if k not in rcols and k not in pcols]
+        cols: dict[str, list[Any]] = {"key": [r.key for r in pts], "computation": [r.computation for r in pts]}
         for k in pcols:
-            cols[k] = [r["config"].get(k) for r in rows]
+            cols[k] = [r.config.get(k) for r in pts]
         for k in rcols:
-            cols[k] = [r["result"].get(k) for r in rows]
+            cols[k] = [r.result.get(k) for r in pts]
         if status == "failed":
-            cols["error"] = [r["error"] for r in rows]
+            cols["error"] = [r.error for r in pts]
         return cols
 
-    def to_pandas(self, status: str = "done") -> Any:
-        import pandas as pd
+    def to_table(self, status: str = "done") -> Table:
+        """:meth:`table` as a :class:`featmech.tables.Table` (text, CSV, JSON through one writer)."""
+        return Table(self.table(status))
 
-        return pd.DataFrame(self.table(status))
+    def to_pandas(self, status: str = "done") -> Any:
+        """:meth:`table` as a pandas DataFrame (needs pandas)."""
+        return self.to_table(status).to_pandas()
 
     def to_xarray(self, dims: Iterable[str] | None = None) -> Any:
-        """The done points as an xarray Dataset indexed by the swept parameters (those that vary, seed included)."""
-        rows = self.rows("done")
-        if not rows:
+        """The finished points as an xarray Dataset indexed by the parameters that vary (seed included).
+
+        Arguments:
+            dims: the index parameters (default: every parameter with more than one value).
+
+        Raises:
+            InputError: the store has no finished points.
+        """
+        pts = self.points("done")
+        if not pts:
             raise InputError("the store has no finished points")
         df = self.to_pandas()
-        pkeys = list(dict.fromkeys(k for r in rows for k in r["config"]))
+        pkeys = list(dict.fromkeys(k for r in pts for k in r.config))
         rkeys = [c for c in df.columns if c not in pkeys and c not in ("key", "computation")]
         dims = [k for k in pkeys if df[k].nunique() > 1] if dims is None else list(dims)
         return df.set_index(dims)[rkeys].to_xarray()
 
     def export(self, path: str | os.PathLike[str], fmt: str = "csv") -> Path:
-        """Write the done points as CSV or Parquet (needs pyarrow)."""
-        p = Path(path)
-        if fmt not in ("csv", "parquet"):
-            raise InputError(f"export format must be csv or parquet, got {fmt!r}")
-        cols = self.table()
-        if fmt == "csv":
-            import csv
+        """Write the finished points as CSV (through :class:`~featmech.tables.Table`) or Parquet
+        (through pandas; needs pyarrow).
 
-            with p.open("w", newline="") as fh:
-                wr = csv.writer(fh)
-                names = list(cols)
-                wr.writerow(names)
-                for row in zip(*(cols[n] for n in names)):
-                    wr.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
+        Arguments:
+            path: the output file (written atomically for CSV).
+            fmt: ``"csv"`` or ``"parquet"``.
+
+        Returns:
+            ``path``.
+
+        Raises:
+            InputError: an unknown format, or ``path`` is the store itself (or its WAL/SHM file).
+            OSError: the file cannot be written.
+        """
+        p = Path(path)
+        if fmt not in EXPORT_FORMATS:
+            raise InputError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        if p.resolve() in _db_files(self.path) or (p.exists() and self.path.exists() and os.path.samefile(p, self.path)):
+            raise InputError(f"export path {str(p)!r} is the store itself; give another file name")
+        if p.is_dir():
+            raise InputError(f"export path {str(p)!r} is a directory; give a file name")
+        table = self.to_table()
+        if fmt == "csv":
+            table.write(p, "csv")
         else:
             try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+                import pyarrow  # type: ignore[import-untyped]  # noqa: F401
             except ImportError as exc:  # pragma: no cover - optional
                 raise ImportError("Parquet export needs pyarrow: pip install 'featmech[sweep]'") from exc
-            pq.write_table(pa.table(cols), p)
+            table.to_pandas().to_parquet(p, index=False)
         return p
+
+
+def store_status(path: str | os.PathLike[str]) -> StoreStatus:
+    """Open an existing store and report its counts and errors (``featmech sweep status``).
+
+    Raises:
+        InputError: the store does not exist or is not a featmech store.
+    """
+    with Store(path, create=False) as st:
+        return st.status_report()
+
+
+def export_store(path: str | os.PathLike[str], out: str | os.PathLike[str], fmt: str = "csv") -> ExportReport:
+    """Export the finished points of an existing store (``featmech sweep export``).
+
+    Arguments:
+        path: the store.
+        out: the output file.
+        fmt: ``"csv"`` or ``"parquet"``.
+
+    Returns:
+        What was written.
+
+    Raises:
+        InputError: the store does not exist or is not a store, ``out`` is the store, a bad format.
+        OSError: the output cannot be written.
+    """
+    with Store(path, create=False) as st:
+        p = st.export(out, fmt)
+        return ExportReport(p, fmt, st.counts()["done"])

@@ -1,0 +1,152 @@
+"""Commands over many configurations: ``phase`` (finite width), ``scaling`` and ``presets`` (infinite width)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+
+from featmech.analysis.phase import LABELS, parse_axis, phase_diagram
+from featmech.analysis.regimes import Thresholds
+from featmech.analysis.scaling import PRESETS, exponents, scaling_report, verify_presets
+from featmech.cli.options import (
+    compose,
+    format_option,
+    out_option,
+    parse_assignments,
+    threshold_options,
+)
+from featmech.cli.output import as_table, echo, figures, make_dir, write, write_json
+from featmech.tables import Table
+
+__all__ = ["phase", "scaling", "presets"]
+
+#: one letter per category of featmech.analysis.phase.LABELS in the text map
+LETTERS = "KADRU"
+
+
+@click.command()
+@click.option("--x", "x_spec", required=True, metavar="NAME=START:STOP:log|linear:NUM",
+              help="x axis, e.g. width=1e1:1e6:log:40 (or NAME=v1,v2,...).")
+@click.option("--y", "y_spec", required=True, metavar="NAME=START:STOP:log|linear:NUM", help="y axis, e.g. kappa=1e-6:1:log:40.")
+@click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix another parameter (repeatable).")
+@click.option("--seeds", type=int, default=3, show_default=True, help="Random inits per grid point.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base random seed.")
+@out_option("Write table.csv, summary.json and figures (PNG + SVG) here.")
+@click.option("--force", is_flag=True, help="Allow grids over 1e8 points × seeds.")
+@compose(format_option(), threshold_options)
+def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int, out_dir: str | None, force: bool,
+          fmt: str, eps: float, delta: float, factor: float) -> None:
+    """Finite-width phase diagram over two hyperparameters, evaluated exactly and vectorized.
+
+    \b
+    Axes: width, sigma_u, sigma_w, eta_u, eta_w, eta_ratio (η_u/η_w), kappa, rho, target, data_var.
+    Examples:
+      featmech phase --x width=1e1:1e6:log:40 --y kappa=1e-7:1:log:40 --out out/phase
+      featmech phase --x sigma_w=1e-3:1:log:30 --y eta_ratio=1e-3:1e3:log:30 --set width=10000 --format json
+    """
+    th = Thresholds(eps, delta, factor)
+    pd = phase_diagram(parse_axis(x_spec), parse_axis(y_spec), parse_assignments(fixed), seeds=seeds, seed=seed,
+                       thresholds=th, force=force)
+    table = as_table(pd)
+    summary = pd.summary()
+    files: list[Path] = []
+    if out_dir is not None:
+        out = make_dir(out_dir)
+        files.append(write(table, out / "table.csv"))
+        from featmech.report.plots import plot_phase
+
+        files += figures(lambda: plot_phase(pd, out))
+        summary["files"] = [str(f) for f in files]
+        files.append(write_json(summary, out / "summary.json"))
+    if fmt == "json":
+        echo(Table(table.columns, extra={"summary": summary}), fmt)
+        return
+    if fmt == "csv":
+        echo(table, fmt)
+        return
+    click.echo(f"{pd.x.name} × {pd.y.name}: {summary['points']} points × {pd.seeds} seeds")
+    for k, v in summary["counts"].items():
+        click.echo(f"{k:>22}: {v}")
+    maj = pd.majority_label()
+    click.echo(f"majority label per point (rows: {pd.y.name} ascending; columns: {pd.x.name} ascending):")
+    if maj.shape[1] <= 120:
+        for row in maj[::-1]:
+            click.echo("  " + "".join(LETTERS[i] if i >= 0 else "?" for i in row))
+    click.echo("  " + ", ".join(f"{LETTERS[i]}={name}" for i, name in enumerate(LABELS)))
+    for f in files:
+        click.echo(f"wrote {f}")
+
+
+def _exponent_options(f: Any) -> Any:
+    return compose(
+        click.option("--preset", type=click.Choice(list(PRESETS)), default=None, help="Start from a named parametrization."),
+        click.option("--sigma-u2", type=float, default=None, help="Exponent a_u: σ_u² = d^a_u."),
+        click.option("--sigma-w2", type=float, default=None, help="Exponent a_w: σ_w² = d^a_w."),
+        click.option("--eta-u", type=float, default=None, help="Exponent e_u: η_u = d^e_u."),
+        click.option("--eta-w", type=float, default=None, help="Exponent e_w: η_w = d^e_w."),
+        click.option("--kappa", type=float, default=None, help="Exponent c: κ = d^c."),
+        click.option("--orthogonal/--no-orthogonal", default=None, help="Centered init u0 ⊥ w0 (f0 = 0)."),
+    )(f)
+
+
+def _with_mechanism(regime: Any, mechanism: Any) -> str:
+    return f"{regime}" + (f" ({mechanism})" if regime == "feature" else "")
+
+
+@click.command()
+@_exponent_options
+@click.option("--seeds", type=int, default=16, show_default=True, help="Inits per width in the numeric check.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--diagram", nargs=2, type=str, default=None, metavar="X=LO:HI:NUM Y=LO:HI:NUM",
+              help="Also map the analytic label over two exponents (axes: sigma_u2 sigma_w2 sigma2 eta_u eta_w eta kappa).")
+@out_option("Write JSON and figures here.")
+@format_option(("table", "json"))
+def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, eta_u: float | None,
+            eta_w: float | None, kappa: float | None, orthogonal: bool | None, seeds: int, seed: int,
+            diagram: tuple[str, str] | None, out_dir: str | None, fmt: str) -> None:
+    """Infinite-width regime from exponents of the width d, verified by fitting d = 1e2…1e12.
+
+    \b
+    Examples:
+      featmech scaling --preset mean-field
+      featmech scaling --sigma-u2 0 --sigma-w2 0 --eta-u 0 --eta-w 0 --kappa -0.5     # NTK parametrization
+      featmech scaling --preset ntk --diagram kappa=-1.5:0.5:41 sigma2=-2:1:31 --out out/scaling
+    """
+    exps = exponents(preset, sigma_u2=sigma_u2, sigma_w2=sigma_w2, eta_u=eta_u, eta_w=eta_w, kappa=kappa,
+                     orthogonal=orthogonal)
+    report = scaling_report(exps, seeds=seeds, seed=seed, diagram=diagram)
+    ver, ana, dia = report.verification, report.analysis, report.diagram
+    files: list[Path] = []
+    if out_dir is not None:
+        out = make_dir(out_dir)
+        if dia is not None:
+            from featmech.report.plots import plot_exponent_diagram
+
+            files += figures(lambda: plot_exponent_diagram(dia.x.name, dia.x.values, dia.y.name, dia.y.values,
+                                                           dia.labels, out / "exponent_diagram"))
+        files.append(write_json(report.as_dict(), out / "scaling.json"))
+    if fmt == "json":
+        echo(Table({}, extra=report.as_dict()), fmt)
+        return
+    click.echo(f"exponents of d: σ_u² {exps.sigma_u2:g}, σ_w² {exps.sigma_w2:g}, η_u {exps.eta_u:g}, "
+               f"η_w {exps.eta_w:g}, κ {exps.kappa:g}" + (", orthogonal init" if exps.orthogonal else ""))
+    click.echo(f"infinite-width regime: {_with_mechanism(ana.regime, ana.mechanism)} — {ana.reason}")
+    click.echo(Table(ver.table().columns).to_text(), nl=False)
+    click.echo(f"measured regime: {_with_mechanism(ver.regime, ver.mechanism)}; exact label at "
+               f"d = {ver.widths[-1]:.0e}: {ver.finite_width_label}")
+    for f in files:
+        click.echo(f"wrote {f}")
+
+
+@click.command()
+@format_option()
+def presets(fmt: str) -> None:
+    """Named parametrizations with their published, predicted and measured regimes."""
+    table = verify_presets().table()
+    if fmt == "table":
+        click.echo(Table({k: table.columns[k] for k in ("preset", "predicted", "measured", "published")}).to_text(),
+                   nl=False)
+    else:
+        echo(table, fmt)

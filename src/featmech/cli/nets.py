@@ -1,0 +1,145 @@
+"""``featmech experiment``: the networks layer (needs the torch extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import click
+
+from featmech.analysis.regimes import Thresholds
+from featmech.cli.options import (
+    compose,
+    format_option,
+    network_options,
+    option,
+    out_option,
+    parse_floats,
+    pick,
+)
+from featmech.cli.output import echo, figures, make_dir, write, write_json
+from featmech.tables import Table
+
+__all__ = ["experiment", "experiments_module"]
+
+
+def experiments_module() -> Any:
+    """:mod:`featmech.nets.experiments`, imported when a command needs it (it imports PyTorch).
+
+    Raises:
+        ImportError: the torch extra is not installed (``main`` prints its one line, exit 1).
+    """
+    import featmech.nets.experiments as ex
+
+    return ex
+
+
+@click.group()
+def experiment() -> None:
+    """Experiments on nonlinear and deep networks (needs the torch extra: pip install 'featmech[torch]')."""
+
+
+def _write_outputs(out_dir: str | None, name: str, result: Any, plot: Callable[[Path], list[Path]]) -> list[Path]:
+    """``NAME.json`` (``result.as_dict()``), ``NAME.csv`` (``result.summary()``: one row of scalars
+    per run) and the figures."""
+    if out_dir is None:
+        return []
+    out = make_dir(out_dir)
+    files = [write_json(result.as_dict(), out / f"{name}.json"), write(result.summary(), out / f"{name}.csv")]
+    files += figures(lambda: plot(out))
+    return files
+
+
+def _present(result: Any, json_obj: Mapping[str, Any], fmt: str, files: list[Path]) -> None:
+    if fmt == "json":
+        echo(Table({}, extra=json_obj), "json")
+        return
+    echo(result.table(), "table")
+    for f in files:
+        click.echo(f"wrote {f}")
+
+
+@experiment.command("activations")
+@click.option("--case", type=click.Choice(["alignment", "disalignment"]), default="alignment", show_default=True)
+@click.option("--activation", "acts", multiple=True, default=None,
+              help="linear, relu, leaky_relu, tanh, sigmoid, silu (swish); repeatable; default: all.")
+@option("seed")
+@option("quick")
+@compose(out_option("Write JSON, CSV and figures here."), format_option(("table", "json")))
+@compose(*(option(n) for n in ("eps", "delta", "factor")))
+def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: bool, out_dir: str | None, fmt: str,
+                           eps: float, delta: float, factor: float) -> None:
+    """ζ(t) of the two-layer net f(x) = κ Σ u_i σ(w_i x) for each activation, exact theory for linear.
+
+    \b
+    Examples:
+      featmech experiment activations --case alignment --out out/act
+      featmech experiment activations --case disalignment --activation linear --format json
+    """
+    ex = experiments_module()
+    result = ex.activations_experiment(case, list(acts) or list(ex.ALL_ACTIVATIONS), seed=seed, quick=quick,
+                                       thresholds=Thresholds(eps, delta, factor))
+
+    def plot(out: Path) -> list[Path]:
+        from featmech.report.plots import plot_activations
+
+        return plot_activations([r.as_dict() for r in result], out / f"activations_{case}")
+
+    files = _write_outputs(out_dir, f"activations_{case}", result, plot)
+    _present(result, result.as_dict(), fmt, files)
+
+
+def _network_sweep(result: Any, name: str, out_dir: str | None, fmt: str, xlabel: str) -> None:
+    rows = result.as_dict(history=False)["rows"]
+
+    def plot(out: Path) -> list[Path]:
+        from featmech.report.plots import plot_sweep
+
+        return plot_sweep(rows, result.parameter, out / name, xlabel)
+
+    files = _write_outputs(out_dir, name, result, plot)
+    _present(result, {"rows": rows}, fmt, files)
+
+
+def _seeds(n: int) -> list[int]:
+    return list(range(n))
+
+
+@experiment.command("init-scale")
+@click.option("--scales", type=str, default="0.1,0.3,1,3,10", show_default=True, help="Init scales, comma-separated.")
+@option("lr", default=0.05, help="SGD step size.")
+@network_options
+def experiment_init_scale(scales: str, lr: float, **kw: Any) -> None:
+    """Train an MLP (or CNN) per init scale: accuracy, NTK change and per-pair mechanism.
+
+    \b
+    Examples:
+      featmech experiment init-scale --dataset digits --scales 0.1,0.3,1,3,10 --out out/scale
+      featmech experiment init-scale --dataset mnist --data-dir ~/data/mnist --max-train 5000
+    """
+    ex = experiments_module()
+    result = ex.init_scale_experiment(parse_floats(scales, "--scales"), seeds=_seeds(kw["n_seeds"]), lr=lr,
+                                      thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
+    _network_sweep(result, "init_scale", kw["out_dir"], kw["fmt"], "init scale (weights ~ N(0, scale²/fan-in))")
+
+
+@experiment.command("lr-ratio")
+@click.option("--ratios", type=str, default="0.01,0.1,1,10,100", show_default=True,
+              help="Ratios η_out/η_hidden, comma-separated.")
+@option("lr", default=0.02, help="SGD step size of the hidden layers.")
+@network_options
+def experiment_lr_ratio(ratios: str, lr: float, **kw: Any) -> None:
+    """Train over the output-to-hidden learning-rate ratio η_out/η_hidden, where rescaling is expected.
+
+    \b
+    Example:
+      featmech experiment lr-ratio --dataset digits --out out/lr
+    """
+    ex = experiments_module()
+    result = ex.lr_ratio_experiment(parse_floats(ratios, "--ratios"), seeds=_seeds(kw["n_seeds"]), lr=lr,
+                                    thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
+    _network_sweep(result, "lr_ratio", kw["out_dir"], kw["fmt"], "learning-rate ratio η_out / η_hidden")
+
+
+def _network_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: kw[k] for k in ("dataset", "data_dir", "arch", "loss", "quick", "steps", "max_train")}
