@@ -402,7 +402,8 @@ def simulate(*args: Any, **kwargs: Any) -> SimResult:
         optimizer: the :class:`~featmech.theory.optim.Optimizer` (lr, momentum, weight decay,
             minibatches, divergence factor).
         steps: the number of steps (``>= 1``).
-        record: the :class:`~featmech.theory.optim.Record` (default: every step).
+        record: the :class:`~featmech.theory.optim.Record` (default: every step; the keyword
+            ``every=None`` records every ``steps // 100``).
 
     Returns:
         A :class:`SimResult` with observables of shape ``batch_shape + (n_records,)``.
