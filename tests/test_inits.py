@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from featmech.errors import InputError
+from featmech.theory.config import Gram, Init
 from featmech.theory.inits import aligned, iid_gaussian, load_npz, sample_gram, save_npz
 
 
@@ -82,3 +84,82 @@ def test_bad_init_parameters(kwargs, match):
         sample_gram(width, base["sigma_u"], base["sigma_w"], rho=base["rho"])
     with pytest.raises(ValueError, match=match):
         iid_gaussian(width, base["sigma_u"], base["sigma_w"], rho=base["rho"])
+
+
+# ------------------------------------------------------------------ domain objects and type slips
+
+
+def test_inits_return_domain_objects():
+    init = iid_gaussian(6, 0.5, 0.7, rho=0.3, seed=2)
+    assert isinstance(init, Init) and init.width == 6
+    u, w = init
+    assert u is init.u0 and w is init.w0
+    with pytest.raises(ValueError):
+        u[0] = 1.0  # read-only: an Init cannot change under a computation built from it
+    assert np.array_equal(init.u0, iid_gaussian(6, 0.5, 0.7, rho=0.3, seed=2).u0)  # deterministic in the seed
+    assert isinstance(aligned(4, 0.1), Init)
+    g = sample_gram([3, 30], [0.5, 1.0], 1.0, seed=1, size=2)
+    assert isinstance(g, Gram) and g.shape == (2, 2) and not g.uu.flags.writeable
+
+
+def test_npz_roundtrip_with_an_init(tmp_path):
+    init = iid_gaussian(7, seed=3)
+    save_npz(tmp_path / "a.npz", init)
+    back = load_npz(tmp_path / "a.npz")
+    assert isinstance(back, Init)
+    assert np.array_equal(back.u0, init.u0) and np.array_equal(back.w0, init.w0)
+    with pytest.raises(InputError, match="not both"):
+        save_npz(tmp_path / "b.npz", init, init.w0)
+    with pytest.raises(InputError, match="w0 is missing"):
+        save_npz(tmp_path / "b.npz", init.u0)
+    with pytest.raises(InputError, match="Gram"):
+        save_npz(tmp_path / "b.npz", init.gram)
+    with pytest.raises(InputError, match="same length"):
+        save_npz(tmp_path / "b.npz", np.ones(3), np.ones(4))
+    assert not (tmp_path / "b.npz").exists()
+    with pytest.raises(InputError, match="path"):
+        load_npz(None)  # type: ignore[arg-type]
+
+
+TYPE_SLIPS = [
+    (dict(width=True), "width"), (dict(width="4"), "width"), (dict(width=4.0 + 0j), "width"),
+    (dict(sigma_u=1j), "sigma_u"), (dict(sigma_u=True), "sigma_u"), (dict(sigma_w="1"), "sigma_w"),
+    (dict(rho=False), "rho"), (dict(rho=np.nan), "rho"), (dict(seed=-1), "seed"), (dict(seed=True), "seed"),
+    (dict(seed=1.5), "seed"), (dict(width=0), "width"), (dict(sigma_u=-0.1), "sigma_u"), (dict(rho=-1.01), "rho"),
+]
+
+
+@pytest.mark.parametrize("kwargs, match", TYPE_SLIPS)
+def test_type_slips_are_input_errors(kwargs, match):
+    base = dict(width=4, sigma_u=1.0, sigma_w=1.0, rho=0.0, seed=0)
+    base.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        iid_gaussian(base["width"], base["sigma_u"], base["sigma_w"], rho=base["rho"], seed=base["seed"])
+    with pytest.raises(InputError, match=match):
+        sample_gram(base["width"], base["sigma_u"], base["sigma_w"], rho=base["rho"], seed=base["seed"])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(width=np.array([True, False])), "width"), (dict(sigma_u=np.array([1.0, 2.0]) * 1j), "sigma_u"),
+    (dict(width=[2, True]), "width"), (dict(rho=[0.1, "a"]), "rho"), (dict(width=[2, 3], rho=[0.1, 0.2, 0.3]),
+                                                                       "broadcast"),
+    (dict(size=-1), "size"), (dict(size=(2, True)), "size"), (dict(orthogonal="yes"), "orthogonal"),
+    (dict(width=1e16), "width"),
+])
+def test_sample_gram_array_slips(kwargs, match):
+    base = dict(width=4)
+    base.update(kwargs)
+    with pytest.raises(InputError, match=match):
+        sample_gram(**base)
+
+
+def test_aligned_validation():
+    for kwargs, match in ((dict(width=True), "width"), (dict(scale=-1.0), "scale"), (dict(scale=1j), "scale"),
+                          (dict(eta_u=0.0), "eta_u"), (dict(eta_w=True), "eta_w"), (dict(seed=-2), "seed"),
+                          (dict(width=10**9), "width")):
+        base = dict(width=3)
+        base.update(kwargs)
+        with pytest.raises(InputError, match=match):
+            aligned(**base)
+    with pytest.raises(InputError, match="width"):
+        iid_gaussian(10**9)

@@ -6,8 +6,19 @@ import numpy as np
 import pytest
 
 import featmech
+from featmech.errors import InputError
+from featmech.theory.config import Gram, Hyper, Init
 from featmech.theory.inits import iid_gaussian
-from featmech.theory.simulate import batch_moments, simulate, simulate_full, simulate_gram
+from featmech.theory.optim import Optimizer, Record
+from featmech.theory.simulate import (
+    RunDefaults,
+    SimResult,
+    batch_moments,
+    run_defaults,
+    simulate,
+    simulate_full,
+    simulate_gram,
+)
 
 FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
 
@@ -142,3 +153,140 @@ def test_bad_simulation_parameters(kwargs, match):
     kw.update(kwargs)
     with pytest.raises(ValueError, match=match):
         simulate(np.ones(3), np.ones(3), **kw)
+
+
+# ------------------------------------------------------------------ the domain-object API
+
+HYPER_KW = dict(eta_u=1.7, eta_w=0.4, kappa=0.6, target=-0.8, data_var=1.3)
+
+
+def test_object_form_equals_keyword_forms():
+    init = iid_gaussian(40, 0.3, 0.2, rho=0.1, seed=3)
+    hyper = Hyper(**HYPER_KW)
+    for opt_kw in (dict(lr=0.03), dict(lr=0.03, momentum=0.5, weight_decay=3e-3),
+                   dict(lr=0.03, batch_size=4, noise=0.2, seed=5)):
+        ref = simulate(*init, steps=700, every=70, **HYPER_KW, **opt_kw)
+        g = init.gram
+        others = [
+            simulate(init, hyper, Optimizer(**opt_kw), 700, Record(every=70)),
+            simulate(g, hyper, Optimizer(**opt_kw), 700, Record(70)),
+            simulate(init=g, hyper=hyper, optimizer=Optimizer(**opt_kw), steps=700, record=Record(70)),
+            simulate(init, hyper, steps=700, every=70, **opt_kw),  # objects for some groups, keywords for others
+            simulate_gram(g.uu, g.ww, g.uw, area=g.area, steps=700, every=70, **HYPER_KW, **opt_kw),
+            simulate_gram(g, hyper, Optimizer(**opt_kw), 700, Record(70)),
+        ]
+        for res in others:
+            for f in ("step",) + FIELDS + ("diverged", "diverged_at"):
+                assert np.array_equal(getattr(res, f), getattr(ref, f)), (opt_kw, f)
+
+
+@pytest.mark.parametrize("call", [
+    lambda i, h, o: simulate(i, h, o, 10, lr=0.1),                  # optimizer and lr
+    lambda i, h, o: simulate(i, h, o, 10, kappa=2.0),               # hyper and kappa
+    lambda i, h, o: simulate(i, h, o, 10, Record(2), every=3),      # record and every
+    lambda i, h, o: simulate(i, hyper=h, eta_u=2.0, lr=0.1, steps=10),
+    lambda i, h, o: simulate(i, h, o),                              # no steps
+    lambda i, h, o: simulate(i, h, steps=10),                       # no optimizer, no lr
+    lambda i, h, o: simulate(i, o, h, 10),                          # objects in the wrong order
+    lambda i, h, o: simulate(i.u0, h, o, 10),                       # one vector
+    lambda i, h, o: simulate(i, h, o, 10, u0=i.u0),                 # the init twice
+    lambda i, h, o: simulate_gram(i.gram, h, o, 10, area=1.0),
+    lambda i, h, o: simulate_full(i.gram, h, o, 10),                # the reference loop needs vectors
+    lambda i, h, o: simulate_full(i, Hyper(kappa=[1.0, 2.0]), o, 10),  # and one configuration
+    lambda i, h, o: simulate(Gram([1.0, 2.0], 1.0, 0.0), h, Optimizer(lr=[0.1, 0.2, 0.3]), 10),  # shapes
+    lambda i, h, o: simulate(i, h, Optimizer(lr=0.1, moments=(np.ones(5), np.ones(5))), 10),  # moments length
+])
+def test_ambiguous_or_incomplete_calls_are_refused(call):
+    init = iid_gaussian(5, seed=0)
+    with pytest.raises(InputError):
+        call(init, Hyper(), Optimizer(lr=0.1))
+
+
+def test_unknown_keyword_is_a_type_error():
+    with pytest.raises(TypeError, match="colour"):
+        simulate(np.ones(3), np.ones(3), lr=0.1, steps=3, colour="red")
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(lr=True), "lr"), (dict(lr=1j), "lr"), (dict(lr="0.1"), "lr"), (dict(lr=None), "lr"),
+    (dict(lr=0.1, batch_size=True), "batch_size"), (dict(lr=0.1, batch_size=2.5), "batch_size"),
+    (dict(lr=0.1, seed=-1), "seed"), (dict(lr=0.1, noise=0.1), "noise needs batch_size"),
+    (dict(lr=0.1, batch_size=2, moments=(np.ones(3), np.ones(3))), "not both"),
+    (dict(lr=0.1, moments=(np.ones(3), np.full(3, np.nan))), "finite"),
+    (dict(lr=0.1, moments=(-np.ones(3), np.ones(3))), ">= 0"),
+    (dict(lr=0.1, moments=np.ones(3)), "pair"),
+    (dict(lr=0.1, divergence_factor=1.0), "divergence_factor"),
+])
+def test_optimizer_validates_on_construction(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        Optimizer(**kwargs)
+
+
+def test_record_schedule():
+    assert Record(4).steps(10).tolist() == [0, 4, 8, 10]
+    assert Record(None).interval(1000) == 10 and Record(None).interval(50) == 1
+    for bad in (0, True, 1.5, "3"):
+        with pytest.raises(InputError, match="every"):
+            Record(bad)
+
+
+def test_result_arrays_are_read_only():
+    res = simulate(Gram(1.0, 0.5, 0.2), Hyper(), Optimizer(lr=0.1), 20, Record(5))
+    assert isinstance(res, SimResult)
+    for name, value in res.as_dict().items():
+        assert isinstance(value, np.ndarray) and not value.flags.writeable, name
+    with pytest.raises(ValueError):
+        res.loss[0] = 100.0
+    with pytest.raises(ValueError):
+        res.step[0] = 3
+    with pytest.raises(AttributeError):
+        res.loss = np.zeros(5)  # type: ignore[misc]
+    full = simulate_full(iid_gaussian(4, seed=0), Hyper(), Optimizer(lr=0.1), 20, Record(5))
+    with pytest.raises(ValueError):
+        full.ntk[0] = 1.0
+    assert res.truncated()["step"] == [0, 5, 10, 15, 20]
+
+
+def test_callers_arrays_stay_writable():
+    uu, ww, uw = np.array([1.0, 2.0]), np.array([1.0, 0.5]), np.array([0.1, 0.2])
+    lr, kappa = np.array([0.1, 0.05]), np.array([1.0, 0.5])
+    simulate_gram(uu, ww, uw, lr=lr, kappa=kappa, steps=5)
+    u0, w0 = np.ones(3), np.arange(3.0)
+    simulate(u0, w0, lr=0.1, steps=5)
+    simulate_full(u0, w0, lr=0.1, steps=5)
+    for a in (uu, ww, uw, lr, kappa, u0, w0):
+        assert a.flags.writeable
+        a[0] = a[0]
+
+
+def test_simulate_full_with_batch_size_equals_its_moments():
+    init = iid_gaussian(16, 0.3, 0.3, seed=4)
+    opt = Optimizer(lr=0.05, batch_size=4, noise=0.1, seed=2)
+    a = simulate_full(init, Hyper(), opt, 500, Record(50))
+    b = simulate_full(*init, lr=0.05, steps=500, every=50, moments=batch_moments(500, 4, noise=0.1, seed=2))
+    c = simulate(init, Hyper(), opt, 500, Record(50))
+    assert np.array_equal(a.ntk, b.ntk)
+    assert max_rel(a.ntk, c.ntk) < 1e-10
+
+
+def test_run_defaults_typed_and_keyword_forms():
+    g = Gram(2.0, 3.0, 0.5)
+    d = run_defaults(g, Hyper(eta_u=2.0, eta_w=0.5, kappa=0.7, data_var=1.5), 500)
+    K0 = 1.5 * 0.7**2 * (0.5 * 2.0 + 2.0 * 3.0)
+    assert isinstance(d, RunDefaults)
+    assert d.ntk0 == pytest.approx(K0, rel=1e-15) and d.lr == pytest.approx(0.5 / K0) and d.every == 5
+    assert d.lr_times_ntk0 == pytest.approx(0.5) and d.record == Record(5)
+    old = run_defaults(g, steps=500, eta_u=2.0, eta_w=0.5, kappa=0.7, data_var=1.5)
+    K, lr, every = old
+    assert (K, lr, every) == (d.ntk0, d.lr, d.every)
+    assert tuple(run_defaults(g, Hyper(), 500, lr=0.3, every=7)) == (5.0, 0.3, 7)
+    assert run_defaults(Init(np.ones(2), np.ones(2)), Hyper(), 10).every == 1
+    with pytest.raises(InputError, match="not both"):
+        run_defaults(g, Hyper(), 500, kappa=2.0)
+    with pytest.raises(InputError, match="initial NTK is 0"):
+        run_defaults(Gram(0.0, 0.0, 0.0), Hyper(), 100)
+    with pytest.raises(InputError, match="one configuration"):
+        run_defaults(Gram([1.0, 2.0], 1.0, 0.0), Hyper(), 100)
+    for bad in (dict(steps=0), dict(steps=100, lr=0.0), dict(steps=100, every=0), dict(steps=True)):
+        with pytest.raises(InputError):
+            run_defaults(g, **bad)
