@@ -10,7 +10,10 @@ r"""Domain objects: what a computation of the theory layer takes.
 
 All are frozen dataclasses that validate on construction and hold read-only float64 arrays
 (numbers broadcast together into a batch of configurations), so a value once checked cannot
-change under a solution that was built from it.
+change under a solution that was built from it. Values from outside enter through
+:func:`readonly` (the caller's writable arrays are copied, never frozen in place); the
+library's own fresh results through :func:`freeze` (frozen in place) and the ``trusted``
+constructors, which skip validation.
 
 >>> h = Hyper(eta_u=1e3, eta_w=1e3, kappa=1e-3)
 >>> float(h.kappa), h.shape
@@ -42,10 +45,9 @@ def readonly(x: ArrayLike, dtype: Any = np.float64) -> NDArray[Any]:
     """``x`` as an array that nobody can write to: the way a value enters a domain object.
 
     An array that is already frozen (read-only, and so is every array it is a view of) is
-    returned as it is; a fresh conversion (from a number, a list, another dtype) is frozen in
-    place; anything else — in particular the caller's own writable array — is copied first, so
-    the caller's arrays are never frozen under them and a later write to them cannot change an
-    object built from them.
+    returned as it is, shared; a writable array is copied, so the caller's arrays are never
+    frozen under them and a later write to them cannot change an object built from them; a
+    fresh conversion (from a number, a list, another dtype) is frozen in place.
 
     Arguments:
         x: anything :func:`numpy.asarray` takes.
@@ -338,6 +340,12 @@ class Init:
         caller makes to their own arrays afterwards shows through. Use ``Init(u0, w0)`` for a
         private copy.
 
+        Arguments:
+            u0, w0: as for :class:`Init`.
+
+        Returns:
+            The :class:`Init`.
+
         Raises:
             InputError: as for :class:`Init`.
         """
@@ -375,7 +383,14 @@ def _view(a: NDArray[Any], given: Any) -> NDArray[Any]:
 
 
 def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
-    """Validate two weight vectors (1-D, real, finite, one length >= 1); return them as float64.
+    """Validate two weight vectors (1-D, real, finite, one length >= 1).
+
+    Arguments:
+        u0: the output layer's weights.
+        w0: the hidden layer's weights.
+
+    Returns:
+        ``(u0, w0)`` as float64 arrays (the inputs themselves where they already are).
 
     Raises:
         InputError: naming ``u0``/``w0`` and what is wrong.

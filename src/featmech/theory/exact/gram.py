@@ -61,7 +61,18 @@ def gram_of(u0: ArrayLike, w0: ArrayLike) -> Gram:
 
 
 def vector_gram(u: F, w: F) -> Gram:
-    """:func:`gram_of` for vectors already validated (float64, 1-D, one length, finite): no checks."""
+    """:func:`gram_of` for vectors already validated: no checks.
+
+    Arguments:
+        u, w: float64 vectors of one length, finite (e.g. the fields of an
+            :class:`~featmech.theory.config.Init`).
+
+    Returns:
+        The :class:`~featmech.theory.config.Gram`.
+
+    Raises:
+        InputError: the squared norms overflow float64.
+    """
     with np.errstate(all="ignore"):
         uu, ww, uw = float(u @ u), float(w @ w), float(u @ w)
     tiny = 1e-250  # below this the plain dot products may have lost digits to underflow

@@ -6,8 +6,8 @@ no array at all. On arrays these are exactly ``np.where`` and ``np.select``; on 
 condition they return the chosen value as a numpy scalar (the same number; the values should
 share a dtype, as they do here).
 
->>> where(np.float64(1.0) > 0, 2.0, 3.0), select([False, True], [1.0, 2.0], 0.0)
-(2.0, 2.0)
+>>> float(where(np.float64(1.0) > 0, 2.0, 3.0)), float(select([False, True], [1.0, 2.0], 0.0)), where(np.array([True, False]), 2.0, 3.0)
+(2.0, 2.0, array([2., 3.]))
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class Solution:
 
     gram: Gram
     hyper: Hyper
-    constants: Constants
+    constants: Constants = field(repr=False)
     init: Init | None = field(default=None, repr=False)
     fixed_point: State = field(init=False, repr=False)
 
