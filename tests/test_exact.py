@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import mp_closed_form, ode_reference, saxe_logistic
 
 import featmech
+from featmech.theory.config import Init
 from featmech.theory.inits import aligned, iid_gaussian, sample_gram
-
-from reference import mp_closed_form, ode_reference, saxe_logistic
 
 FIELDS = ("output", "ntk", "norm_u", "norm_w")
 
@@ -308,3 +308,169 @@ def test_bad_vectors_and_times():
         featmech.solve_gram(-1.0, 1.0, 0.0)
     with pytest.raises(ValueError, match="weights"):
         featmech.solve_gram(1.0, 1.0, 0.0).weights([0.0])
+
+
+# ---------------------------------------------------------------------- the API of issue 8
+def _arrays(obj, seen=None):
+    """Every numpy array reachable from ``obj`` through dataclass fields, tuples, lists and dicts."""
+    import dataclasses
+
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if isinstance(obj, dict):
+        return [a for v in obj.values() for a in _arrays(v, seen)]
+    if isinstance(obj, (tuple, list)):
+        return [a for v in obj for a in _arrays(v, seen)]
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return [a for f in dataclasses.fields(obj) for a in _arrays(getattr(obj, f.name), seen)]
+    return []
+
+
+def _solutions():
+    rng = np.random.default_rng(0)
+    u0, w0 = rng.normal(size=5), rng.normal(size=5)
+    one = featmech.solve(u0, w0, kappa=0.5, target=-1.0)
+    n = 6
+    uu, ww = rng.uniform(0.1, 2, n), rng.uniform(0.1, 2, n)
+    uw = rng.uniform(-1, 1, n) * np.sqrt(uu * ww)
+    eta_w = np.array([1.0, 0.0, 1.0, 1.0, 1.0, 2.0])  # a frozen layer among them
+    kappa = np.array([1.0, 1.0, 0.0, 1.0, 1.0, 0.3])  # and a static configuration
+    batch = featmech.solve_gram(uu, ww, uw, eta_w=eta_w, kappa=kappa, target=rng.uniform(-2, 2, n))
+    return {"single": one, "batch": batch}
+
+
+@pytest.mark.parametrize("kind", ["single", "batch"])
+def test_everything_reachable_from_a_solution_is_read_only(kind):
+    sol = _solutions()[kind]
+    results = [sol, sol(0.5), sol([0.0, 1.0, np.inf]), sol(np.inf), sol.initial, sol.fixed_point, sol.y_range,
+               sol.rate, sol.ntk_change, sol.ntk_ratio, sol.ntk_max_deviation, sol.lam, sol.branch,
+               sol.convergence_time(0.1), sol.index(0 if kind == "batch" else ())]
+    if kind == "single":
+        results += [sol.weights([0.0, 1.0]), sol.init, sol.time_to_loss(1e-3)]
+    arrays = [a for r in results for a in _arrays(r)]
+    assert len(arrays) > 60
+    for a in arrays:
+        assert not a.flags.writeable
+    # the defects of issue 8, literally
+    with pytest.raises(ValueError, match="read-only"):
+        sol.gram.uu[...] = 100
+    with pytest.raises(ValueError, match="read-only"):
+        sol(1).output[...] = 0
+    with pytest.raises(ValueError, match="read-only"):
+        sol.constants.D[...] = 0
+
+
+def test_callers_arrays_are_neither_frozen_nor_aliased():
+    uu, ww, uw, kap = np.array([1.0, 2.0]), np.array([1.0, 0.5]), np.array([0.2, -0.1]), np.array([1.0, 0.5])
+    sol = featmech.solve_gram(uu, ww, uw, kappa=kap)
+    before = sol(1.0).conserved.copy()
+    for a in (uu, ww, uw, kap):
+        assert a.flags.writeable
+        a[...] = 7.0  # the caller may go on using their arrays
+    assert np.array_equal(sol(1.0).conserved, before)
+    assert np.array_equal(sol.gram.uu, [1.0, 2.0]) and np.array_equal(sol.hyper.kappa, [1.0, 0.5])
+    u0, w0 = np.array([0.3, 0.1]), np.array([0.5, -0.2])
+    featmech.solve(u0, w0)
+    assert u0.flags.writeable and w0.flags.writeable
+    init = Init(u0, w0)
+    u0[0] = 9.0
+    assert init.u0[0] == 0.3  # Init keeps a private copy
+
+
+def test_branch_enum_and_labels():
+    from featmech.theory.exact import Branch
+
+    assert [b.label for b in Branch] == ["static", "one frozen layer", "logistic", "generic"]
+    one = featmech.solve(np.array([0.3, 0.1]), np.array([0.3, 0.1]))
+    assert one.branch is Branch.LOGISTIC and one.branch == "logistic" and one.branch != "generic"
+    assert str(one.branch) == "logistic" and f"{one.branch:>9}" == " logistic"
+    assert hash(Branch.GENERIC) == hash(3) and Branch.GENERIC == 3
+    batch = _solutions()["batch"]
+    assert batch.branch.tolist() == ["generic", "one frozen layer", "static", "generic", "generic", "generic"]
+    assert np.array_equal(batch.constants.branch, [3, 1, 0, 3, 3, 3])
+    assert batch.constants.branches == {Branch.GENERIC, Branch.LINEAR, Branch.STATIC}
+
+
+def test_domain_objects_are_the_api_currency():
+    from featmech.theory.config import Gram, Hyper, Init
+
+    u0, w0 = np.array([0.3, 0.1, -0.4]), np.array([0.5, -0.2, 0.1])
+    hp = dict(eta_u=0.7, eta_w=1.3, kappa=0.8, target=-0.6, data_var=1.4)
+    ref = featmech.solve(u0, w0, **hp)
+    h = Hyper(**hp)
+    ts = np.array([0.0, 0.5, 3.0, np.inf])
+    for sol in (featmech.solve(Init(u0, w0), h), featmech.solve(Init(u0, w0), hyper=h),
+                featmech.solve(u0, w0, h), featmech.solve(u0, w0, hyper=h)):
+        for f in FIELDS + ("alignment", "residual", "loss"):
+            assert np.array_equal(getattr(sol(ts), f), getattr(ref(ts), f)), f
+        assert sol.init is not None
+    g = featmech.gram_of(u0, w0)
+    by_gram = featmech.solve(g, h)
+    kw = featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, **hp)
+    hy = featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, hyper=h)
+    for f in FIELDS:
+        assert np.array_equal(getattr(by_gram(ts), f), getattr(kw(ts), f))
+        assert np.array_equal(getattr(hy(ts), f), getattr(kw(ts), f))
+    assert by_gram.init is None and featmech.solve(g).hyper == Hyper()
+    assert isinstance(ref.gram, Gram) and isinstance(ref.hyper, Hyper)
+    # a batch of Gram statistics with one Hyper, or one Gram with a batch of Hyper
+    assert featmech.solve(Gram([1.0, 2.0], 1.0, 0.0), h).batch_shape == (2,)
+    assert featmech.solve(g, Hyper(kappa=[0.5, 1.0, 2.0])).batch_shape == (3,)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda h, i, g: featmech.solve(i, h, kappa=2.0), "not both"),
+        (lambda h, i, g: featmech.solve(i, hyper=h, eta_u=2.0), "not both"),
+        (lambda h, i, g: featmech.solve(i, np.ones(3)), "takes no w0"),
+        (lambda h, i, g: featmech.solve(g, np.ones(3)), "takes no w0"),
+        (lambda h, i, g: featmech.solve(np.ones(3)), "w0 is missing"),
+        (lambda h, i, g: featmech.solve(i, h, hyper=h), "twice"),
+        (lambda h, i, g: featmech.solve(i, hyper={"kappa": 1.0}), "Hyper"),
+        (lambda h, i, g: featmech.solve_gram(1.0, 1.0, 0.0, hyper=h, target=2.0), "not both"),
+        (lambda h, i, g: featmech.solve(np.ones(3), np.ones(3), kappa=[1.0, 2.0]), "single number"),
+        (lambda h, i, g: featmech.solve(i, featmech.Hyper(kappa=[1.0, 2.0])), "single number"),
+    ],
+)
+def test_ambiguous_or_incomplete_calls_are_refused(call, match):
+    from featmech.errors import InputError
+    from featmech.theory.config import Gram, Hyper, Init
+
+    with pytest.raises(InputError, match=match):
+        call(Hyper(), Init(np.ones(3), np.ones(3)), Gram(1.0, 1.0, 0.0))
+
+
+def test_fixed_point_is_computed_once_and_returned_for_t_inf():
+    sol = _solutions()["single"]
+    assert sol(np.inf) is sol.fixed_point and sol(math.inf) is sol.fixed_point
+    again = sol(np.array([np.inf]))
+    for f in FIELDS + ("alignment", "loss", "residual"):
+        assert np.array_equal(getattr(again, f)[..., 0], getattr(sol.fixed_point, f))
+
+
+def test_index_gives_the_solution_of_one_configuration():
+    batch = _solutions()["batch"]
+    ts = np.array([0.0, 0.7, 4.0])
+    for i in range(batch.batch_shape[0]):
+        one = batch.index(i)
+        assert one.batch_shape == ()
+        assert one.branch == batch.branch[i]
+        for f in FIELDS + ("alignment",):
+            assert np.array_equal(getattr(one(ts), f), getattr(batch(ts), f)[i])
+        assert one.constants.branches == {one.branch}
+
+
+def test_constants_are_typed_and_public():
+    from featmech.theory.exact import Constants
+
+    sol = _solutions()["single"]
+    c = sol.constants
+    assert isinstance(c, Constants)
+    assert float(c.D) == sol.rate and c.y0 is sol.y_range[0]
+    with pytest.raises(Exception):
+        c.D = np.array(1.0)  # frozen dataclass

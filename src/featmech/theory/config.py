@@ -10,7 +10,10 @@ r"""Domain objects: what a computation of the theory layer takes.
 
 All are frozen dataclasses that validate on construction and hold read-only float64 arrays
 (numbers broadcast together into a batch of configurations), so a value once checked cannot
-change under a solution that was built from it.
+change under a solution that was built from it. Values from outside enter through
+:func:`readonly` (the caller's writable arrays are copied, never frozen in place); the
+library's own fresh results through :func:`freeze` (frozen in place) and the ``trusted``
+constructors, which skip validation.
 
 >>> h = Hyper(eta_u=1e3, eta_w=1e3, kappa=1e-3)
 >>> float(h.kappa), h.shape
@@ -33,19 +36,71 @@ from numpy.typing import ArrayLike, NDArray
 from featmech._validation import check_array
 from featmech.errors import InputError
 
-__all__ = ["Hyper", "Gram", "Init", "readonly", "check_vectors", "F"]
+__all__ = ["Hyper", "Gram", "Init", "readonly", "freeze", "check_vectors", "F"]
 
 F = NDArray[np.float64]
 
 
 def readonly(x: ArrayLike, dtype: Any = np.float64) -> NDArray[Any]:
-    """``x`` as an array that cannot be written to (a copy only where needed)."""
+    """``x`` as an array that nobody can write to: the way a value enters a domain object.
+
+    An array that is already frozen (read-only, and so is every array it is a view of) is
+    returned as it is, shared; a writable array is copied, so the caller's arrays are never
+    frozen under them and a later write to them cannot change an object built from them; a
+    fresh conversion (from a number, a list, another dtype) is frozen in place.
+
+    Arguments:
+        x: anything :func:`numpy.asarray` takes.
+        dtype: the dtype of the result (float64 unless told).
+
+    Returns:
+        A read-only array.
+
+    >>> a = np.ones(2)
+    >>> r = readonly(a)
+    >>> a.flags.writeable, r.flags.writeable, r is readonly(r)
+    (True, False, True)
+    """
+    if type(x) is np.ndarray and x.base is None and not x.flags.writeable and x.dtype == dtype:
+        return x  # the common case inside the library: already frozen
     a = np.asarray(x, dtype=dtype)
-    if a.flags.writeable:
-        if a.base is not None or not a.flags.owndata:
-            a = a.copy()
-        a.flags.writeable = False
+    if _frozen(a):
+        return a
+    if a is x or not a.flags.owndata:
+        a = a.copy()
+    a.flags.writeable = False
     return a
+
+
+def freeze(a: ArrayLike) -> NDArray[Any]:
+    """Make an array the caller has just computed (and shares with nobody) read-only, in place.
+
+    The library's own computations end with it: no copy unless ``a`` is a writable view (then
+    the view is copied so that no writable base stays behind). Use :func:`readonly` for values
+    that come from outside.
+
+    Arguments:
+        a: a fresh array (or a number).
+
+    Returns:
+        ``a`` itself, read-only (a copy only for writable views).
+    """
+    arr = np.asarray(a)
+    if arr.flags.writeable:
+        if not arr.flags.owndata:
+            arr = arr.copy()
+        arr.flags.writeable = False
+    return arr
+
+
+def _frozen(a: NDArray[Any]) -> bool:
+    """True when ``a`` and every array it views are read-only (so its values cannot change)."""
+    x: Any = a
+    while x is not None:
+        if not isinstance(x, np.ndarray) or x.flags.writeable:
+            return False
+        x = x.base
+    return True
 
 
 def _set(obj: Any, name: str, value: Any) -> None:
@@ -54,10 +109,25 @@ def _set(obj: Any, name: str, value: Any) -> None:
 
 def _trusted(cls: type, **values: Any) -> Any:
     """Build a frozen object from already-validated read-only arrays, skipping validation."""
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     for k, v in values.items():
         _set(obj, k, v)
     return obj
+
+
+def _number(value: Any, low: float) -> NDArray[np.float64] | None:
+    """A plain finite Python number ``>= low`` as a frozen 0-d array; ``None`` when the full
+    check (and its error message) must decide. The fast path of validation."""
+    if isinstance(value, float) or type(value) is int:
+        try:
+            x = float(value)
+        except OverflowError:
+            return None
+        if math.isfinite(x) and x >= low:
+            a = np.array(x)
+            a.flags.writeable = False
+            return a
+    return None
 
 
 # ---------------------------------------------------------------------- hyperparameters
@@ -66,16 +136,30 @@ _HYPER_LOW = {"eta_u": 0.0, "eta_w": 0.0, "kappa": 0.0, "target": -math.inf, "da
 
 @dataclass(frozen=True)
 class Hyper:
-    """Hyperparameters of the network and its training (arrays broadcast to a batch shape).
+    r"""Hyperparameters of the network and its training (arrays broadcast to a batch shape).
 
-    Attributes:
-        eta_u, eta_w: layer-wise learning-rate multipliers, ``>= 0`` (0 freezes a layer).
-        kappa: output scale κ ``>= 0``; the network is f(x) = κ u·w x.
-        target: the slope k of the target y = k x (any real).
-        data_var: V = E[x²] ``>= 0``.
+    The flow they define (THEORY.md §1), for :math:`f(x) = \kappa\, u\cdot w\, x` and the target
+    :math:`y = kx` with :math:`E[x^2] = V`:
+
+    .. math::
+        L = \tfrac12 V(\kappa\, u\cdot w - k)^2,\qquad
+        \dot u = -\eta_u \partial_u L,\qquad \dot w = -\eta_w \partial_w L.
+
+    Arguments:
+        eta_u: learning-rate multiplier η_u of the output layer, ``>= 0`` (0 freezes it). Default 1.
+        eta_w: learning-rate multiplier η_w of the hidden layer, ``>= 0``. Default 1.
+        kappa: output scale κ ``>= 0``. Default 1.
+        target: the slope k of the target (any finite real). Default 1.
+        data_var: V = E[x²] ``>= 0``. Default 1.
+
+    Each is a number or an array; the fields are stored as read-only float64 arrays (copies of
+    the caller's arrays), which broadcast together to :attr:`shape`.
 
     Raises:
         InputError: a value is not a finite real number in its range.
+
+    >>> Hyper(eta_u=[1.0, 2.0]).shape
+    (2,)
     """
 
     eta_u: F = 1.0  # type: ignore[assignment]
@@ -86,22 +170,33 @@ class Hyper:
 
     def __post_init__(self) -> None:
         for name, low in _HYPER_LOW.items():
-            _set(self, name, readonly(check_array(name, getattr(self, name), low=low)))
+            value = getattr(self, name)
+            arr = _number(value, low)
+            _set(self, name, arr if arr is not None else readonly(check_array(name, value, low=low)))
 
     @property
     def shape(self) -> tuple[int, ...]:
         """The batch shape all fields broadcast to."""
-        return np.broadcast_shapes(*(getattr(self, f.name).shape for f in fields(self)))
+        return np.broadcast_shapes(self.eta_u.shape, self.eta_w.shape, self.kappa.shape, self.target.shape,
+                                   self.data_var.shape)
 
     def broadcast(self, shape: tuple[int, ...]) -> "Hyper":
-        """The same hyperparameters as read-only arrays of ``shape``."""
-        return _trusted(Hyper, **{f.name: readonly(np.broadcast_to(getattr(self, f.name), shape))
-                                  for f in fields(self)})
+        """The same hyperparameters as read-only arrays of ``shape`` (no validation: they are valid).
+
+        Arguments:
+            shape: a shape every field broadcasts to.
+
+        Returns:
+            ``self`` when every field already has that shape, else a new :class:`Hyper` of views.
+        """
+        if all(getattr(self, n).shape == shape for n in _HYPER_LOW):
+            return self
+        return _trusted(Hyper, **{n: readonly(np.broadcast_to(getattr(self, n), shape)) for n in _HYPER_LOW})
 
     def index(self, idx: Any) -> "Hyper":
-        """One configuration (or a sub-batch) of a batch."""
-        return _trusted(Hyper, **{f.name: readonly(np.broadcast_to(getattr(self, f.name), self.shape)[idx])
-                                  for f in fields(self)})
+        """One configuration (or a sub-batch) of a batch: ``idx`` indexes arrays of :attr:`shape`."""
+        shape = self.shape
+        return _trusted(Hyper, **{n: readonly(np.broadcast_to(getattr(self, n), shape)[idx]) for n in _HYPER_LOW})
 
     def replace(self, **changes: Any) -> "Hyper":
         """A copy with some fields changed (validated)."""
@@ -117,21 +212,33 @@ def _plain(a: NDArray[Any]) -> Any:
 
 
 # ---------------------------------------------------------------------- initializations
+_GRAM_FIELDS = ("uu", "ww", "uw", "area")
+
+
 @dataclass(frozen=True)
 class Gram:
-    """Second moments of an initialization: all the exact solution needs.
+    r"""Second moments of an initialization: all the exact solution needs.
 
-    Attributes:
-        uu: ``|u0|²``;  ww: ``|w0|²``;  uw: ``u0·w0``.
-        area: ``|u0 ∧ w0|``, the area of the parallelogram spanned by u0 and w0,
-            ``sqrt(uu·ww − uw²)`` (conserved by gradient flow). Computed when not given; give it
-            for full accuracy with nearly collinear inits (the exact sampler does).
+    .. math::
+        uu = |u_0|^2,\quad ww = |w_0|^2,\quad uw = u_0\cdot w_0,\quad
+        \mathrm{area} = |u_0\wedge w_0| = \sqrt{uu\cdot ww - uw^2}.
 
-    All fields are read-only float64 arrays of one common (batch) shape.
+    Arguments:
+        uu: ``|u0|² >= 0``.
+        ww: ``|w0|² >= 0``.
+        uw: ``u0·w0``, clipped into the Cauchy–Schwarz range ``[-sqrt(uu·ww), sqrt(uu·ww)]``.
+        area: ``|u0 ∧ w0|``, the area of the parallelogram spanned by u0 and w0 (conserved by
+            gradient flow). Computed as above when not given; give it for full accuracy with
+            nearly collinear inits (the exact sampler does).
+
+    All fields are stored as read-only float64 arrays of one common (batch) shape.
 
     Raises:
         InputError: negative squared norms, ``uw² > uu·ww`` or ``area² > uu·ww`` (Cauchy–Schwarz,
-            1e-12 relative slack; ``uw`` is clipped into the range).
+            1e-12 relative slack).
+
+    >>> Gram(1.0, 1.0, 0.0).area.item()
+    1.0
     """
 
     uu: F
@@ -154,20 +261,39 @@ class Gram:
                 area = check_array("area", self.area, low=0.0)
                 if np.any(area > geo * (1 + 1e-12)):
                     raise InputError("area must satisfy area <= sqrt(uu·ww)")
-        arrays = np.broadcast_arrays(uu, ww, np.clip(uw, -geo, geo), area)
-        for name, a in zip(("uu", "ww", "uw", "area"), arrays):
-            _set(self, name, readonly(a))
+        arrays = (uu, ww, np.clip(uw, -geo, geo), area)
+        shape = np.broadcast_shapes(*(a.shape for a in arrays))
+        for name, a in zip(_GRAM_FIELDS, arrays):
+            _set(self, name, readonly(a if a.shape == shape else np.broadcast_to(a, shape)))
 
     @classmethod
     def trusted(cls, uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, area: ArrayLike) -> "Gram":
-        """Build from values known to be valid (the library's own computations): no checks."""
-        arrays = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (uu, ww, uw, area)))
-        return _trusted(cls, **{n: readonly(a) for n, a in zip(("uu", "ww", "uw", "area"), arrays)})
+        """Build from values known to be valid (the library's own computations): no checks.
+
+        Arguments:
+            uu, ww, uw, area: as for :class:`Gram` (area required), broadcasting together.
+
+        Returns:
+            A :class:`Gram`. It takes ownership of the arrays it is given: fresh arrays are
+            frozen in place (no copy), views are copied.
+        """
+        arrays = [np.asarray(x, dtype=np.float64) for x in (uu, ww, uw, area)]
+        shape = arrays[0].shape
+        if any(a.shape != shape for a in arrays):
+            shape = np.broadcast_shapes(*(a.shape for a in arrays))
+            arrays = [a if a.shape == shape else np.broadcast_to(a, shape) for a in arrays]
+        return _trusted(cls, **{n: freeze(a) for n, a in zip(_GRAM_FIELDS, arrays)})
 
     @property
     def shape(self) -> tuple[int, ...]:
         """The batch shape."""
         return self.uu.shape
+
+    def broadcast(self, shape: tuple[int, ...]) -> "Gram":
+        """The same statistics as read-only arrays of ``shape`` (``self`` when already that shape)."""
+        if self.uu.shape == shape:
+            return self
+        return _trusted(Gram, **{n: readonly(np.broadcast_to(getattr(self, n), shape)) for n in _GRAM_FIELDS})
 
     def index(self, idx: Any) -> "Gram":
         """One configuration (or a sub-batch) of a batch."""
@@ -182,11 +308,18 @@ class Gram:
 class Init:
     """An initialization as weight vectors: ``u0`` the output layer, ``w0`` the hidden layer.
 
-    Attributes:
-        u0, w0: read-only float64 vectors of the same length, the width d ``>= 1``.
+    Arguments:
+        u0: the output layer's weights, a 1-D real vector of length d ``>= 1`` (the width).
+        w0: the hidden layer's weights, a vector of the same length.
+
+    Both are stored as read-only float64 vectors (copies of the caller's arrays). An ``Init``
+    unpacks into its two vectors: ``u0, w0 = init``.
 
     Raises:
         InputError: not 1-D real arrays of one length, or not finite.
+
+    >>> Init([3.0, 0.0], [1.0, 1.0]).gram.uw.item()
+    3.0
     """
 
     u0: F
@@ -197,6 +330,27 @@ class Init:
         u, w = check_vectors(self.u0, self.w0)
         _set(self, "u0", readonly(u))
         _set(self, "w0", readonly(w))
+
+    @classmethod
+    def borrow(cls, u0: ArrayLike, w0: ArrayLike) -> "Init":
+        """Validate the caller's vectors and wrap them without a copy (for speed at large widths).
+
+        The fields are read-only *views* of ``u0`` and ``w0`` (a fresh conversion, e.g. from a
+        list, is simply frozen): nothing can be written through them, but an in-place change the
+        caller makes to their own arrays afterwards shows through. Use ``Init(u0, w0)`` for a
+        private copy.
+
+        Arguments:
+            u0, w0: as for :class:`Init`.
+
+        Returns:
+            The :class:`Init`.
+
+        Raises:
+            InputError: as for :class:`Init`.
+        """
+        u, w = check_vectors(u0, w0)
+        return _trusted(cls, u0=_view(u, u0), w0=_view(w, w0), _gram=None)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         """``u0, w0 = init``: an Init unpacks into its two vectors."""
@@ -209,16 +363,34 @@ class Init:
 
     @property
     def gram(self) -> Gram:
-        """The Gram statistics, computed once without overflow or cancellation."""
+        """The Gram statistics, computed once without overflow or cancellation (see
+        :func:`featmech.theory.exact.gram_of`)."""
         if self._gram is None:
-            from featmech.theory.exact import gram_of
+            from featmech.theory.exact.gram import vector_gram
 
-            _set(self, "_gram", gram_of(self.u0, self.w0))
+            _set(self, "_gram", vector_gram(self.u0, self.w0))
         return self._gram  # type: ignore[return-value]
 
 
+def _view(a: NDArray[Any], given: Any) -> NDArray[Any]:
+    """``a`` read-only without a copy: a view when it is (or views) the caller's array, else frozen."""
+    if a is given or not a.flags.owndata:
+        if _frozen(a):
+            return a
+        a = a.view()
+    a.flags.writeable = False
+    return a
+
+
 def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
-    """Validate two weight vectors (1-D, real, finite, one length >= 1); return them as float64.
+    """Validate two weight vectors (1-D, real, finite, one length >= 1).
+
+    Arguments:
+        u0: the output layer's weights.
+        w0: the hidden layer's weights.
+
+    Returns:
+        ``(u0, w0)`` as float64 arrays (the inputs themselves where they already are).
 
     Raises:
         InputError: naming ``u0``/``w0`` and what is wrong.
