@@ -4,7 +4,7 @@ Run:  python benchmarks/bench_core.py        (writes the "core" section of BENCH
 
 (a) a 10⁴-point trajectory of all scalar observables from a width-10⁶ init, Gram reduction included;
 (b) the same at width 10³ against scipy's solve_ivp (DOP853, rtol 1e-10) on the full ODE, with the
-    accuracy of both measured against the mpmath closed form (THEORY.md §2) at 250 digits; and
+    accuracy of both measured against the mpmath closed form (docs/theory.md §2) at 250 digits; and
     solve + 10³ points, where the fixed cost of solve() dominates (issue 9: ≥ 1500×);
 (c) width-free GD: 10⁵ steps × 10³ configurations, and the full-width NumPy loop at width 10⁴.
 """

@@ -1,7 +1,7 @@
 """Independent references used by the tests (none of them calls featmech's solvers).
 
 - ``ode_reference``: scipy's solve_ivp (DOP853) on the full 2d-dimensional ODE;
-- ``mp_closed_form``: THEORY.md §2's Riccati solution z(t) in mpmath at 250 digits,
+- ``mp_closed_form``: docs/theory.md §2's Riccati solution z(t) in mpmath at 250 digits,
   written directly from the formula in the spec (a different formula from the one the
   package evaluates, and at a precision where cancellation cannot matter);
 - ``saxe_logistic``: the published logistic curve for aligned balanced inits.
@@ -46,7 +46,7 @@ def ode_reference(u0, w0, *, eta_u, eta_w, kappa, target, data_var, times, rtol=
 
 
 def mp_closed_form(uu, ww, uw, *, eta_u, eta_w, kappa, target, data_var, times, dps=250):
-    """THEORY.md §2 at high precision: returns dict of mpf lists (output, ntk, norm_u, norm_w, alignment, loss)."""
+    """docs/theory.md §2 at high precision: returns dict of mpf lists (output, ntk, norm_u, norm_w, alignment, loss)."""
     with mp.workdps(dps):
         uu, ww, uw = mp.mpf(uu), mp.mpf(ww), mp.mpf(uw)
         eu, ew, kap, k, V = (mp.mpf(x) for x in (eta_u, eta_w, kappa, target, data_var))

@@ -53,7 +53,7 @@ def test_monitor_reproduces_the_exact_linear_dynamics():
     assert np.max(np.abs(h.zeta[:, 0] - np.abs(sim.alignment))) < 1e-12
     assert np.allclose(h.norms[:, 1], sim.norm_u, rtol=1e-12) and np.allclose(h.norms[:, 0], sim.norm_w, rtol=1e-12)
     idx = [list(sim.step).index(s) for s in h.ntk_step]
-    # trace(K)/n over the whole sample = κ²(η_w|u|² + η_u|w|²)·mean(x²) = THEORY.md's K with V = mean(x²)
+    # trace(K)/n over the whole sample = κ²(η_w|u|² + η_u|w|²)·mean(x²) = docs/theory.md's K with V = mean(x²)
     assert np.allclose(h.ntk_trace, sim.ntk[idx], rtol=1e-12)
     c = mon.classify()["hidden->output"]
     assert c.regime == "feature" and c.mechanism == "alignment"

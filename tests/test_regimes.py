@@ -1,4 +1,4 @@
-"""THEORY.md §5: the five canonical cases, limits, the trajectory-array interface, typed results."""
+"""docs/theory.md §5: the five canonical cases, limits, the trajectory-array interface, typed results."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ def test_report_is_self_contained_with_its_data(report):
     out = report.parent
     assert (out / "run.json").exists() and (out / "canonical" / "canonical.json").exists()
     assert (out / "scaling" / "presets.csv").exists()
-    assert "All five cases come out as THEORY.md states." in html
+    assert "All five cases come out as docs/theory.md states." in html
 
 
 def test_every_string_is_escaped(tmp_path):

@@ -84,7 +84,7 @@ class Dataset:
 
 def regression_1d(n: int, *, data_var: float = 1.0, target: float = 1.0, noise: float = 0.0,
                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """THEORY.md §1's data: x ~ N(0, V), y = k x + ε, ε ~ N(0, noise²).
+    """docs/theory.md §1's data: x ~ N(0, V), y = k x + ε, ε ~ N(0, noise²).
 
     Arguments:
         n: the number of samples (≥ 1).

@@ -1,8 +1,8 @@
-r"""THEORY.md §5's canonical cases: five configurations, one for each outcome of the §5 rule.
+r"""docs/theory.md §5's canonical cases: five configurations, one for each outcome of the §5 rule.
 
 Each :class:`CanonicalCase` is written in the parameter vocabulary (:data:`featmech.params.PARAMETERS`):
 an init kind, the values of the parameters it sets (the others keep their defaults) and the
-regime and mechanism THEORY.md states for it. :func:`run_canonical` solves every case exactly,
+regime and mechanism docs/theory.md states for it. :func:`run_canonical` solves every case exactly,
 classifies it and checks the outcome against the expectation:
 
 >>> report = run_canonical()
@@ -52,7 +52,7 @@ INIT_KINDS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class CanonicalCase:
-    """One canonical configuration and the outcome THEORY.md states for it.
+    """One canonical configuration and the outcome docs/theory.md states for it.
 
     Attributes:
         name: the case's name (``"mean-field"``).
@@ -140,7 +140,7 @@ def _case(name: str, init: str, regime: Regime, mechanism: Mechanism, descriptio
     return name, CanonicalCase(name, init, values, regime, mechanism, description)
 
 
-#: THEORY.md §5's canonical cases, by name.
+#: docs/theory.md §5's canonical cases, by name.
 CANONICAL_CASES: Mapping[str, CanonicalCase] = MappingProxyType(dict([
     _case("mean-field", "iid", Regime.FEATURE, Mechanism.ALIGNMENT, "mean-field: σ = 1, η = d, κ = 1/d",
           width=100_000, sigma_u=1.0, sigma_w=1.0, eta_u=1e5, eta_w=1e5, kappa=1e-5, target=1.0),
@@ -227,7 +227,7 @@ class CanonicalReport:
 
     @property
     def all_agree(self) -> bool:
-        """Whether every case comes out as THEORY.md states."""
+        """Whether every case comes out as docs/theory.md states."""
         return all(r.agrees for r in self.rows)
 
     def table(self) -> Table:
@@ -260,7 +260,7 @@ def run_canonical(seed: int = 0, thresholds: Thresholds | None = None) -> Canoni
 
     Returns:
         A :class:`CanonicalReport`; ``report.all_agree`` says whether every case comes out as
-        THEORY.md states, ``report.table()`` gives the numbers.
+        docs/theory.md states, ``report.table()`` gives the numbers.
 
     Raises:
         InputError: a bad seed.

@@ -8,7 +8,7 @@ loop over grid points.
 
 The axes, their defaults and their ranges are those of the parameter table
 (:data:`featmech.params.PARAMETERS`). ``eta_ratio`` = η_u/η_w (η_w taken from ``eta_w``); it
-cannot be combined with ``eta_u``. The known boundary is λ = Θ(1) with λ = k/g (THEORY.md §4:
+cannot be combined with ``eta_u``. The known boundary is λ = Θ(1) with λ = k/g (docs/theory.md §4:
 4k/(κ s N) at infinite width).
 
 >>> pd = phase_diagram("width=10,1000", "kappa=1e-4,1", seeds=2)

@@ -1,4 +1,4 @@
-r"""Kernel vs feature learning and the three mechanisms (THEORY.md §5).
+r"""Kernel vs feature learning and the three mechanisms (docs/theory.md §5).
 
 Over a trajectory from t = 0 to convergence:
 
@@ -117,7 +117,7 @@ class Classification:
         output_start, output_end: κ u·w.
         convergence_time: the time at which the residual has fallen to 1e-2 of its initial value
             (inf if never; NaN for recorded trajectories).
-        lam: λ = k/g, g = κ√(η_uη_w)|a||b|/4, the finite-width form of THEORY.md §4's
+        lam: λ = k/g, g = κ√(η_uη_w)|a||b|/4, the finite-width form of docs/theory.md §4's
             λ = 4k/(κ s N) (NaN where it does not apply).
         thresholds: the :class:`Thresholds` the labels were decided with.
     """

@@ -1,4 +1,4 @@
-r"""The infinite-width phase diagram in exponent space (THEORY.md §4), and its numeric check.
+r"""The infinite-width phase diagram in exponent space (docs/theory.md §4), and its numeric check.
 
 Hyperparameters are powers of the width d (constants 1): :math:`\sigma_u^2 = d^{a_u}`,
 :math:`\sigma_w^2 = d^{a_w}`, :math:`\eta_u = d^{e_u}`, :math:`\eta_w = d^{e_w}`, :math:`\kappa = d^{c}`,

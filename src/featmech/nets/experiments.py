@@ -138,7 +138,7 @@ class _Runs:
 # ---------------------------------------------------------------------- the two-layer net on 1-D data
 @dataclass(frozen=True)
 class ActivationCase:
-    """One configuration of the two-layer experiment (THEORY.md §5 canonical cases (i) and (v)).
+    """One configuration of the two-layer experiment (docs/theory.md §5 canonical cases (i) and (v)).
 
     Attributes:
         width: d.

@@ -11,7 +11,7 @@ Attach it to a model and call :meth:`MechanismMonitor.step` once per training st
 - every ``ntk_every`` steps: the empirical NTK on a fixed probe batch,
   K_ij = Σ_θ η_θ Σ_c ∂f_c(x_i)/∂θ · ∂f_c(x_j)/∂θ (per-example Jacobians with ``torch.func``;
   η_θ the layer's learning-rate multiplier, so that for the linear model trace(K)/n equals
-  THEORY.md's K = Vκ²(η_w|u|² + η_u|w|²) with V the probe's E[x²]); its normalized trace
+  docs/theory.md's K = Vκ²(η_w|u|² + η_u|w|²) with V the probe's E[x²]); its normalized trace
   tr(K)/n, the kernel distance from initialization 1 − ⟨K0, Kt⟩/(‖K0‖‖Kt‖) and the kernel-target
   alignment ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖).
 
@@ -372,7 +372,7 @@ class MechanismMonitor:
             kernel_target_alignment=readonly(self.kernel_target_alignment))
 
     def classify(self, thresholds: Thresholds | None = None, diverged: bool = False) -> dict[str, Classification]:
-        """Regime and mechanism per consecutive layer pair (THEORY.md §5, from the records at NTK steps).
+        """Regime and mechanism per consecutive layer pair (docs/theory.md §5, from the records at NTK steps).
 
         Each pair is classified as a two-layer network: K the NTK trace, ζ_l, ‖W_{l+1}‖ as "u"
         and ‖W_l‖ as "w" with their η.

@@ -1,11 +1,11 @@
 """Networks for the experiments (PyTorch, optional extra ``featmech[torch]``).
 
 - :class:`TwoLayerNet`: f(x) = κ Σ_i u_i σ(w_i x) on scalar input, initialized like the linear
-  model (σ_u, σ_w, correlation ρ); with ``activation="linear"`` it *is* THEORY.md's network.
+  model (σ_u, σ_w, correlation ρ); with ``activation="linear"`` it *is* docs/theory.md's network.
 - :class:`MLP` and :class:`SmallCNN`: image classifiers with an init-scale multiplier (weights
   N(0, (scale)²/fan_in), zero biases) and an output scale κ.
 - :func:`param_groups` / :func:`make_optimizer`: per-layer learning rates lr·η_l as optimizer
-  parameter groups (THEORY.md's layer-wise η).
+  parameter groups (docs/theory.md's layer-wise η).
 - :class:`Training` and :func:`train`: full-batch GD or minibatch SGD with MSE
   (½·mean Σ_c (f_c − y_c)²) or cross-entropy, deterministic seeds, an optional
   :class:`featmech.nets.monitor.MechanismMonitor`; the result is a frozen :class:`TrainResult`.

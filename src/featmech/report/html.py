@@ -115,9 +115,9 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
     data = Table({**t.columns, **{k: [r[k] for r in gd] for k in ("lr", "steps", "gd_vs_flow_max_alignment_gap")}},
                  t.scalars, t.extra)
     rows = [dict(zip(data.columns, r)) for r in data.rows()]
-    s = Section("1. The five canonical cases (THEORY.md §5)",
+    s = Section("1. The five canonical cases (docs/theory.md §5)",
                 "Each case is solved exactly (closed form, lines) and trained with width-free gradient descent at a "
-                "small step (points); the label is decided by the rule of THEORY.md §5 on the exact trajectory.")
+                "small step (points); the label is decided by the rule of docs/theory.md §5 on the exact trajectory.")
     s.tables.append(("Regime and mechanism of each canonical case, with the numbers they were decided on.",
                      _display(rows, [("case", "case", "{}"), ("expected", "expected", "{}"), ("regime", "regime", "{}"),
                                      ("mechanism", "mechanism", "{}"), ("max|K/K0−1|", "ntk_max_deviation", "{:.3g}"),
@@ -125,8 +125,8 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
                                      ("balance ×", "balance_change", "{:.3g}"),
                                      ("max |ζ_GD − ζ_flow|", "gd_vs_flow_max_alignment_gap", "{:.1e}")])))
     agree = report.all_agree
-    s.note = ("All five cases come out as THEORY.md states." if agree else
-              "Some cases do not come out as THEORY.md states; see the table.")
+    s.note = ("All five cases come out as docs/theory.md states." if agree else
+              "Some cases do not come out as docs/theory.md states; see the table.")
     captions = {
         "mean-field": "Mean-field (σ = 1, η = d, κ = 1/d, d = 1e5): the alignment ζ rises from ≈0 to ≈0.71 while both "
                       "layers grow together and the NTK grows ×1.41 — feature learning by alignment.",
@@ -160,7 +160,7 @@ def _sec_phase(out: Path, quick: bool) -> Section:
     specs = [
         ("width_kappa", f"width=1e1:1e6:log:{n}", f"kappa=1e-7:1:log:{n}", {},
          "Width × output scale (σ = η = 1, k = 1): kernel above the line λ = 1, feature learning (by alignment) below; "
-         "the boundary is κ ∝ 1/d, THEORY.md §4's λ = 4k/(κsN) = Θ(1)."),
+         "the boundary is κ ∝ 1/d, docs/theory.md §4's λ = 4k/(κsN) = Θ(1)."),
         ("sigmaw_etaratio", f"sigma_w=1e-3:1:log:{n}", f"eta_ratio=1e-3:1e3:log:{n}", {"width": 10000, "kappa": 1e-4},
          "Hidden-layer init scale × learning-rate ratio η_u/η_w (d = 1e4, κ = 1e−4): unbalanced layers (small σ_w or "
          "η_u/η_w far from 1) learn by rescaling, balanced ones by alignment; small η_u/η_w drives λ below 1 (kernel)."),
@@ -189,7 +189,7 @@ def _sec_scaling(out: Path, quick: bool) -> Section:
     d = out / "scaling"
     d.mkdir(parents=True, exist_ok=True)
     s = Section("3. Infinite width: the exponent diagram and its numeric verification",
-                "Hyperparameters as powers of the width d. The analytic label (THEORY.md §4) is checked by fitting the "
+                "Hyperparameters as powers of the width d. The analytic label (docs/theory.md §4) is checked by fitting the "
                 "slopes of λ, the rate D, the initial output and the NTK change against log d on exact solutions at "
                 "d = 1e2 … 1e12.")
     verified = verify_presets(seeds=8 if quick else 16)

@@ -113,7 +113,7 @@ def _lambda_contours(ax: Any, pd: Any) -> None:
 def plot_phase(pd: Any, out_dir: str | Path, prefix: str = "phase") -> list[Path]:
     """Categorical regime/mechanism map and heat maps of NTK change, |Δζ| and convergence time.
 
-    The solid line is λ = k/g = 1 (THEORY.md §4's boundary λ = Θ(1)); dashed: λ = 0.1 and 10.
+    The solid line is λ = k/g = 1 (docs/theory.md §4's boundary λ = Θ(1)); dashed: λ = 0.1 and 10.
     Categories are the majority over seeds; heat maps show the median over seeds.
 
     Arguments:

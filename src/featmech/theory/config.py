@@ -138,7 +138,7 @@ _HYPER_LOW = {"eta_u": 0.0, "eta_w": 0.0, "kappa": 0.0, "target": -math.inf, "da
 class Hyper:
     r"""Hyperparameters of the network and its training (arrays broadcast to a batch shape).
 
-    The flow they define (THEORY.md §1), for :math:`f(x) = \kappa\, u\cdot w\, x` and the target
+    The flow they define (docs/theory.md §1), for :math:`f(x) = \kappa\, u\cdot w\, x` and the target
     :math:`y = kx` with :math:`E[x^2] = V`:
 
     .. math::

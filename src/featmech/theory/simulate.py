@@ -1,4 +1,4 @@
-r"""Discrete-time training of the linear network, exact at any width (THEORY.md §3).
+r"""Discrete-time training of the linear network, exact at any width (docs/theory.md §3).
 
 Every update is a linear combination of u and w (and of the momentum buffers, which are
 themselves such combinations), so the whole trajectory stays in span{u0, w0}. Writing the

@@ -1,6 +1,6 @@
 r"""Exact gradient-flow solution of the one-hidden-layer linear network.
 
-Model (THEORY.md §1): :math:`f(x) = \kappa\, p\, x` with :math:`p = u\cdot w`, loss
+Model (docs/theory.md §1): :math:`f(x) = \kappa\, p\, x` with :math:`p = u\cdot w`, loss
 :math:`L = \tfrac12 V(\kappa p - k)^2`, gradient flow with layer-wise learning rates
 
 .. math::

@@ -38,7 +38,7 @@ def solve(init: Init | Gram | ArrayLike, w0: ArrayLike | Hyper | None = None, hy
     .. math::
         \dot u = -\eta_u V\kappa r\, w,\quad \dot w = -\eta_w V\kappa r\, u,\quad r = \kappa\, u\cdot w - k
 
-    (THEORY.md §1; the closed form is described in :mod:`featmech.theory.exact`). The width d
+    (docs/theory.md §1; the closed form is described in :mod:`featmech.theory.exact`). The width d
     enters only through the Gram statistics: every later call costs O(1) per time point.
 
     Call it as
