@@ -47,11 +47,11 @@ from featmech.analysis.regimes import (
     Thresholds,
     classify_solution,
 )
-from featmech.analysis.solving import exact_solution
 from featmech.errors import InputError
 from featmech.params import PARAMETERS, Param
 from featmech.tables import Table
 from featmech.theory.config import Gram, Hyper, readonly
+from featmech.theory.exact import solve
 from featmech.theory.inits import sample_gram
 
 __all__ = ["AXIS_NAMES", "GRID_PARAMETERS", "DEFAULTS", "Axis", "parse_axis", "PhaseDiagram", "phase_diagram",
@@ -415,7 +415,7 @@ def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | Non
     g = sample_gram(grid["width"], grid["sigma_u"], grid["sigma_w"], rho=grid["rho"], seed=base_seed, size=nseeds)
     hyper = Hyper(eta_u=grid["eta_u"], eta_w=grid["eta_w"], kappa=grid["kappa"], target=grid["target"],
                   data_var=grid["data_var"])
-    cl = classify_solution(exact_solution(g, hyper), th)
+    cl = classify_solution(solve(g, hyper), th)
     params = MappingProxyType({k: readonly(np.broadcast_to(grid[k], shape2)) for k in GRID_PARAMETERS})
     full = (nseeds,) + shape2
     g = Gram.trusted(*(np.broadcast_to(getattr(g, f), full) for f in ("uu", "ww", "uw", "area")))

@@ -81,7 +81,8 @@ def canonical_figures(out: Path, seed: int = 0, *,
     """
     from featmech.analysis.canonical import run_canonical
     from featmech.report.plots import plot_trajectory
-    from featmech.theory.simulate import simulate_gram
+    from featmech.theory.optim import Optimizer, Record
+    from featmech.theory.simulate import simulate
 
     report = report if report is not None else run_canonical(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,9 +95,7 @@ def canonical_figures(out: Path, seed: int = 0, *,
         lr = 0.05 / kmax
         steps = int(min(max(math.ceil(1.5 * tc / lr), 10), 20_000))
         lr = 1.5 * tc / steps if steps == 20_000 else lr
-        g = sol.gram
-        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, **sol.hyper.as_dict(),
-                            every=max(1, steps // 40))
+        res = simulate(sol.gram, sol.hyper, Optimizer(lr=lr), steps, Record(every=max(1, steps // 40)))
         st = sol(np.linspace(0.0, steps * lr, 400))
         files += plot_trajectory(st, out / f"canonical_{row.name}", sim=res, lr=lr,
                                  title=f"{row.name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")
