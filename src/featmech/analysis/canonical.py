@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -127,11 +127,6 @@ class CanonicalCase:
         gram = sample_gram(self.value("width"), self.value("sigma_u"), self.value("sigma_w"), rho=self.value("rho"),
                            seed=seed)
         return solve(gram, hyper)
-
-    def __iter__(self) -> Iterator[Any]:
-        """Legacy unpacking ``config, regime, mechanism = case`` (the former tuple form, with
-        ``config`` a dict holding ``init`` and the parameter values). Prefer the attributes."""
-        return iter(({"init": self.init, **self.values}, self.regime, self.mechanism))
 
 
 def _case(name: str, init: str, regime: Regime, mechanism: Mechanism, description: str,

@@ -97,29 +97,6 @@ def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
-class _RowView:
-    """Transitional, read-only dict-style access to a run (``run["regime"]``, ``run.items()``), through
-    ``as_dict()``, for code written against the former dict rows. Prefer the attributes."""
-
-    def as_dict(self) -> dict[str, Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> Any:
-        return self.as_dict()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.as_dict()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.as_dict().get(key, default)
-
-    def keys(self) -> Any:
-        return self.as_dict().keys()
-
-    def items(self) -> Any:
-        return self.as_dict().items()
-
-
 class _Runs:
     """A result is the sequence of its runs: ``len(result)``, ``result[0]``, ``for run in result``."""
 
@@ -182,7 +159,7 @@ def activation_case(case: str, quick: bool = False) -> ActivationCase:
 
 
 @dataclass(frozen=True)
-class ActivationRun(_RowView):
+class ActivationRun:
     """One activation of :func:`activations_experiment` (arrays read-only, over the recorded steps).
 
     Attributes:
@@ -464,7 +441,7 @@ class PairResult:
 
 
 @dataclass(frozen=True)
-class NetworkRun(_RowView):
+class NetworkRun:
     """One trained network: its accuracy, NTK change and labels.
 
     Attributes:
@@ -718,14 +695,3 @@ def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0),
                             **({} if steps is None else {"steps": steps}))
     return _network_sweep("lr_ratio", ratios, base, seeds, dataset=dataset, data_dir=data_dir, max_train=max_train,
                           thresholds=thresholds)
-
-
-# Transitional: featmech.sweeps.sweep (before the merge with the sweeps branch, which calls
-# network_point through its registry) still imports these two. Delete them after that merge.
-def _defaults(quick: bool) -> dict[str, Any]:
-    c = network_defaults(quick)
-    return dict(steps=c.steps, hidden=c.hidden, probe=c.probe, ntk_every=c.ntk_every, batch_size=c.batch_size)
-
-
-def _network_run(ds: Dataset, *, out_mult: float, th: Thresholds | None, **fields: Any) -> dict[str, Any]:
-    return run_network(ds, NetworkConfig(lr_ratio=out_mult, **fields), th).as_dict()

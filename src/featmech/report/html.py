@@ -170,7 +170,7 @@ def _sec_phase(out: Path, quick: bool) -> Section:
     for name, x, y, fixed, cap in specs:
         pd = phase_diagram(x, y, fixed, seeds=seeds)
         files = plot_phase(pd, d, prefix=name)
-        s.files.append(_tidy(pd).write(d / f"{name}.csv"))
+        s.files.append(pd.table().write(d / f"{name}.csv"))
         s.files += files
         s.figures.append((d / f"{name}_regime.png", cap))
         if name == "width_kappa":
@@ -287,12 +287,6 @@ def _sec_digits(out: Path, quick: bool) -> Section:
 def _display(rows: Sequence[dict[str, Any]], spec: Sequence[tuple[str, str, str]]) -> Table:
     """A table for people: ``(header, key, format)`` per column, cells formatted as text."""
     return Table({header: [fmt.format(r[key]) for r in rows] for header, key, fmt in spec})
-
-
-def _tidy(result: Any) -> Table:
-    """The tidy table of a library result (its ``table()``, a :class:`Table` or a mapping of columns)."""
-    t = result.table()
-    return t if isinstance(t, Table) else Table(t)
 
 
 _BUILDERS: dict[str, Callable[[Path, bool], Section]] = {

@@ -190,14 +190,14 @@ def run_defaults(gram: Gram | Init, hyper: Hyper | None = None, steps: int | Non
     >>> K0, lr, every
     (8.0, 0.0625, 10)
     """
-    legacy = {k: v for k, v in (("eta_u", eta_u), ("eta_w", eta_w), ("kappa", kappa), ("data_var", data_var))
-              if v is not None}
+    keywords = {k: v for k, v in (("eta_u", eta_u), ("eta_w", eta_w), ("kappa", kappa), ("data_var", data_var))
+                if v is not None}
     if hyper is None:
-        hyper = Hyper(**_own_arrays(legacy))
+        hyper = Hyper(**_own_arrays(keywords))
     elif not isinstance(hyper, Hyper):
         raise InputError(f"hyper must be a Hyper, got {type(hyper).__name__}")
-    elif legacy:
-        raise InputError(f"give either hyper=Hyper(...) or the keywords {', '.join(legacy)}, not both")
+    elif keywords:
+        raise InputError(f"give either hyper=Hyper(...) or the keywords {', '.join(keywords)}, not both")
     g = _as_gram(gram, "gram")
     if g.shape != () or hyper.shape != ():
         raise InputError("run_defaults is for one configuration (scalar Gram statistics and hyperparameters)")
