@@ -97,6 +97,22 @@ def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
+class _Labelled:
+    """``regime`` and ``mechanism`` of a result that carries the ``classification`` of one configuration."""
+
+    classification: Classification
+
+    @property
+    def regime(self) -> Regime:
+        """The regime (for a layer pair: the run's, the NTK being global)."""
+        return Regime(self.classification.regime)  # type: ignore[arg-type]
+
+    @property
+    def mechanism(self) -> Mechanism:
+        """The mechanism of feature learning (``none`` outside that regime)."""
+        return Mechanism(self.classification.mechanism)  # type: ignore[arg-type]
+
+
 class _Runs:
     """A result is the sequence of its runs: ``len(result)``, ``result[0]``, ``for run in result``."""
 
@@ -159,7 +175,7 @@ def activation_case(case: str, quick: bool = False) -> ActivationCase:
 
 
 @dataclass(frozen=True)
-class ActivationRun:
+class ActivationRun(_Labelled):
     """One activation of :func:`activations_experiment` (arrays read-only, over the recorded steps).
 
     Attributes:
@@ -196,16 +212,6 @@ class ActivationRun:
     seconds: float
     theory_alignment: NDArray[np.float64] | None = None
     theory_max_deviation: float | None = None
-
-    @property
-    def regime(self) -> Regime:
-        """The regime of the run."""
-        return Regime(self.classification.regime)
-
-    @property
-    def mechanism(self) -> Mechanism:
-        """The mechanism of feature learning (``none`` outside that regime)."""
-        return Mechanism(self.classification.mechanism)
 
     def as_dict(self) -> dict[str, Any]:
         """The run as builtin types (lists, labels as strings; NaN kept), the JSON content of one run."""
@@ -411,7 +417,7 @@ def network_defaults(quick: bool = False, **changes: Any) -> NetworkConfig:
 
 
 @dataclass(frozen=True)
-class PairResult:
+class PairResult(_Labelled):
     """The label of one consecutive weight-layer pair of a network run.
 
     Attributes:
@@ -421,16 +427,6 @@ class PairResult:
 
     pair: str
     classification: Classification
-
-    @property
-    def regime(self) -> Regime:
-        """The pair's regime (the NTK is global: every pair of a run has the same)."""
-        return Regime(self.classification.regime)
-
-    @property
-    def mechanism(self) -> Mechanism:
-        """The pair's mechanism."""
-        return Mechanism(self.classification.mechanism)
 
     def as_dict(self) -> dict[str, Any]:
         """``pair, regime, mechanism, alignment_start, alignment_end, balance_change, ntk_max_deviation``."""
