@@ -36,8 +36,7 @@ def main() -> None:
     idx = np.random.default_rng(0).integers(0, 1000, size=(2000, 2))
     t0 = time.perf_counter()
     for i, j in idx:
-        sol = featmech.solve_gram(g.uu[0, i, j], g.ww[0, i, j], g.uw[0, i, j], area=g.area[0, i, j],
-                                  kappa=float(pd.params["kappa"][i, j]))
+        sol = featmech.solve(g.index((0, i, j)), featmech.Hyper(kappa=float(pd.params["kappa"][i, j])))
         classify_solution(sol)
     t_loop = (time.perf_counter() - t0) / 2000
     rows = [

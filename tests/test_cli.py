@@ -30,9 +30,10 @@ def test_trajectory_json_contract(capsys):
         assert len(obj[key]) == 7
     assert obj["regime"] == "feature" and obj["mechanism"] == "alignment"
     assert isinstance(obj["ntk_ratio"], float) and obj["rate"] > 0
+    assert obj["branch"] == "generic"  # the label, not the enum's code
     # the numbers are the API's
     g = sample_gram(100000, 1.0, 1.0, seed=0)
-    sol = featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, eta_u=1e5, eta_w=1e5, kappa=1e-5)
+    sol = featmech.solve(g, featmech.Hyper(eta_u=1e5, eta_w=1e5, kappa=1e-5))
     assert np.allclose(obj["ntk"], sol(np.array(obj["t"])).ntk, rtol=1e-15)
     assert obj["ntk_ratio"] == pytest.approx(sol.ntk_ratio, rel=1e-15)
 
@@ -49,6 +50,8 @@ def test_trajectory_times_csv_and_table(capsys, tmp_path):
     assert float(lines[-1].split(",")[1]) == pytest.approx(1.0)
     code, out, err = run(["trajectory", "--init", str(f), "--points", "3"], capsys)
     assert code == 0 and "regime" in out and "mechanism" in out
+    code, out, err = run(["trajectory", "--init", str(f), "--format", "json"], capsys)
+    assert code == 0 and json.loads(out)["branch"] == "generic"
 
 
 def test_simulate_json_contract_and_divergence(capsys):
@@ -235,7 +238,7 @@ def test_a_bug_is_not_a_user_error(monkeypatch):
     def broken(*a, **k):
         raise ValueError("an internal inconsistency")
 
-    monkeypatch.setattr(exact_cli, "exact_solution", broken)
+    monkeypatch.setattr(exact_cli, "exact_run", broken)
     with pytest.raises(ValueError, match="internal inconsistency"):
         main(["trajectory", "--points", "2"])
 

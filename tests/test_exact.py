@@ -181,7 +181,7 @@ def test_extreme_cases_against_mpmath(case):
 def test_width_1e12_from_exact_gram_sampler_is_finite_and_converges():
     d = 10**12
     g = sample_gram(d, 1.0, 1.0, seed=5)
-    sol = featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, eta_u=d, eta_w=d, kappa=1.0 / d)
+    sol = featmech.solve(g, featmech.Hyper(eta_u=d, eta_w=d, kappa=1.0 / d))
     st_ = sol(np.array([0.0, 1.0, 10.0, 1e12, np.inf]))
     for f in ("output", "loss", "ntk", "alignment", "norm_u", "norm_w"):
         assert np.all(np.isfinite(getattr(st_, f))), f

@@ -73,6 +73,15 @@ def test_npz_roundtrip_and_errors(tmp_path):
         load_npz(mism)
 
 
+def test_npz_reader_refuses_a_single_npy_array_and_a_directory(tmp_path):
+    npy = tmp_path / "x.npy"
+    np.save(npy, np.arange(3.0))  # np.load gives an array, not an archive: refused at the source
+    with pytest.raises(InputError, match=r"is a single \.npy array, expected an \.npz with u0 and w0"):
+        load_npz(npy)
+    with pytest.raises(InputError, match="is a directory"):
+        load_npz(tmp_path)
+
+
 @pytest.mark.parametrize("kwargs, match", [(dict(width=0), "width"), (dict(sigma_u=-1.0), "sigma_u"),
                                            (dict(rho=1.5), "rho"), (dict(sigma_w=np.inf), "sigma_w"),
                                            (dict(width=2.5), "width")])

@@ -23,9 +23,8 @@ def test_grid_equals_one_at_a_time_on_random_points():
         s, i, j = rng.integers(2), rng.integers(10), rng.integers(12)
         g = pd.gram
         p = {k: float(v[i, j]) for k, v in pd.params.items()}
-        sol = featmech.solve_gram(g.uu[s, i, j], g.ww[s, i, j], g.uw[s, i, j], area=g.area[s, i, j],
-                                  eta_u=p["eta_u"], eta_w=p["eta_w"], kappa=p["kappa"], target=p["target"],
-                                  data_var=p["data_var"])
+        sol = featmech.solve(g.index((s, i, j)), featmech.Hyper(eta_u=p["eta_u"], eta_w=p["eta_w"], kappa=p["kappa"],
+                                                                target=p["target"], data_var=p["data_var"]))
         one = classify_solution(sol)
         assert one.regime == cl.regime[s, i, j] and one.mechanism == cl.mechanism[s, i, j]
         for m in ("ntk_max_deviation", "alignment_end", "balance_change", "convergence_time", "lam"):
@@ -53,7 +52,7 @@ def test_ntk_change_far_below_rounding_against_mpmath():
 
     g = sample_gram(d, 1.0, 1.0, seed=3)
     hp = dict(eta_u=1.0, eta_w=1.0, kappa=d**-0.5, target=1.0, data_var=1.0)
-    sol = featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, **hp)
+    sol = featmech.solve(g, featmech.Hyper(**hp))
     change = float(sol.ntk_change)
     assert 0 < abs(change) < 1e-10  # λ²/8 with λ ~ d^-½
     ref = mp_closed_form(float(g.uu), float(g.ww), float(g.uw), times=[0.0, 2000.0], dps=300, **hp)
@@ -68,8 +67,7 @@ def test_convergence_time_matches_root_search():
     for i in range(5):
         for j in range(4):
             p = {k: float(v[i, j]) for k, v in pd.params.items()}
-            sol = featmech.solve_gram(g.uu[0, i, j], g.ww[0, i, j], g.uw[0, i, j], area=g.area[0, i, j],
-                                      kappa=p["kappa"], target=p["target"])
+            sol = featmech.solve(g.index((0, i, j)), featmech.Hyper(kappa=p["kappa"], target=p["target"]))
             t_ref = sol.time_to_loss(float(sol(0.0).loss) * 1e-4)
             assert tc[0, i, j] == pytest.approx(t_ref, rel=1e-6)
 

@@ -29,7 +29,7 @@ from featmech.theory.simulate import simulate
 
 def gram_solution(d, su, sw, eu, ew, kap, k, rho=0.0, seed=0):
     g = sample_gram(d, su, sw, rho=rho, seed=seed)
-    return featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, eta_u=eu, eta_w=ew, kappa=kap, target=k)
+    return featmech.solve(g, featmech.Hyper(eta_u=eu, eta_w=ew, kappa=kap, target=k))
 
 
 CANONICAL = {
@@ -141,7 +141,7 @@ def test_a_batch_gets_read_only_arrays_equal_to_one_at_a_time():
     widths = np.array([1e2, 1e5])
     g = sample_gram(widths, 1.0, 1.0, rho=0.3, seed=4, size=3)
     kap = np.array([1e-2, 1e-5])
-    batch = classify_solution(featmech.solve_gram(g.uu, g.ww, g.uw, area=g.area, kappa=kap, target=0.5))
+    batch = classify_solution(featmech.solve(g, featmech.Hyper(kappa=kap, target=0.5)))
     assert batch.shape == (3, 2)
     for name in ("regime", "mechanism", *METRICS):
         arr = getattr(batch, name)
@@ -151,8 +151,7 @@ def test_a_batch_gets_read_only_arrays_equal_to_one_at_a_time():
     cats = batch.category
     for s in range(3):
         for j in range(2):
-            one = classify_solution(featmech.solve_gram(g.uu[s, j], g.ww[s, j], g.uw[s, j], area=g.area[s, j],
-                                                        kappa=kap[j], target=0.5))
+            one = classify_solution(featmech.solve(g.index((s, j)), featmech.Hyper(kappa=kap[j], target=0.5)))
             assert one.regime == batch.regime[s, j] and one.mechanism == batch.mechanism[s, j]
             assert cats[s, j] == one.category
             for name in METRICS:
@@ -231,11 +230,13 @@ def test_canonical_cases_are_written_in_the_parameter_vocabulary():
         CanonicalCase("x", "gaussian", {}, Regime.KERNEL, Mechanism.NONE)
     with pytest.raises(InputError, match="unknown canonical case"):
         canonical.canonical_solution("nope")
-    # the former home keeps working, with the same objects
-    assert regimes.CANONICAL_CASES is CANONICAL_CASES
-    assert regimes.canonical_solution is canonical.canonical_solution
-    cfg, regime, mech = CANONICAL_CASES["aligned"]  # legacy unpacking
-    assert cfg["init"] == "aligned" and cfg["scale"] == 0.3 and (regime, mech) == ("feature", "rescaling")
+    # one home: the canonical cases are not re-exported by regimes, and a case is not a tuple
+    assert not hasattr(regimes, "CANONICAL_CASES") and not hasattr(regimes, "canonical_solution")
+    case = CANONICAL_CASES["aligned"]
+    assert case.init == "aligned" and case.values["scale"] == 0.3
+    assert (case.regime, case.mechanism) == ("feature", "rescaling")
+    with pytest.raises(TypeError):
+        iter(case)
     sol = canonical.canonical_solution("aligned", seed=2)
     ref = featmech.solve(*aligned(1, 0.3, seed=2))
     assert float(sol.ntk_ratio) == pytest.approx(float(ref.ntk_ratio), rel=1e-14)

@@ -81,15 +81,15 @@ def test_exponent_and_trajectory_figures_render(tmp_path):
     import matplotlib.image as mpimg
     import numpy as np
 
-    from featmech.analysis.regimes import canonical_solution
+    from featmech.analysis.canonical import canonical_solution
     from featmech.report.plots import plot_exponent_diagram, plot_trajectory
-    from featmech.theory.simulate import simulate_gram
+    from featmech.theory.optim import Optimizer, Record
+    from featmech.theory.simulate import simulate
 
     xs, ys = np.linspace(-1.5, 0.5, 9), np.linspace(-1, 2, 7)
     files = plot_exponent_diagram("kappa", xs, "eta", ys, exponent_grid("kappa", xs, "eta", ys), tmp_path / "e")
     sol = canonical_solution("correlated")
-    g = sol.gram
-    res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=25.0, steps=200, kappa=1e-3, target=0.05, every=10)
+    res = simulate(sol.gram, sol.hyper, Optimizer(lr=25.0), 200, Record(every=10))
     files += plot_trajectory(sol(np.linspace(0, 5000, 100)), tmp_path / "t", sim=res, lr=25.0, title="x")
     for f in files:
         assert f.exists() and f.stat().st_size > 2000

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from featmech.errors import InputError
 
-__all__ = ["check_scalar", "check_array", "check_times", "check_int"]
+__all__ = ["check_scalar", "check_array", "check_times", "check_int", "all_real"]
 
 
 def _as_float_array(name: str, value: ArrayLike) -> NDArray[np.float64]:
@@ -86,3 +86,19 @@ def check_times(t: ArrayLike, name: str = "t") -> NDArray[np.float64]:
     if np.any(arr < 0):
         raise InputError(f"{name} must be >= 0, got {arr[arr < 0].ravel()[0]:g}")
     return arr
+
+
+def all_real(value: Any) -> bool:
+    """Whether every element of ``value`` (an object array or a sequence) is a real number, never a bool.
+
+    For values NumPy reads as ``dtype=object``: a list mixing Python and NumPy numbers passes, one
+    holding a bool, a complex number, a string or a nested object does not.
+
+    >>> all_real([1, 2.5, np.float32(3)]), all_real([1, True]), all_real([1, 2j])
+    (True, False, False)
+    """
+    try:
+        return all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
+                   for x in np.asarray(value, dtype=object).ravel())
+    except Exception:  # pragma: no cover - defensive
+        return False

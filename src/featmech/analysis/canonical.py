@@ -24,18 +24,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 
 from featmech.analysis.labels import Mechanism, Regime, category
 from featmech.analysis.regimes import Classification, Thresholds, classify_solution
-from featmech.analysis.solving import exact_solution
 from featmech.errors import InputError
 from featmech.params import GROUPS, PARAMETERS, check_values
 from featmech.tables import Table
 from featmech.theory.config import Hyper, Init
-from featmech.theory.exact import Solution
+from featmech.theory.exact import Solution, solve
 from featmech.theory.inits import aligned, sample_gram
 
 __all__ = ["INIT_KINDS", "CanonicalCase", "CANONICAL_CASES", "canonical_solution", "CanonicalRow",
@@ -124,15 +123,10 @@ class CanonicalCase:
         if self.init == "aligned":
             u0, w0 = aligned(self.value("width"), self.value("scale"), eta_u=float(hyper.eta_u),
                              eta_w=float(hyper.eta_w), seed=seed)
-            return exact_solution(Init(u0, w0), hyper)
+            return solve(Init(u0, w0), hyper)
         gram = sample_gram(self.value("width"), self.value("sigma_u"), self.value("sigma_w"), rho=self.value("rho"),
                            seed=seed)
-        return exact_solution(gram, hyper)
-
-    def __iter__(self) -> Iterator[Any]:
-        """Legacy unpacking ``config, regime, mechanism = case`` (the former tuple form, with
-        ``config`` a dict holding ``init`` and the parameter values). Prefer the attributes."""
-        return iter(({"init": self.init, **self.values}, self.regime, self.mechanism))
+        return solve(gram, hyper)
 
 
 def _case(name: str, init: str, regime: Regime, mechanism: Mechanism, description: str,

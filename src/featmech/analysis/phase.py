@@ -25,16 +25,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import (
-    Any,
-    ItemsView,
-    Iterator,
-    KeysView,
-    Mapping,
-    Sequence,
-    ValuesView,
-    cast,
-)
+from typing import Any, Mapping, Sequence, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -47,15 +38,15 @@ from featmech.analysis.regimes import (
     Thresholds,
     classify_solution,
 )
-from featmech.analysis.solving import exact_solution
 from featmech.errors import InputError
 from featmech.params import PARAMETERS, Param
 from featmech.tables import Table
 from featmech.theory.config import Gram, Hyper, readonly
+from featmech.theory.exact import solve
 from featmech.theory.inits import sample_gram
 
 __all__ = ["AXIS_NAMES", "GRID_PARAMETERS", "DEFAULTS", "Axis", "parse_axis", "PhaseDiagram", "phase_diagram",
-           "MAX_POINTS", "LABELS", "METRICS", "label_of", "check_axis_values", "PhaseTable"]
+           "MAX_POINTS", "LABELS", "METRICS", "label_of", "check_axis_values"]
 
 #: the parameters every grid point has (init and flow), in table order; names, defaults and
 #: ranges are the parameter table's
@@ -239,37 +230,6 @@ def label_of(regime: ArrayLike, mechanism: ArrayLike) -> NDArray[np.int64]:
 
 
 @dataclass(frozen=True)
-class PhaseTable(Table):
-    """A :class:`~featmech.tables.Table` whose columns can also be read by name, like a dict.
-
-    ``t["regime"]``, ``list(t)`` (the column names), ``t.keys()``, ``len(t)`` (the number of
-    columns) and ``{**t}`` read :attr:`columns`, so code written for the former dict of columns
-    keeps working.
-    """
-
-    def __getitem__(self, name: str) -> Any:
-        return self.columns[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.columns)
-
-    def __len__(self) -> int:
-        return len(self.columns)
-
-    def keys(self) -> KeysView[str]:
-        """The column names."""
-        return self.columns.keys()
-
-    def values(self) -> ValuesView[Any]:
-        """The columns."""
-        return self.columns.values()
-
-    def items(self) -> ItemsView[str, Any]:
-        """``(name, column)`` pairs."""
-        return self.columns.items()
-
-
-@dataclass(frozen=True)
 class PhaseDiagram:
     """Result of :func:`phase_diagram`.
 
@@ -322,11 +282,11 @@ class PhaseDiagram:
             raise InputError(f"unknown metric {name!r}; choose from {', '.join(METRICS)}")
         return np.asarray(getattr(self.classification, name), dtype=np.float64)
 
-    def table(self) -> PhaseTable:
+    def table(self) -> Table:
         """The diagram as a tidy :class:`~featmech.tables.Table`, one row per (point, seed).
 
         Returns:
-            A :class:`PhaseTable`: columns ``seed`` (the seed index), every grid parameter, ``regime``, ``mechanism``,
+            A :class:`~featmech.tables.Table`: columns ``seed`` (the seed index), every grid parameter, ``regime``, ``mechanism``,
             then every metric of :data:`METRICS`; the JSON form also holds the :meth:`summary`.
         """
         S, Y, X = self.shape
@@ -339,7 +299,7 @@ class PhaseDiagram:
         for m in METRICS:
             cols[m] = self.metric(m).ravel()
         # Table reads numpy columns as they are (no per-value conversion); its annotation says Sequence
-        return PhaseTable(cast("Mapping[str, Sequence[Any]]", cols), extra={"summary": self.summary()})
+        return Table(cast("Mapping[str, Sequence[Any]]", cols), extra={"summary": self.summary()})
 
     def to_csv(self, path: str | Path) -> Path:
         """Write :meth:`table` as CSV (floats with full precision) through :class:`~featmech.tables.Table`.
@@ -415,7 +375,7 @@ def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | Non
     g = sample_gram(grid["width"], grid["sigma_u"], grid["sigma_w"], rho=grid["rho"], seed=base_seed, size=nseeds)
     hyper = Hyper(eta_u=grid["eta_u"], eta_w=grid["eta_w"], kappa=grid["kappa"], target=grid["target"],
                   data_var=grid["data_var"])
-    cl = classify_solution(exact_solution(g, hyper), th)
+    cl = classify_solution(solve(g, hyper), th)
     params = MappingProxyType({k: readonly(np.broadcast_to(grid[k], shape2)) for k in GRID_PARAMETERS})
     full = (nseeds,) + shape2
     g = Gram.trusted(*(np.broadcast_to(getattr(g, f), full) for f in ("uu", "ww", "uw", "area")))

@@ -37,7 +37,6 @@ from featmech.errors import InputError
 from featmech.params import GROUPS, PARAMETERS
 from featmech.theory.exact import Solution
 
-# CANONICAL_CASES and canonical_solution are importable from here too (see __getattr__ below)
 __all__ = ["Thresholds", "Classification", "classify", "classify_solution", "classify_trajectory", "explain",
            "METRICS"]
 
@@ -48,18 +47,6 @@ Number = Union[float, F]
 RegimeLabel = Union[Regime, NDArray[np.str_]]
 #: a mechanism of one configuration, or a read-only string array over a batch
 MechanismLabel = Union[Mechanism, NDArray[np.str_]]
-
-
-def __getattr__(name: str) -> Any:
-    """``CANONICAL_CASES`` and ``canonical_solution`` moved to :mod:`featmech.analysis.canonical`.
-
-    They stay importable from here (looked up lazily, so that ``canonical`` can import this module).
-    """
-    if name in ("CANONICAL_CASES", "canonical_solution"):
-        from featmech.analysis import canonical
-
-        return getattr(canonical, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

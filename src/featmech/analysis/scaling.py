@@ -41,10 +41,10 @@ from numpy.typing import ArrayLike, NDArray
 from featmech._validation import check_array, check_int, check_scalar
 from featmech.analysis.labels import LimitRegime, Mechanism, Regime, category
 from featmech.analysis.regimes import classify_solution
-from featmech.analysis.solving import exact_solution
 from featmech.errors import InputError
 from featmech.tables import Table
 from featmech.theory.config import Hyper, readonly
+from featmech.theory.exact import solve
 from featmech.theory.inits import sample_gram
 
 __all__ = ["Exponents", "Analysis", "analyze", "SlopeCheck", "Verification", "verify", "Preset", "PRESETS", "preset",
@@ -338,7 +338,7 @@ def verify(exps: Exponents, widths: ArrayLike | None = None, *, seeds: int = 16,
     hp = exps.at(d)
     g = sample_gram(d, hp["sigma_u"], hp["sigma_w"], seed=check_int("seed", seed, low=0), size=ns,
                     orthogonal=exps.orthogonal)
-    sol = exact_solution(g, exps.hyper(d))
+    sol = solve(g, exps.hyper(d))
     cl = classify_solution(sol)
     with np.errstate(all="ignore"):
         data = {

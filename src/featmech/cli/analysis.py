@@ -17,7 +17,7 @@ from featmech.cli.options import (
     parse_assignments,
     threshold_options,
 )
-from featmech.cli.output import as_table, echo, figures, make_dir, write, write_json
+from featmech.cli.output import echo, figures, make_dir, write, write_json
 from featmech.tables import Table
 
 __all__ = ["phase", "scaling", "presets"]
@@ -49,7 +49,7 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
     th = Thresholds(eps, delta, factor)
     pd = phase_diagram(parse_axis(x_spec), parse_axis(y_spec), parse_assignments(fixed), seeds=seeds, seed=seed,
                        thresholds=th, force=force)
-    table = as_table(pd)
+    table = pd.table()
     summary = pd.summary()
     files: list[Path] = []
     if out_dir is not None:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import click
 
 from featmech.analysis.canonical import run_canonical
-from featmech.analysis.regimes import Thresholds, classify_solution, classify_trajectory
-from featmech.analysis.regimes import explain as explain_classification
-from featmech.analysis.solving import exact_solution
+from featmech.analysis.regimes import Thresholds
+from featmech.analysis.runs import exact_run, iid_init, simulated_run
 from featmech.cli.options import (
     compose,
     format_option,
@@ -26,45 +23,12 @@ from featmech.cli.options import (
     time_options,
 )
 from featmech.cli.output import echo, figures, make_dir, write
-from featmech.errors import InputError
 from featmech.params import GROUPS, PARAMETERS
 from featmech.tables import Table
 from featmech.theory.config import Gram, Hyper, Init
-from featmech.theory.inits import load_npz, sample_gram
-from featmech.theory.simulate import run_defaults, simulate_gram
+from featmech.theory.inits import load_npz
 
-__all__ = ["trajectory", "simulate", "explain", "canonical", "TRAJ_FIELDS", "read_init", "initial", "gram"]
-
-#: the observables of a trajectory, in the order of the columns
-TRAJ_FIELDS = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
-
-_NPY_MAGIC = b"\x93NUMPY"
-
-
-def read_init(path: str) -> Init:
-    """The init stored in ``path`` (an ``.npz`` with arrays ``u0``, ``w0``).
-
-    Arguments:
-        path: the file given to ``--init``.
-
-    Returns:
-        The init ``(u0, w0)``.
-
-    Raises:
-        InputError: the file is missing or a directory, is a single ``.npy`` array, is not a zip archive, lacks
-            ``u0``/``w0`` or holds invalid vectors.
-    """
-    if os.path.isdir(path):
-        raise InputError(f"init file {path!r} is a directory; expected an .npz with arrays u0 and w0")
-    if os.path.isfile(path) and not zipfile.is_zipfile(path):
-        with open(path, "rb") as fh:
-            head = fh.read(len(_NPY_MAGIC))
-        if head == _NPY_MAGIC:
-            raise InputError(f"init file {path!r} is a single .npy array; expected an .npz with arrays u0 and w0 "
-                             "(numpy.savez(path, u0=..., w0=...))")
-        raise InputError(f"init file {path!r} is not a valid .npz file (expected a zip archive with arrays u0 and w0)")
-    u0, w0 = load_npz(path)
-    return Init(u0, w0)
+__all__ = ["trajectory", "simulate", "explain", "canonical", "initial"]
 
 
 def initial(values: Mapping[str, Any]) -> tuple[Gram | Init, dict[str, Any]]:
@@ -80,22 +44,16 @@ def initial(values: Mapping[str, Any]) -> tuple[Gram | Init, dict[str, Any]]:
 
     Raises:
         click.UsageError: ``--init`` together with options of the random init.
-        InputError: an unreadable init file.
+        InputError: an unreadable init file (:func:`featmech.theory.inits.load_npz`).
     """
     given = [PARAMETERS[n].flag for n in GROUPS["init"] if values.get(n) is not None]
     if values.get("init") is not None:
         if given:
             raise click.UsageError(f"--init FILE replaces the random init; do not combine it with {', '.join(given)}")
-        init = read_init(values["init"])
+        init = load_npz(values["init"])
         return init, {"init": values["init"], "width": init.width}
     cfg = {n: PARAMETERS[n].default if values.get(n) is None else values[n] for n in GROUPS["init"]}
-    g = sample_gram(cfg["width"], cfg["sigma_u"], cfg["sigma_w"], rho=cfg["rho"], seed=cfg["seed"])
-    return g, cfg
-
-
-def gram(init: Gram | Init) -> Gram:
-    """The Gram statistics of an init."""
-    return init.gram if isinstance(init, Init) else init
+    return iid_init(cfg), cfg
 
 
 @click.command()
@@ -110,16 +68,11 @@ def trajectory(**kw: Any) -> None:
       featmech trajectory --init my_init.npz --times 0,0.5,1,2,inf
     """
     th = Thresholds(**pick(kw, "thresholds"))
+    times = parse_times(kw["times"], kw["t_max"])
     init, cfg = initial(kw)
-    sol = exact_solution(init, Hyper(**pick(kw, "hyper")))
-    st = sol(parse_times(kw["times"], kw["t_max"], kw["points"], float(sol.rate)))
-    cl = classify_solution(sol, th)
-    cfg.update(pick(kw, "hyper"))
-    echo(Table({"t": st.t, **{n: getattr(st, n) for n in TRAJ_FIELDS}},
-               scalars={"regime": cl.regime, "mechanism": cl.mechanism, "ntk_ratio": float(sol.ntk_ratio),
-                        "rate": float(sol.rate)},
-               extra={"classification": cl.as_dict(), "config": cfg, "conserved": float(st.conserved.ravel()[0]),
-                      "branch": sol.branch}), kw["fmt"])
+    hyper = pick(kw, "hyper")
+    run = exact_run(init, Hyper(**hyper), times, t_max=kw["t_max"], points=kw["points"], thresholds=th)
+    echo(run.table({**cfg, **hyper}), kw["fmt"])
 
 
 @click.command()
@@ -135,21 +88,9 @@ def simulate(**kw: Any) -> None:
     """
     th = Thresholds(**pick(kw, "thresholds"))
     init, cfg = initial(kw)
-    g = gram(init)
     hyper = pick(kw, "hyper")
-    steps = kw["steps"]
-    K0, lr, every = run_defaults(g, steps=steps, lr=kw["lr"], every=kw["every"], eta_u=hyper["eta_u"],
-                                 eta_w=hyper["eta_w"], kappa=hyper["kappa"], data_var=hyper["data_var"])
-    opt = {**pick(kw, "optimizer"), "lr": lr, "every": every}
-    res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, **hyper, **opt, seed=cfg.get("seed", 0))
-    data = res.truncated()
-    cl = classify_trajectory(res.ntk, res.alignment, res.norm_u, res.norm_w, eta_u=hyper["eta_u"],
-                             eta_w=hyper["eta_w"], diverged=bool(res.diverged), output=res.output, thresholds=th)
-    cfg.update(hyper, **opt)
-    echo(Table({"step": data["step"], **{n: data[n] for n in TRAJ_FIELDS}},
-               scalars={"diverged": data["diverged"], "diverged_at": data["diverged_at"], "regime": cl.regime,
-                        "mechanism": cl.mechanism, "lr": lr, "lr_times_ntk0": lr * K0},
-               extra={"classification": cl.as_dict(), "config": cfg}), kw["fmt"])
+    run = simulated_run(init, Hyper(**hyper), **pick(kw, "optimizer"), seed=cfg.get("seed", 0), thresholds=th)
+    echo(run.table({**cfg, **hyper, **run.settings}), kw["fmt"])
 
 
 @click.command()
@@ -164,16 +105,15 @@ def explain(**kw: Any) -> None:
     """
     th = Thresholds(**pick(kw, "thresholds"))
     init, cfg = initial(kw)
-    sol = exact_solution(init, Hyper(**pick(kw, "hyper")))
-    cl = classify_solution(sol, th)
-    text = explain_classification(cl, rate=float(sol.rate))
+    hyper = pick(kw, "hyper")
+    run = exact_run(init, Hyper(**hyper), thresholds=th)
+    text = run.explanation
     if kw["fmt"] == "table":
         click.echo(text)
         return
-    cfg.update(pick(kw, "hyper"))
-    echo(Table({}, scalars={"regime": cl.regime, "mechanism": cl.mechanism, "explanation": text,
-                            "rate": float(sol.rate)},
-               extra={"classification": cl.as_dict(), "config": cfg}), kw["fmt"])
+    cl = run.classification
+    echo(Table({}, scalars={"regime": cl.regime, "mechanism": cl.mechanism, "explanation": text, "rate": run.rate},
+               extra={"classification": cl.as_dict(), "config": {**cfg, **hyper}}), kw["fmt"])
 
 
 #: the columns of the canonical cases shown to people (JSON and CSV have them all)

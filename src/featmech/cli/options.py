@@ -188,39 +188,35 @@ def network_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ---------------------------------------------------------------------- parsers
-def parse_times(times: str | None, t_max: float | None, points: int, rate: float) -> np.ndarray:
-    """The evaluation times: ``--times`` as given, or ``points`` evenly spaced up to ``t_max``.
+def parse_times(times: str | None, t_max: float | None) -> np.ndarray | None:
+    """The evaluation times given as ``--times`` (``None`` when not given: the library's default
+    times, :func:`featmech.analysis.runs.flow_times` of ``--t-max`` and ``--points``).
 
     Arguments:
         times: comma-separated, increasing, ``>= 0`` (``inf`` allowed: the fixed point), or ``None``.
-        t_max: the last time (default ten convergence times, 10/D); not with ``times``.
-        points: the number of evenly spaced times (``>= 1``).
-        rate: the convergence rate D of the solution.
+        t_max: the value of ``--t-max`` (not with ``times``).
 
     Returns:
-        The times, a float64 array.
+        The times, a float64 array, or ``None``.
 
     Raises:
         click.UsageError: both ``times`` and ``t_max``, or malformed / unsorted / negative times.
     """
-    if times is not None:
-        if t_max is not None:
-            raise click.UsageError("give either --times or --t-max, not both")
-        try:
-            arr = np.array([float(x) for x in times.split(",") if x.strip() != ""])
-        except ValueError as exc:
-            raise click.BadParameter(f"must be comma-separated numbers, got {times!r}",
-                                     param_hint="--times") from exc
-        if arr.size == 0:
-            raise click.BadParameter("needs at least one time", param_hint="--times")
-        if np.any(np.isnan(arr)) or np.any(arr < 0):
-            raise click.BadParameter("times must be >= 0 (inf allowed: the fixed point)", param_hint="--times")
-        if np.any(np.diff(arr) < 0):
-            raise click.BadParameter("times must be sorted in increasing order", param_hint="--times")
-        return arr
-    if t_max is None:
-        t_max = 10.0 / rate if rate > 0 and math.isfinite(10.0 / rate) else 10.0
-    return np.linspace(0.0, t_max, points) if points > 1 else np.array([t_max])
+    if times is None:
+        return None
+    if t_max is not None:
+        raise click.UsageError("give either --times or --t-max, not both")
+    try:
+        arr = np.array([float(x) for x in times.split(",") if x.strip() != ""])
+    except ValueError as exc:
+        raise click.BadParameter(f"must be comma-separated numbers, got {times!r}", param_hint="--times") from exc
+    if arr.size == 0:
+        raise click.BadParameter("needs at least one time", param_hint="--times")
+    if np.any(np.isnan(arr)) or np.any(arr < 0):
+        raise click.BadParameter("times must be >= 0 (inf allowed: the fixed point)", param_hint="--times")
+    if np.any(np.diff(arr) < 0):
+        raise click.BadParameter("times must be sorted in increasing order", param_hint="--times")
+    return arr
 
 
 def parse_floats(text: str, hint: str) -> list[float]:

@@ -11,16 +11,7 @@ import click
 
 from featmech.tables import Table
 
-__all__ = ["as_table", "echo", "write", "write_json", "make_dir", "figures", "note"]
-
-
-def as_table(obj: Any) -> Table:
-    """A :class:`Table` from a table, a result with ``.table()``, or a mapping of columns."""
-    if isinstance(obj, Table):
-        return obj
-    if hasattr(obj, "table") and callable(obj.table):
-        return as_table(obj.table())
-    return Table(obj)
+__all__ = ["echo", "write", "write_json", "make_dir", "figures", "note"]
 
 
 def echo(table: Table, fmt: str) -> None:

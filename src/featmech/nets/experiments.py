@@ -97,27 +97,20 @@ def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return value
 
 
-class _RowView:
-    """Transitional, read-only dict-style access to a run (``run["regime"]``, ``run.items()``), through
-    ``as_dict()``, for code written against the former dict rows. Prefer the attributes."""
+class _Labelled:
+    """``regime`` and ``mechanism`` of a result that carries the ``classification`` of one configuration."""
 
-    def as_dict(self) -> dict[str, Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
+    classification: Classification
 
-    def __getitem__(self, key: str) -> Any:
-        return self.as_dict()[key]
+    @property
+    def regime(self) -> Regime:
+        """The regime (for a layer pair: the run's, the NTK being global)."""
+        return Regime(self.classification.regime)  # type: ignore[arg-type]
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.as_dict()
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.as_dict().get(key, default)
-
-    def keys(self) -> Any:
-        return self.as_dict().keys()
-
-    def items(self) -> Any:
-        return self.as_dict().items()
+    @property
+    def mechanism(self) -> Mechanism:
+        """The mechanism of feature learning (``none`` outside that regime)."""
+        return Mechanism(self.classification.mechanism)  # type: ignore[arg-type]
 
 
 class _Runs:
@@ -182,7 +175,7 @@ def activation_case(case: str, quick: bool = False) -> ActivationCase:
 
 
 @dataclass(frozen=True)
-class ActivationRun(_RowView):
+class ActivationRun(_Labelled):
     """One activation of :func:`activations_experiment` (arrays read-only, over the recorded steps).
 
     Attributes:
@@ -219,16 +212,6 @@ class ActivationRun(_RowView):
     seconds: float
     theory_alignment: NDArray[np.float64] | None = None
     theory_max_deviation: float | None = None
-
-    @property
-    def regime(self) -> Regime:
-        """The regime of the run."""
-        return Regime(self.classification.regime)
-
-    @property
-    def mechanism(self) -> Mechanism:
-        """The mechanism of feature learning (``none`` outside that regime)."""
-        return Mechanism(self.classification.mechanism)
 
     def as_dict(self) -> dict[str, Any]:
         """The run as builtin types (lists, labels as strings; NaN kept), the JSON content of one run."""
@@ -434,7 +417,7 @@ def network_defaults(quick: bool = False, **changes: Any) -> NetworkConfig:
 
 
 @dataclass(frozen=True)
-class PairResult:
+class PairResult(_Labelled):
     """The label of one consecutive weight-layer pair of a network run.
 
     Attributes:
@@ -445,16 +428,6 @@ class PairResult:
     pair: str
     classification: Classification
 
-    @property
-    def regime(self) -> Regime:
-        """The pair's regime (the NTK is global: every pair of a run has the same)."""
-        return Regime(self.classification.regime)
-
-    @property
-    def mechanism(self) -> Mechanism:
-        """The pair's mechanism."""
-        return Mechanism(self.classification.mechanism)
-
     def as_dict(self) -> dict[str, Any]:
         """``pair, regime, mechanism, alignment_start, alignment_end, balance_change, ntk_max_deviation``."""
         c = self.classification
@@ -464,7 +437,7 @@ class PairResult:
 
 
 @dataclass(frozen=True)
-class NetworkRun(_RowView):
+class NetworkRun:
     """One trained network: its accuracy, NTK change and labels.
 
     Attributes:
@@ -718,14 +691,3 @@ def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0),
                             **({} if steps is None else {"steps": steps}))
     return _network_sweep("lr_ratio", ratios, base, seeds, dataset=dataset, data_dir=data_dir, max_train=max_train,
                           thresholds=thresholds)
-
-
-# Transitional: featmech.sweeps.sweep (before the merge with the sweeps branch, which calls
-# network_point through its registry) still imports these two. Delete them after that merge.
-def _defaults(quick: bool) -> dict[str, Any]:
-    c = network_defaults(quick)
-    return dict(steps=c.steps, hidden=c.hidden, probe=c.probe, ntk_every=c.ntk_every, batch_size=c.batch_size)
-
-
-def _network_run(ds: Dataset, *, out_mult: float, th: Thresholds | None, **fields: Any) -> dict[str, Any]:
-    return run_network(ds, NetworkConfig(lr_ratio=out_mult, **fields), th).as_dict()

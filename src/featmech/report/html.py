@@ -81,7 +81,8 @@ def canonical_figures(out: Path, seed: int = 0, *,
     """
     from featmech.analysis.canonical import run_canonical
     from featmech.report.plots import plot_trajectory
-    from featmech.theory.simulate import simulate_gram
+    from featmech.theory.optim import Optimizer, Record
+    from featmech.theory.simulate import simulate
 
     report = report if report is not None else run_canonical(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -94,9 +95,7 @@ def canonical_figures(out: Path, seed: int = 0, *,
         lr = 0.05 / kmax
         steps = int(min(max(math.ceil(1.5 * tc / lr), 10), 20_000))
         lr = 1.5 * tc / steps if steps == 20_000 else lr
-        g = sol.gram
-        res = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=steps, **sol.hyper.as_dict(),
-                            every=max(1, steps // 40))
+        res = simulate(sol.gram, sol.hyper, Optimizer(lr=lr), steps, Record(every=max(1, steps // 40)))
         st = sol(np.linspace(0.0, steps * lr, 400))
         files += plot_trajectory(st, out / f"canonical_{row.name}", sim=res, lr=lr,
                                  title=f"{row.name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")
@@ -171,7 +170,7 @@ def _sec_phase(out: Path, quick: bool) -> Section:
     for name, x, y, fixed, cap in specs:
         pd = phase_diagram(x, y, fixed, seeds=seeds)
         files = plot_phase(pd, d, prefix=name)
-        s.files.append(_tidy(pd).write(d / f"{name}.csv"))
+        s.files.append(pd.table().write(d / f"{name}.csv"))
         s.files += files
         s.figures.append((d / f"{name}_regime.png", cap))
         if name == "width_kappa":
@@ -288,12 +287,6 @@ def _sec_digits(out: Path, quick: bool) -> Section:
 def _display(rows: Sequence[dict[str, Any]], spec: Sequence[tuple[str, str, str]]) -> Table:
     """A table for people: ``(header, key, format)`` per column, cells formatted as text."""
     return Table({header: [fmt.format(r[key]) for r in rows] for header, key, fmt in spec})
-
-
-def _tidy(result: Any) -> Table:
-    """The tidy table of a library result (its ``table()``, a :class:`Table` or a mapping of columns)."""
-    t = result.table()
-    return t if isinstance(t, Table) else Table(t)
 
 
 _BUILDERS: dict[str, Callable[[Path, bool], Section]] = {

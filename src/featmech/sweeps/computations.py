@@ -14,27 +14,26 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-import numpy as np
-
-from featmech.analysis.regimes import classify_solution, classify_trajectory
+from featmech.analysis.regimes import Classification
+from featmech.analysis.runs import exact_run, iid_init, simulated_run
+from featmech.params import GROUPS
 from featmech.records import PointResult
-from featmech.theory.exact import solve_gram
-from featmech.theory.inits import sample_gram
-from featmech.theory.simulate import run_defaults, simulate_gram
+from featmech.theory.config import Hyper
 
 __all__ = ["trajectory_point", "simulate_point"]
 
 
-def _gram(cfg: Mapping[str, Any]) -> Any:
-    return sample_gram(cfg["width"], cfg["sigma_u"], cfg["sigma_w"], rho=cfg["rho"], seed=cfg["seed"])
+def _hyper(cfg: Mapping[str, Any]) -> Hyper:
+    return Hyper(**{n: cfg[n] for n in GROUPS["hyper"]})
 
 
-def _labels(classification: Any) -> dict[str, Any]:
+def _labels(classification: Classification) -> dict[str, Any]:
     return {k: v for k, v in classification.as_dict().items() if k != "thresholds"}
 
 
 def trajectory_point(cfg: Mapping[str, Any]) -> PointResult:
-    """The exact gradient flow of one sampled init, on ``points`` times in [0, t_max].
+    """The exact gradient flow of one sampled init, on ``points`` times in [0, t_max]
+    (:func:`featmech.analysis.runs.exact_run`).
 
     ``t_max`` defaults to ten convergence times 10/D (D the exponential rate; 10 if D = 0).
 
@@ -49,20 +48,17 @@ def trajectory_point(cfg: Mapping[str, Any]) -> PointResult:
     Raises:
         InputError: a parameter outside the range of the exact solution.
     """
-    g = _gram(cfg)
-    sol = solve_gram(g.uu, g.ww, g.uw, area=g.area, eta_u=cfg["eta_u"], eta_w=cfg["eta_w"], kappa=cfg["kappa"],
-                     target=cfg["target"], data_var=cfg["data_var"])
-    rate = float(sol.rate)
-    tmax = cfg["t_max"] if cfg["t_max"] is not None else (10.0 / rate if rate > 0 else 10.0)
-    st = sol(np.linspace(0.0, tmax, cfg["points"]))
-    scalars = _labels(classify_solution(sol))
-    scalars.update(rate=rate, final_loss=float(st.loss[-1]), t_max=float(tmax))
+    run = exact_run(iid_init(cfg), _hyper(cfg), t_max=cfg["t_max"], points=cfg["points"])
+    st = run.state
+    scalars = _labels(run.classification)
+    scalars.update(rate=run.rate, final_loss=float(st.loss[-1]), t_max=float(st.t[-1]))
     return PointResult(scalars, {"t": st.t, "output": st.output, "loss": st.loss, "ntk": st.ntk,
                                  "alignment": st.alignment})
 
 
 def simulate_point(cfg: Mapping[str, Any]) -> PointResult:
-    """Width-free discrete-time training of one sampled init (GD, SGD, momentum, weight decay).
+    """Width-free discrete-time training of one sampled init, GD, SGD, momentum, weight decay
+    (:func:`featmech.analysis.runs.simulated_run`).
 
     ``lr`` defaults to 0.5/K0 and the recording interval to steps/100
     (:func:`~featmech.theory.simulate.run_defaults`).
@@ -80,18 +76,9 @@ def simulate_point(cfg: Mapping[str, Any]) -> PointResult:
     Raises:
         InputError: no default learning rate exists (K0 = 0), or a parameter is out of range.
     """
-    g = _gram(cfg)
-    K0, lr, every = run_defaults(g, steps=cfg["steps"], lr=cfg["lr"], every=cfg["every"], eta_u=cfg["eta_u"],
-                                 eta_w=cfg["eta_w"], kappa=cfg["kappa"], data_var=cfg["data_var"])
-    r = simulate_gram(g.uu, g.ww, g.uw, area=g.area, lr=lr, steps=cfg["steps"], eta_u=cfg["eta_u"],
-                      eta_w=cfg["eta_w"], kappa=cfg["kappa"], target=cfg["target"], data_var=cfg["data_var"],
-                      momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], batch_size=cfg["batch_size"],
-                      noise=cfg["noise"], seed=cfg["seed"], every=every)
-    cl = classify_trajectory(r.ntk, r.alignment, r.norm_u, r.norm_w, eta_u=cfg["eta_u"], eta_w=cfg["eta_w"],
-                             diverged=bool(r.diverged), output=r.output)
-    ok = np.isfinite(r.loss)
-    scalars = _labels(cl)
-    scalars.update(lr_used=float(lr), lr_times_ntk0=float(lr * K0), diverged=bool(r.diverged),
-                   diverged_at=int(r.diverged_at) if bool(r.diverged) else None,
-                   final_loss=float(r.loss[ok][-1]) if ok.any() else None)
+    run = simulated_run(iid_init(cfg), _hyper(cfg), **{n: cfg[n] for n in GROUPS["optimizer"]}, seed=cfg["seed"])
+    r = run.result
+    scalars = _labels(run.classification)
+    scalars.update(lr_used=run.lr, lr_times_ntk0=run.lr_times_ntk0, diverged=run.diverged,
+                   diverged_at=run.diverged_at, final_loss=run.final_loss)
     return PointResult(scalars, {"step": r.step, "loss": r.loss, "ntk": r.ntk, "alignment": r.alignment})

@@ -28,17 +28,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Mapping, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_array
+from featmech._validation import all_real, check_array
 from featmech.errors import InputError
 
-__all__ = ["Hyper", "Gram", "Init", "readonly", "freeze", "check_vectors", "F"]
+__all__ = ["Hyper", "Gram", "Init", "readonly", "freeze", "check_vectors", "object_or_keywords", "plain", "F"]
 
 F = NDArray[np.float64]
+T = TypeVar("T")
 
 
 def readonly(x: ArrayLike, dtype: Any = np.float64) -> NDArray[Any]:
@@ -204,11 +205,12 @@ class Hyper:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain numbers (0-d) or arrays, by field name."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
 
-def _plain(a: NDArray[Any]) -> Any:
-    return a.item() if a.ndim == 0 else a
+def plain(a: Any) -> Any:
+    """A 0-d array as its Python number; anything else as it is (what ``as_dict()`` of a domain object gives)."""
+    return a.item() if isinstance(a, np.ndarray) and a.ndim == 0 else a
 
 
 # ---------------------------------------------------------------------- initializations
@@ -301,7 +303,7 @@ class Gram:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain numbers (0-d) or arrays, by field name."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,40 @@ def _view(a: NDArray[Any], given: Any) -> NDArray[Any]:
     return a
 
 
+def object_or_keywords(cls: type[T], given: Any, keywords: Mapping[str, Any], *, name: str, where: str = "") -> T:
+    """One domain object from an instance or from its keywords, never both: the rule of the keyword conveniences.
+
+    Arguments:
+        cls: the class (:class:`Hyper`, :class:`~featmech.theory.optim.Optimizer`, ...).
+        given: the instance the caller passed, or ``None``.
+        keywords: the field values the caller passed as keywords (only those given).
+        name: the argument's name, for messages (``"hyper"``).
+        where: a prefix for messages (``"simulate: "``).
+
+    Returns:
+        ``given``, or ``cls(**keywords)`` when it is ``None``.
+
+    Raises:
+        InputError: ``given`` is not a ``cls``, or both ``given`` and keywords; or (from ``cls``)
+            a keyword value out of range.
+
+    >>> object_or_keywords(Hyper, None, {"kappa": 2.0}, name="hyper").kappa.item()
+    2.0
+    >>> object_or_keywords(Hyper, Hyper(), {"kappa": 2.0}, name="hyper")
+    Traceback (most recent call last):
+    ...
+    featmech.errors.InputError: give either hyper=Hyper(...) or the keywords kappa, not both
+    """
+    if given is None:
+        return cls(**keywords)
+    if not isinstance(given, cls):
+        raise InputError(f"{where}{name} must be a {cls.__name__}, got {type(given).__name__}")
+    if keywords:
+        raise InputError(f"{where}give either {name}={cls.__name__}(...) or the keywords {', '.join(keywords)}, "
+                         "not both")
+    return given
+
+
 def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
     """Validate two weight vectors (1-D, real, finite, one length >= 1).
 
@@ -397,7 +433,7 @@ def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
     """
     for name, v in (("u0", u0), ("w0", w0)):
         kind = np.asarray(v).dtype.kind if not isinstance(v, (str, bytes)) else "U"
-        if kind not in "iuf" and not (kind == "O" and _all_real(v)):
+        if kind not in "iuf" and not (kind == "O" and all_real(v)):
             raise InputError(f"{name} must be a 1-D array of real numbers, got dtype {np.asarray(v).dtype}")
     try:
         u = np.asarray(u0, dtype=np.float64)
@@ -415,11 +451,3 @@ def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
     if not (np.all(np.isfinite(u)) and np.all(np.isfinite(w))):
         raise InputError("u0 and w0 must be finite")
     return u, w
-
-
-def _all_real(v: Any) -> bool:
-    try:
-        return all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
-                   for x in np.asarray(v, dtype=object).ravel())
-    except Exception:  # pragma: no cover - defensive
-        return False

@@ -39,6 +39,9 @@ F = NDArray[np.float64]
 #: the largest width for which weight vectors are materialized (use :func:`sample_gram` beyond)
 MAX_VECTOR_WIDTH = 50_000_000
 
+#: the first bytes of a single-array ``.npy`` file (an ``.npz`` is a zip archive)
+_NPY_MAGIC = b"\x93NUMPY"
+
 _SCALE = Param("scale", "float", 1.0, "The norm of u0/√η_u and w0/√η_w.", low=0.0)
 _ETA_POSITIVE = {name: Param(name, "float", 1.0, "A layer's learning-rate multiplier.", low=0.0, low_open=True)
                  for name in ("eta_u", "eta_w")}
@@ -219,18 +222,26 @@ def load_npz(path: str | os.PathLike[str]) -> Init:
         An :class:`~featmech.theory.config.Init` (``u0, w0 = load_npz(path)`` unpacks it).
 
     Raises:
-        InputError: the file is missing, not an ``.npz``, lacks ``u0`` or ``w0``, or holds arrays
-            that are not two real, finite 1-D vectors of one length (the message names the file).
+        InputError: the file is missing or a directory, is a single ``.npy`` array or otherwise
+            not an ``.npz`` (zip) archive, lacks ``u0`` or ``w0``, or holds arrays that are not two
+            real, finite 1-D vectors of one length (the message names the file).
     """
     if not isinstance(path, (str, os.PathLike)):
         raise InputError(f"init file must be a path, got {path!r}")
     p = os.fspath(path)
+    if os.path.isdir(p):
+        raise InputError(f"init file {p!r} is a directory; expected an .npz with arrays u0 and w0")
     if not os.path.isfile(p):
         raise InputError(f"init file {p!r} does not exist (expected an .npz with arrays u0 and w0)")
+    if not zipfile.is_zipfile(p):
+        with open(p, "rb") as fh:
+            npy = fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC
+        if npy:
+            raise InputError(f"init file {p!r} is a single .npy array, expected an .npz with u0 and w0 "
+                             "(numpy.savez(path, u0=..., w0=...))")
+        raise InputError(f"init file {p!r} is not a valid .npz file (expected a zip archive with arrays u0 and w0)")
     try:
         with np.load(p, allow_pickle=False) as data:
-            if not hasattr(data, "files"):
-                raise InputError(f"init file {p!r} is a single .npy array, expected an .npz with u0 and w0")
             missing = [k for k in ("u0", "w0") if k not in data.files]
             if missing:
                 raise InputError(f"init file {p!r} lacks array(s) {', '.join(missing)} "
@@ -239,9 +250,7 @@ def load_npz(path: str | os.PathLike[str]) -> Init:
             w0 = np.array(data["w0"])
     except InputError:
         raise
-    except ValueError as exc:
-        raise InputError(f"init file {p!r} is not a valid .npz file: {exc}") from exc
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
         raise InputError(f"init file {p!r} is not a valid .npz file: {exc}") from exc
     if u0.dtype.kind not in "iuf" or w0.dtype.kind not in "iuf":
         raise InputError(f"init file {p!r}: u0 and w0 must be real numeric arrays")

@@ -19,15 +19,15 @@ featmech.errors.InputError: momentum must be in [0, 1), got 1
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_array, check_scalar
+from featmech._validation import all_real, check_array, check_scalar
 from featmech.errors import InputError
 from featmech.params import PARAMETERS
-from featmech.theory.config import F, readonly
+from featmech.theory.config import F, plain, readonly
 
 __all__ = ["Optimizer", "Record"]
 
@@ -74,6 +74,11 @@ class Optimizer:
     moments: tuple[F, F] | None = None
     divergence_factor: float = 1e8
 
+    if TYPE_CHECKING:  # what the constructor takes (numbers or arrays); the fields hold arrays
+        def __init__(self, lr: ArrayLike, momentum: ArrayLike = 0.0, weight_decay: ArrayLike = 0.0,
+                     batch_size: int | None = None, noise: ArrayLike = 0.0, seed: int = 0,
+                     moments: tuple[ArrayLike, ArrayLike] | None = None, divergence_factor: float = 1e8) -> None: ...
+
     def __post_init__(self) -> None:
         if self.lr is None:
             raise InputError(f"lr must be given (a step size in {PARAMETERS['lr'].range_text})")
@@ -115,7 +120,7 @@ class Optimizer:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain numbers (0-d) or arrays, by field name (``moments`` as the pair of arrays or ``None``)."""
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: plain(getattr(self, f.name)) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -156,25 +161,13 @@ def _set(obj: Any, name: str, value: Any) -> None:
     object.__setattr__(obj, name, value)
 
 
-def _plain(a: Any) -> Any:
-    return a.item() if isinstance(a, np.ndarray) and a.ndim == 0 else a
-
-
 def _real_array(name: str, value: Any, **limits: Any) -> F:
     """check_array that also refuses booleans and complex numbers (type slips, not numbers)."""
     kind = np.asarray(value).dtype.kind if not isinstance(value, (str, bytes)) else "U"
-    if kind in "bcUSO" and not (kind == "O" and _all_real(value)):
+    if kind in "bcUSO" and not (kind == "O" and all_real(value)):
         raise InputError(f"{name} must be a real number (or an array of them), got {value!r}")
     arr = check_array(name, value, **limits)
     return arr.copy() if arr is value else arr  # never freeze the caller's own array
-
-
-def _all_real(value: Any) -> bool:
-    try:
-        return all(isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, (bool, np.bool_))
-                   for x in np.asarray(value, dtype=object).ravel())
-    except Exception:  # pragma: no cover - defensive
-        return False
 
 
 def _check_moments(moments: Any) -> tuple[F, F]:

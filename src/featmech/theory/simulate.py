@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import Any, Iterator, cast, overload
+from typing import Any, Iterator, TypeVar, cast, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -47,7 +47,14 @@ from numpy.typing import ArrayLike, NDArray
 from featmech._validation import check_array, check_int
 from featmech.errors import InputError
 from featmech.params import PARAMETERS
-from featmech.theory.config import Gram, Hyper, Init, check_vectors, readonly
+from featmech.theory.config import (
+    Gram,
+    Hyper,
+    Init,
+    check_vectors,
+    object_or_keywords,
+    readonly,
+)
 from featmech.theory.exact import gram_of
 from featmech.theory.optim import Optimizer, Record
 
@@ -55,6 +62,7 @@ __all__ = ["SimResult", "RunDefaults", "simulate", "simulate_gram", "simulate_fu
            "run_defaults"]
 
 F = NDArray[np.float64]
+T = TypeVar("T")
 
 #: the recorded observables, in the order of :class:`SimResult`'s fields
 OBSERVABLES = ("output", "loss", "ntk", "alignment", "norm_u", "norm_w")
@@ -190,14 +198,9 @@ def run_defaults(gram: Gram | Init, hyper: Hyper | None = None, steps: int | Non
     >>> K0, lr, every
     (8.0, 0.0625, 10)
     """
-    legacy = {k: v for k, v in (("eta_u", eta_u), ("eta_w", eta_w), ("kappa", kappa), ("data_var", data_var))
-              if v is not None}
-    if hyper is None:
-        hyper = Hyper(**_own_arrays(legacy))
-    elif not isinstance(hyper, Hyper):
-        raise InputError(f"hyper must be a Hyper, got {type(hyper).__name__}")
-    elif legacy:
-        raise InputError(f"give either hyper=Hyper(...) or the keywords {', '.join(legacy)}, not both")
+    keywords = {k: v for k, v in (("eta_u", eta_u), ("eta_w", eta_w), ("kappa", kappa), ("data_var", data_var))
+                if v is not None}
+    hyper = object_or_keywords(Hyper, hyper, _own_arrays(keywords), name="hyper")
     g = _as_gram(gram, "gram")
     if g.shape != () or hyper.shape != ():
         raise InputError("run_defaults is for one configuration (scalar Gram statistics and hyperparameters)")
@@ -271,9 +274,9 @@ def _draw_moments(steps: int, n: int, V: F, k: F, noise: F, seed: int, shape: tu
 
 
 # ---------------------------------------------------------------------------------------- arguments
-_HYPER_KEYS = ("eta_u", "eta_w", "kappa", "target", "data_var")
-_OPTIMIZER_KEYS = ("lr", "momentum", "weight_decay", "batch_size", "noise", "seed", "moments", "divergence_factor")
-_RECORD_KEYS = ("every",)
+#: the keywords of each domain object: its fields
+_KEYWORDS = {name: tuple(f.name for f in fields(cls)) for name, cls in (("hyper", Hyper), ("optimizer", Optimizer),
+                                                                        ("record", Record))}
 _SLOTS = ("hyper", "optimizer", "steps", "record")
 
 
@@ -304,26 +307,16 @@ def _objects(where: str, rest: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple
         kw[name] = value
     given = {name: kw.pop(name) for name in _SLOTS if name in kw}
     groups = {name: {k: kw.pop(k) for k in keys if k in kw}
-              for name, keys in (("hyper", _HYPER_KEYS), ("optimizer", _OPTIMIZER_KEYS), ("record", _RECORD_KEYS))}
+              for name, keys in _KEYWORDS.items()}
     if kw:
         raise TypeError(f"{where}() got an unexpected keyword argument {next(iter(kw))!r}")
 
-    def one(name: str, cls: type, required: bool) -> Any:
-        obj, keys = given.get(name), groups[name]
-        if obj is None:
-            if required and cls is Optimizer and "lr" not in keys:
-                raise InputError(f"{where}: give optimizer=Optimizer(lr=...) or the step size lr=...")
-            return cls(**_own_arrays(keys))
-        if not isinstance(obj, cls):
-            raise InputError(f"{where}: {name} must be a {cls.__name__}, got {type(obj).__name__}")
-        if keys:
-            raise InputError(f"{where}: give either {name}={cls.__name__}(...) or the keywords "
-                             f"{', '.join(keys)}, not both")
-        return obj
+    if given.get("optimizer") is None and "lr" not in groups["optimizer"]:
+        raise InputError(f"{where}: give optimizer=Optimizer(lr=...) or the step size lr=...")
+    def one(name: str, cls: type[T]) -> T:
+        return object_or_keywords(cls, given.get(name), _own_arrays(groups[name]), name=name, where=f"{where}: ")
 
-    hyper = one("hyper", Hyper, False)
-    optimizer = one("optimizer", Optimizer, True)
-    record = one("record", Record, False)
+    hyper, optimizer, record = one("hyper", Hyper), one("optimizer", Optimizer), one("record", Record)
     if "steps" not in given:
         raise InputError(f"{where}: steps must be given (the number of training steps)")
     steps = PARAMETERS["steps"].check(given["steps"])

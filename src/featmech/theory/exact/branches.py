@@ -43,9 +43,10 @@ class Branch(enum.IntEnum):
     """Which exact form of the flow applies to a configuration.
 
     An :class:`enum.IntEnum` (the codes of ``Constants.branch``); ``label`` is its name for
-    people. For compatibility with the string labels of earlier versions a member also compares
-    equal to its label and prints as it: ``Branch.GENERIC == "generic"``, ``str(Branch.LINEAR)
-    == "one frozen layer"``.
+    people. A member also compares equal to its label and prints as it, so one configuration's
+    branch compares with the label array of a batch: ``Branch.GENERIC == "generic"``,
+    ``str(Branch.LINEAR) == "one frozen layer"``. Output for people and files uses ``label``
+    (the JSON of an IntEnum would otherwise be its code).
     """
 
     STATIC = 0  #: no dynamics: nothing moves

@@ -2,32 +2,25 @@ r"""The front doors of the exact solution: :func:`solve` and :func:`solve_gram`.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from numpy.typing import ArrayLike
 
 from featmech.errors import InputError
-from featmech.theory.config import Gram, Hyper, Init
+from featmech.theory.config import Gram, Hyper, Init, object_or_keywords
 from featmech.theory.exact.gram import check_gram, vector_modes
 from featmech.theory.exact.gram import modes as gram_modes
 from featmech.theory.exact.solution import Solution
 
 __all__ = ["solve", "solve_gram"]
 
-_HYPER_NAMES = ("eta_u", "eta_w", "kappa", "target", "data_var")
+_HYPER_NAMES = tuple(f.name for f in fields(Hyper))
 
 
 def _hyper(hyper: Any, keywords: dict[str, Any]) -> Hyper:
-    """The one Hyper from ``hyper=`` or the keyword form (never both)."""
-    given = {k: v for k, v in keywords.items() if v is not None}
-    if hyper is None:
-        return Hyper(**given)
-    if not isinstance(hyper, Hyper):
-        raise InputError(f"hyper must be a featmech Hyper (or None), got {type(hyper).__name__}")
-    if given:
-        raise InputError(f"give the hyperparameters either as a Hyper or as keywords, not both "
-                         f"(got a Hyper and {', '.join(given)})")
-    return hyper
+    """The one Hyper from ``hyper=`` or the keyword form (never both; ``None`` keywords are not given)."""
+    return object_or_keywords(Hyper, hyper, {k: v for k, v in keywords.items() if v is not None}, name="hyper")
 
 
 def solve(init: Init | Gram | ArrayLike, w0: ArrayLike | Hyper | None = None, hyper: Hyper | None = None, *,
