@@ -1,17 +1,21 @@
-# One command each, on a fresh machine (they install what they need into .venv):
+# One command each, on a fresh machine with Python >= 3.11 (they install what they need into .venv):
 #   make run    - the main job on its embedded defaults: featmech reproduce --quick -> out/report/report.html
-#   make test   - the test suite
+#   make test   - the test suite (slow experiments excluded; make test-slow runs them)
 #   make bench  - the benchmarks (writes BENCHMARKS.md)
-PYTHON ?= python3
+# PYTHON defaults to the newest python3.X >= 3.11 on the PATH (override: make test PYTHON=/path/to/python).
+ifndef PYTHON
+PYTHON := $(firstword $(foreach p,python3.13 python3.12 python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $(p))))
+endif
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test test-slow bench clean
 
-$(BIN)/.installed: pyproject.toml constraints.txt
+$(BIN)/.installed: pyproject.toml constraints.txt setup.py
+	@test -n "$(PYTHON)" || { echo "featmech needs Python >= 3.11: none found on the PATH (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,plot,torch,sweep]" -c constraints.txt
+	$(BIN)/python -m pip install -q -e ".[test,torch,sweep]" -c constraints.txt
 	touch $@
 
 run: $(BIN)/.installed
@@ -30,4 +34,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_sweep.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info src/*.egg-info

@@ -27,6 +27,7 @@ import click
 
 from featmech import __version__
 from featmech.cli.analysis import phase, presets, scaling
+from featmech.cli.docs import docs
 from featmech.cli.exact import canonical, explain, simulate, trajectory
 from featmech.cli.nets import experiment
 from featmech.cli.report import reproduce
@@ -43,12 +44,19 @@ def cli() -> None:
 
     \b
     Model: f(x) = κ Σ_i u_i w_i x, loss ½V(κ u·w − k)², gradient flow with
-    du/dt = −η_u ∂L/∂u, dw/dt = −η_w ∂L/∂w.  See docs/ for formulas and ranges.
+    du/dt = −η_u ∂L/∂u, dw/dt = −η_w ∂L/∂w.
+    \b
+    Documentation (installed with the package):
+      featmech docs            the topics: theory, exact, simulate, regimes, phase, cli, …
+      featmech docs theory     print a page (markdown), e.g. the theory
+      featmech docs --path     the folder with the pages, figures and examples/
+    Each command's --help has examples.
     """
 
 
 for _command in (trajectory, simulate, canonical, explain, phase, scaling, presets, experiment, sweep, reproduce):
     cli.add_command(_command)
+cli.add_command(docs)
 
 
 #: errno -> what a user reads: the I/O errors the command line explains (exit 2) instead of a traceback
