@@ -292,8 +292,6 @@ def _tracked_text_files() -> list[Path]:
                    and p != Path(__file__).resolve()})
 
 
-@pytest.mark.xfail(strict=True, reason="src/featmech/analysis/runs.py:6 still cites THEORY.md (labels/numerics "
-                                        "owners); remove this marker when it cites docs/theory.md §5")
 def test_nothing_points_outside_the_repository() -> None:
     hits = [f"{p.relative_to(ROOT)}:{text[: m.start()].count(chr(10)) + 1}: {m.group(0)}"
             for p in _tracked_text_files() for text in [p.read_text(encoding="utf-8", errors="replace")]

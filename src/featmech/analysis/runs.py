@@ -3,7 +3,7 @@ r"""One configuration of the linear network, run and classified.
 The computations behind the ``trajectory``, ``simulate`` and ``explain`` commands and the
 ``trajectory`` and ``simulate`` sweep points: an init (weight vectors or their Gram statistics)
 and the hyperparameters go in; the exact gradient flow (:func:`exact_run`) or width-free
-discrete-time training (:func:`simulated_run`) is computed, classified with THEORY.md §5's rule,
+discrete-time training (:func:`simulated_run`) is computed, classified with the rule of docs/theory.md §5,
 and returned as a typed result whose :meth:`~ExactRun.table` is what the command line prints.
 
 - :func:`iid_init` — the Gram statistics of the iid Gaussian init named by the ``init``
