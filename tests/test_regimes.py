@@ -214,8 +214,10 @@ def test_run_canonical_agrees_with_the_cases_built_by_hand():
             assert np.isclose(getattr(row.classification, name), getattr(ref, name), rtol=1e-12, equal_nan=True)
         assert row.rate == pytest.approx(float(make().rate), rel=1e-12)
     t = report.table()
-    assert list(t.columns) == ["case", "expected", "regime", "mechanism", "ntk_max_deviation", "ntk_ratio",
-                               "alignment_start", "alignment_end", "balance_change", "rate"]
+    assert list(t.columns) == ["case", "expected", "regime", "mechanism", "status", "borderline", "ntk_max_deviation",
+                               "ntk_ratio", "alignment_start", "alignment_end", "balance_change", "rate"]
+    # every canonical case converges, clear of every threshold
+    assert set(t.columns["status"]) == {"converged"} and set(t.columns["borderline"]) == {""}
     obj = json.loads(t.to_json())
     assert obj["all_agree"] is True and obj["thresholds"] == {"eps": 0.1, "delta": 0.1, "factor": 10.0}
     assert obj["expected"] == [c.category for c in CANONICAL_CASES.values()]

@@ -48,7 +48,7 @@ class Regime(enum.StrEnum):
     def label(self) -> str:
         """Words for people."""
         return {"kernel": "kernel (lazy) regime", "feature": "feature learning", "unstable": "unstable (diverged)",
-                "undetermined": "undetermined (no label: the run did not converge)"}[self.value]
+                "undetermined": "undetermined (no label earned)"}[self.value]
 
 
 class Status(enum.StrEnum):
@@ -67,7 +67,7 @@ class Status(enum.StrEnum):
     @property
     def label(self) -> str:
         """Words for people."""
-        return {"converged": "converged", "not converged": "not converged (the loss did not fall far enough)",
+        return {"converged": "converged", "not converged": "not converged",
                 "did not train": "did not train (loss or accuracy at chance)",
                 "diverged": "diverged"}[self.value]
 

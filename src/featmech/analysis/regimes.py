@@ -48,7 +48,7 @@ the enums of :mod:`featmech.analysis.labels` (equal to their strings: ``c.regime
 >>> c = classify(ntk_max_deviation=0.4, ntk_ratio=1.4, alignment_start=0.0, alignment_end=0.7,
 ...              balance_start=1.0, balance_end=1.0, status="not converged")
 >>> c.regime, c.mechanism, c.converged, c.status.label
-(<Regime.UNDETERMINED: 'undetermined'>, <Mechanism.NONE: 'none'>, False, 'not converged (the loss did not fall far enough)')
+(<Regime.UNDETERMINED: 'undetermined'>, <Mechanism.NONE: 'none'>, False, 'not converged')
 """
 
 from __future__ import annotations
@@ -671,7 +671,7 @@ def explain(c: Classification, *, rate: float | None = None) -> str:
     >>> c = classify(ntk_max_deviation=0.5, ntk_ratio=1.5, alignment_start=0.0, alignment_end=0.5,
     ...              balance_start=1.0, balance_end=1.0, status="did not train")
     >>> print(explain(c).splitlines()[0])
-    Regime: undetermined (no label: the run did not converge) — did not train (loss or accuracy at chance).
+    Regime: undetermined (no label earned) — did not train (loss or accuracy at chance).
     """
     if not isinstance(c.regime, enum.Enum):
         raise InputError("explain() takes the classification of a single configuration")
@@ -684,7 +684,7 @@ def explain(c: Classification, *, rate: float | None = None) -> str:
             lines.append("The classifier's loss or accuracy stayed at chance: it learned nothing, so no regime or "
                          "mechanism is earned (train longer, or with another learning rate or init scale).")
         elif np.isnan(float(c.convergence_time)):
-            lines.append(f"The last loss is above {LOSS_FRACTION:g} of the first: the run stopped before "
+            lines.append(f"The last loss is above {LOSS_FRACTION:g} × the first: the run stopped before "
                          "convergence, so no regime or mechanism is earned (train longer).")
         else:
             lines.append("The exact flow never reaches zero loss: it ends at a saddle or has no dynamics, so no "
