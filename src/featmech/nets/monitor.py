@@ -510,8 +510,9 @@ class MechanismMonitor:
     def _status(self, losses: Any) -> Status:
         """Whether the run converged, from the training losses or the probe records (see :meth:`classify`)."""
         acc = [a for a in self.probe_accuracy if np.isfinite(a)]
-        probe = dict(accuracy=acc[-1], n_eval=int(self.probe_x.shape[0])) if acc else {}
-        classifier = dict(n_classes=self.n_classes, loss=self.loss or "ce", **probe) if self.n_classes else {}
+        probe: dict[str, Any] = dict(accuracy=acc[-1], n_eval=int(self.probe_x.shape[0])) if acc else {}
+        classifier: dict[str, Any] = (dict(n_classes=self.n_classes, loss=self.loss or "ce", **probe)
+                                      if self.n_classes else {})
         if losses is not None:
             return run_status(losses, **classifier)
         if self._targets is None:
