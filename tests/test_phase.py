@@ -193,10 +193,11 @@ def test_labels_come_from_the_enums_and_results_are_read_only():
     )
     from featmech.analysis.phase import label_of
 
-    assert LABELS == CATEGORIES == (category(Regime.KERNEL, Mechanism.NONE),
-                                    *(category(Regime.FEATURE, m) for m in
-                                      (Mechanism.ALIGNMENT, Mechanism.DISALIGNMENT, Mechanism.RESCALING)),
-                                    category(Regime.UNSTABLE, Mechanism.NONE))
+    assert LABELS[:-1] == CATEGORIES == (category(Regime.KERNEL, Mechanism.NONE),
+                                         *(category(Regime.FEATURE, m) for m in
+                                           (Mechanism.ALIGNMENT, Mechanism.DISALIGNMENT, Mechanism.RESCALING)),
+                                         category(Regime.UNSTABLE, Mechanism.NONE))
+    assert LABELS[-1] == category(Regime.UNDETERMINED, Mechanism.NONE) == "undetermined"
     pd = phase_diagram("sigma_w=1e-3:1:log:8", "eta_ratio=1e-2:1e2:log:6", {"width": 3000, "kappa": 3e-4}, seeds=2)
     cl = pd.classification
     cats = categories(cl.regime, cl.mechanism)
@@ -210,3 +211,14 @@ def test_labels_come_from_the_enums_and_results_are_read_only():
         pd.fixed["width"] = 10  # read-only mapping
     with pytest.raises(InputError, match="unknown metric"):
         pd.metric("bogus")
+
+
+def test_points_that_earn_no_label_are_undetermined_not_kernel() -> None:
+    """rho = -1 with a positive target starts at the anti-aligned saddle: the flow never leaves it, so
+    every seed is undetermined and the majority category must say so (it said "kernel" before)."""
+    from featmech.analysis.phase import LABELS
+
+    pd = phase_diagram("rho=-1,0.0", "kappa=1e-3,1", {"width": 100}, seeds=2)
+    maj = pd.majority_label()
+    assert [LABELS[i] for i in maj[:, 0]] == ["undetermined", "undetermined"]
+    assert all(LABELS[i] != "undetermined" for i in maj[:, 1])

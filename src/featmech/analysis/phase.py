@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from featmech._validation import check_int
-from featmech.analysis.labels import CATEGORIES, Mechanism, Regime
+from featmech.analysis.labels import ALL_CATEGORIES, Mechanism, Regime
 from featmech.analysis.regimes import (
     METRICS,
     Classification,
@@ -57,8 +57,9 @@ AXIS_NAMES: tuple[str, ...] = GRID_PARAMETERS[:5] + ("eta_ratio",) + GRID_PARAME
 #: the value of every grid parameter an axis or ``fixed`` does not set (the table's defaults)
 DEFAULTS: Mapping[str, float] = MappingProxyType({n: float(PARAMETERS[n].default) for n in GRID_PARAMETERS})
 MAX_POINTS = 10**8
-#: categories of the combined label, in plotting order (:data:`featmech.analysis.labels.CATEGORIES`)
-LABELS: tuple[str, ...] = CATEGORIES
+#: categories of the combined label, in plotting order (:data:`featmech.analysis.labels.ALL_CATEGORIES`:
+#: ``"undetermined"``, a run that earned no label, last)
+LABELS: tuple[str, ...] = ALL_CATEGORIES
 
 
 def check_axis_values(name: str, values: ArrayLike) -> NDArray[np.float64]:
@@ -214,18 +215,18 @@ def label_of(regime: ArrayLike, mechanism: ArrayLike) -> NDArray[np.int64]:
         regime, mechanism: arrays of labels (strings or enums), broadcast together.
 
     Returns:
-        An integer array: the index of each category in :data:`LABELS`, −1 for a label outside it
-        (undetermined).
+        An integer array: the index of each category in :data:`LABELS` (``"undetermined"`` last),
+        −1 for a label outside it.
 
-    >>> label_of(["kernel", "feature", "unstable"], ["none", "rescaling", "none"]).tolist()
-    [0, 3, 4]
+    >>> label_of(["kernel", "feature", "unstable", "undetermined"], ["none", "rescaling", "none", "none"]).tolist()
+    [0, 3, 4, 5]
     """
     reg = np.asarray(regime)
     mech = np.asarray(mechanism)
     feature = reg == Regime.FEATURE
     conds = [reg == Regime.KERNEL]
     conds += [feature & (mech == m) for m in Mechanism if m is not Mechanism.NONE]
-    conds += [reg == Regime.UNSTABLE]
+    conds += [reg == Regime.UNSTABLE, reg == Regime.UNDETERMINED]
     return np.select(conds, list(range(len(LABELS))), -1)
 
 

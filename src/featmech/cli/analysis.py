@@ -23,7 +23,7 @@ from featmech.tables import Table
 __all__ = ["phase", "scaling", "presets"]
 
 #: one letter per category of featmech.analysis.phase.LABELS in the text map
-LETTERS = "KADRU"
+LETTERS = "KADRU?"
 
 
 @click.command()

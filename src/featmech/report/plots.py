@@ -21,6 +21,7 @@ PALETTE = {
     "feature/disalignment": "#D55E00",
     "feature/rescaling": "#009E73",
     "unstable": "#CC79A7",
+    "undetermined": "#FFFFFF",
     "rich": "#56B4E9",
     "frozen": "#F0E442",
     "divergent-output": "#000000",
