@@ -580,7 +580,7 @@ def plot_activations(runs: Sequence[Mapping[str, Any]], out_base: str | Path, *,
         ntk = np.asarray(r["ntk"], dtype=float)
         dk = ntk / ntk[0] - 1
         dks.append(dk)
-        axes[1].plot(t[keep], dk[keep], color=c, lw=1.6, ls=ls, label=r["activation"])
+        axes[1].plot(t[keep], dk[keep], color=c, lw=1.6, ls=ls)
         if r.get("theory_alignment") is not None:
             axes[0].plot(t[keep], np.asarray(r["theory_alignment"], dtype=float)[keep], color="#777777", lw=1.0,
                          ls="--", label=f"{r['activation']}: exact gradient flow")
@@ -592,11 +592,12 @@ def plot_activations(runs: Sequence[Mapping[str, Any]], out_base: str | Path, *,
             ax.set_xscale("log")
     axes[0].set_ylabel("alignment ζ = ‖W₂W₁‖/(‖W₂‖‖W₁‖) = |cos(u,w)|")
     axes[1].set_ylabel("NTK trace change K(t)/K(0) − 1")
-    axes[0].legend(frameon=False, fontsize=7)
-    axes[1].legend(frameon=False, fontsize=7)
+    handles = [h for ax in axes for h in ax.get_legend_handles_labels()[0]]
+    labels = [lab for ax in axes for lab in ax.get_legend_handles_labels()[1]]
     case = runs[0]["case"] if runs else ""
     fig.suptitle(f"Two-layer network f(x) = κ Σ u_i σ(w_i x), {case} case", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=4, frameon=False, fontsize=7)
     return save(fig, out_base)
 
 
@@ -709,7 +710,7 @@ def plot_network_trajectories(rows: Sequence[Any], key: str, out_base: str | Pat
         steps = np.asarray(hs[0]["step"], dtype=float)
         all_steps.append(steps)
         c = colors[gi]
-        lab = f"{name} {g['value']:g}: {g['label']}"
+        lab = f"{g['value']:g}: {g['label']}"
         dash = ":" if g["label"].replace(" (borderline)", "") in STATUS_STYLE else "-"
         for pi in range(npairs):
             ax_z, ax_n = ax_zs[pi], ax_ns[pi]
@@ -745,7 +746,7 @@ def plot_network_trajectories(rows: Sequence[Any], key: str, out_base: str | Pat
     for ax in fig.axes:
         ax.set_xlabel("SGD step")
         ax.set_xlim(0, steps_all.max() if steps_all.size else 1)
-    ax_k.legend(frameon=False, fontsize=7, loc="best")
+    ax_k.legend(frameon=False, fontsize=7, loc="upper left", title=name, title_fontsize=7)
     fig.suptitle(f"Per layer pair over training, by {name} (median over seeds; shaded: min–max)", fontsize=10)
     fig.tight_layout()
     return save(fig, out_base)
