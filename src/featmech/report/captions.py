@@ -6,17 +6,17 @@ captioned "did not train", a label that the data do not carry is not claimed, an
 misses is said to be missed.
 
 Run status first: a run that diverged, did not train or did not converge gets no regime label
-(:func:`run_status`, :func:`run_label`). A classification carries ``converged`` (``False``: the
-loss was not reduced to a small fraction of its start; its regime is then ``"undetermined"``) and
-may carry ``borderline``; a classifier run whose test accuracy is within :data:`AT_CHANCE` times the
-chance level did not train, whatever its label says.
+(:func:`run_status`, :func:`run_label`). The status is the data's own — the ``status`` (and
+``converged``) a :class:`~featmech.analysis.regimes.Classification` and every experiment result
+carry, decided by the rules of :mod:`featmech.analysis.regimes` — and a label near a threshold is
+marked with the thresholds it is near (``borderline_threshold``).
 
->>> run_label({"regime": "kernel", "mechanism": "none", "test_accuracy": 0.087}, chance=0.1)
+>>> run_label({"regime": "undetermined", "mechanism": "none", "status": "did not train"})
 'did not train'
 >>> run_label({"regime": "feature", "mechanism": "alignment", "converged": False})
 'not converged'
->>> run_label({"regime": "feature", "mechanism": "alignment", "borderline": True})
-'feature/alignment (borderline)'
+>>> run_label({"regime": "feature", "mechanism": "alignment", "borderline": True, "borderline_threshold": "eps"})
+'feature/alignment (borderline: ε)'
 >>> phrase("feature/rescaling"), phrase("did not train")
 ('learn features by rescaling', 'did not train')
 """
@@ -31,13 +31,11 @@ import numpy as np
 
 from featmech.analysis.labels import Regime, category
 
-__all__ = ["AT_CHANCE", "DIVERGED", "NOT_TRAINED", "NOT_CONVERGED", "STATUSES", "run_status", "run_label",
+__all__ = ["DIVERGED", "NOT_TRAINED", "NOT_CONVERGED", "STATUSES", "run_status", "run_label",
            "phrase", "num", "canonical_caption", "phase_caption", "ntk_change_caption", "convergence_time_caption",
            "exponent_caption", "slopes_caption", "activations_caption", "sweep_caption",
            "network_trajectories_caption", "activations_table_note", "by_value"]
 
-#: a classifier whose test accuracy is at most this many times the chance level did not train
-AT_CHANCE = 1.5
 DIVERGED = "diverged"
 NOT_TRAINED = "did not train"
 NOT_CONVERGED = "not converged"
@@ -61,26 +59,23 @@ def _flag(item: Any, name: str) -> Any:
     return v
 
 
-def run_status(item: Any, chance: float | None = None) -> str | None:
+def run_status(item: Any) -> str | None:
     """Why a run earns no regime label, or ``None`` when it does.
 
     Arguments:
         item: a :class:`~featmech.analysis.regimes.Classification`, a run object or its
-            ``as_dict()`` (fields ``diverged``, ``converged``, ``regime``, ``test_accuracy``, or a
+            ``as_dict()`` (fields ``status``, ``converged``, ``diverged``, ``regime``, or a
             ``classification`` carrying them).
-        chance: the chance accuracy of a classifier (1/classes); ``None`` skips the accuracy test.
 
     Returns:
         :data:`DIVERGED`, :data:`NOT_TRAINED`, :data:`NOT_CONVERGED` or ``None``.
     """
     regime = _get(item, "regime")
+    status = _flag(item, "status")
+    if status is not None and str(status) in STATUSES:
+        return str(status)
     if bool(_flag(item, "diverged")) or regime == Regime.UNSTABLE:
         return DIVERGED
-    acc = _get(item, "test_accuracy")
-    if chance is not None and acc is not None and np.isfinite(float(acc)) and float(acc) <= AT_CHANCE * chance:
-        return NOT_TRAINED
-    if _flag(item, "trained") is False:
-        return NOT_TRAINED
     converged = _flag(item, "converged")
     if converged is not None and not bool(np.all(converged)):
         return NOT_CONVERGED
@@ -89,18 +84,25 @@ def run_status(item: Any, chance: float | None = None) -> str | None:
     return None
 
 
-def run_label(item: Any, chance: float | None = None) -> str:
+_SYMBOLS = {"eps": "ε", "delta": "δ", "factor": "F"}
+
+
+def run_label(item: Any) -> str:
     """The label a figure shows for a run: its status (:func:`run_status`) or its category, with
-    ``" (borderline)"`` when the classification marks it so."""
-    status = run_status(item, chance)
+    ``" (borderline: ε)"`` when the classification marks it near a threshold."""
+    status = run_status(item)
     if status is not None:
         return status
     cat = category(str(_get(item, "regime")), str(_get(item, "mechanism")))
-    return cat + (" (borderline)" if bool(np.any(_flag(item, "borderline") or False)) else "")
+    if not bool(np.any(_flag(item, "borderline") or False)):
+        return cat
+    near = str(_flag(item, "borderline_threshold") or "")
+    names = ", ".join(_SYMBOLS.get(n, n) for n in near.split(",") if n)
+    return f"{cat} (borderline{': ' + names if names else ''})"
 
 
 def _base(label: str) -> str:
-    return label.replace(" (borderline)", "")
+    return label.split(" (borderline")[0]
 
 
 def phrase(label: str) -> str:
@@ -114,7 +116,7 @@ def phrase(label: str) -> str:
         out = f"learn features by {lab.split('/', 1)[1]}"
     else:
         out = words.get(lab, lab)
-    return out + (" (borderline)" if label.endswith("(borderline)") else "")
+    return out + label[len(lab):]
 
 
 def num(x: Any, digits: int = 2) -> str:
@@ -197,7 +199,7 @@ def canonical_caption(row: Any, gd_gap: float | None = None) -> str:
                    f"ζ goes from {_fixed(z0)} to {_fixed(z1)} (Δ|ζ| = {num(abs(z1) - abs(z0))}, δ = {num(th.delta)}); "
                    f"|u| ×{num(cl.norm_u_change, 3)}, |w| ×{num(cl.norm_w_change, 3)}, layer balance "
                    f"×{num(cl.balance_change, 3)} (F = {num(th.factor)}) — feature learning by {cl.mechanism}"
-                   + (" (borderline)" if run_label(cl).endswith("(borderline)") else "") + ".")
+                   + run_label(cl)[len(str(cl.category)):] + ".")
     out.append("As docs/theory.md §5 states." if row.agrees else
                f"docs/theory.md §5 expects {case.category}: this run does not come out as stated.")
     if gd_gap is not None:
@@ -374,7 +376,7 @@ def slopes_caption(report: Any) -> str:
 
 
 # ---------------------------------------------------------------------- networks
-def by_value(rows: Iterable[Any], key: str, chance: float | None = None) -> list[dict[str, Any]]:
+def by_value(rows: Iterable[Any], key: str) -> list[dict[str, Any]]:
     """Runs grouped by the swept value: per value its runs' labels, the majority label and the
     accuracies (``value, labels, label, count, n, accuracy, accuracy_min, accuracy_max``)."""
     groups: dict[float, list[Any]] = {}
@@ -383,7 +385,7 @@ def by_value(rows: Iterable[Any], key: str, chance: float | None = None) -> list
     out = []
     for v in sorted(groups):
         rs = groups[v]
-        labels = [run_label(r, chance) for r in rs]
+        labels = [run_label(r) for r in rs]
         label, count = Counter(labels).most_common(1)[0]
         acc = np.array([_float(_get(r, "test_accuracy")) for r in rs], dtype=float)
         fin = acc[np.isfinite(acc)]
@@ -403,7 +405,7 @@ def sweep_caption(rows: Sequence[Any], key: str, name: str, chance: float | None
         name: the swept quantity in words (``"init scale"``).
         chance: the chance accuracy (1/classes), drawn as a line.
     """
-    groups = by_value(rows, key, chance)
+    groups = by_value(rows, key)
     nseeds = max((g["n"] for g in groups), default=0)
     out = [f"Test accuracy against the {name}: "
            + (f"markers the mean over {nseeds} seeds, bars min–max over seeds; colour the monitor's label (majority "
@@ -427,8 +429,6 @@ def sweep_caption(rows: Sequence[Any], key: str, name: str, chance: float | None
             losses = [float(_get(r, "final_loss")) for g in gs for r in g["runs"] if _get(r, "final_loss") is not None]
             extra = f"; final loss {num(min(losses), 3)}" + (f"–{num(max(losses), 3)}" if len(losses) > 1 and
                                                               num(min(losses), 3) != num(max(losses), 3) else "")
-            if chance is not None:
-                extra += f", ln(1/chance) = {num(math.log(1 / chance), 3)}"
         sentences.append(f"{where} the runs {phrase(label)} ({counts}accuracy {acc}{extra})")
     if sentences:
         out.append(_sentence("; ".join(sentences)) + ".")
@@ -438,10 +438,12 @@ def sweep_caption(rows: Sequence[Any], key: str, name: str, chance: float | None
     return " ".join(out)
 
 
-def network_trajectories_caption(rows: Sequence[Any], key: str, name: str, chance: float | None = None,
-                                 eps: float = 0.1) -> str:
+def network_trajectories_caption(rows: Sequence[Any], key: str, name: str, eps: float | None = None) -> str:
     """The caption of the per-layer-pair trajectories (ζ, norms, NTK) of a network sweep."""
-    groups = by_value(rows, key, chance)
+    from featmech.analysis.regimes import Thresholds
+
+    eps = Thresholds().eps if eps is None else eps
+    groups = by_value(rows, key)
     out = [f"Over training, per {name} (colour; median over seeds, shaded min–max): ζ of each consecutive layer pair, "
            f"the norm of each layer relative to its initial value, and the NTK trace ratio tr K(t)/tr K(0) (band: "
            f"1 ± ε, ε = {num(eps)})."]

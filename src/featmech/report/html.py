@@ -309,11 +309,11 @@ def _sec_digits(out: Path, quick: bool) -> Section:
         s.files.append(_save(d / f"{fname}.json", {"rows": rows}))
         s.files += plot_sweep(rows, key, d / fname, xlabel, chance=chance)
         s.figures.append((d / f"{fname}.png", sweep_caption(rows, key, words, chance)))
-        s.files += plot_network_trajectories(rows, key, d / f"{fname}_trajectories", name=words, chance=chance)
+        s.files += plot_network_trajectories(rows, key, d / f"{fname}_trajectories", name=words)
         s.figures.append((d / f"{fname}_trajectories.png",
-                          network_trajectories_caption(rows, key, words, chance)))
+                          network_trajectories_caption(rows, key, words)))
         table_rows = [{"per_pair": "; ".join(f"{p['pair']}: ζ {p['alignment_start']:.2f}→{p['alignment_end']:.2f}"
-                                             for p in r["pairs"]), "label": run_label(r, chance),
+                                             for p in r["pairs"]), "label": run_label(r),
                        "loss_text": "n/a" if r["final_loss"] is None else f"{r['final_loss']:.3g}", **r} for r in rows]
         s.tables.append((f"{words.capitalize()} sweep (chance accuracy {chance:.2g}).",
                          _display(table_rows, [(key.replace("_", " "), key, "{:g}"), ("seed", "seed", "{}"),

@@ -113,8 +113,12 @@ def save(fig: Any, base: str | Path) -> list[Path]:
     return paths
 
 
+def _base(label: str) -> str:
+    return label.split(" (borderline")[0]
+
+
 def _color(label: str) -> str:
-    return PALETTE.get(label.replace(" (borderline)", ""), "#777777")
+    return PALETTE.get(_base(label), "#777777")
 
 
 def time_scale(t: Any, *series: Any, early: float = 0.03) -> str:
@@ -453,7 +457,7 @@ def plot_preset_slopes(report: Any, out_base: str | Path) -> list[Path]:
 
 # ---------------------------------------------------------------------- trajectories (exact, GD)
 def plot_trajectory(theory: Any, out_base: str | Path, *, sim: Any = None, lr: float | None = None,
-                    title: str = "", label: str = "exact gradient flow", eps: float = 0.1,
+                    title: str = "", label: str = "exact gradient flow", eps: float | None = None,
                     timescale: str | None = None) -> list[Path]:
     """Exact theory (lines) over simulated GD (points): loss, NTK change, alignment and layer norms.
 
@@ -464,13 +468,15 @@ def plot_trajectory(theory: Any, out_base: str | Path, *, sim: Any = None, lr: f
         lr: the step of ``sim`` (both or neither).
         title: the figure title.
         label: the legend entry of a single ``theory``.
-        eps: the kernel threshold ε (the band on the NTK panel).
+        eps: the kernel threshold ε (the band on the NTK panel; default that of
+            :class:`~featmech.analysis.regimes.Thresholds`).
         timescale: ``"linear"`` or ``"log"`` (default: :func:`time_scale` of the first state).
 
     Returns:
         The written PNG and SVG.
     """
     plt = _mpl()
+    eps = _default_eps() if eps is None else eps
     states: Sequence[tuple[Any, str]] = theory if isinstance(theory, (list, tuple)) else [(theory, label)]
     st0 = states[0][0]
     k0 = np.asarray(st0.ntk, dtype=float)[0]
@@ -538,12 +544,18 @@ def plot_trajectory(theory: Any, out_base: str | Path, *, sim: Any = None, lr: f
 
 
 # ---------------------------------------------------------------------- networks
-def _eps_of(runs: Sequence[Mapping[str, Any]], default: float = 0.1) -> float:
+def _default_eps() -> float:
+    from featmech.analysis.regimes import Thresholds
+
+    return float(Thresholds().eps)
+
+
+def _eps_of(runs: Sequence[Mapping[str, Any]]) -> float:
     for r in runs:
         th = (r.get("classification") or {}).get("thresholds") if isinstance(r, Mapping) else None
         if th and "eps" in th:
             return float(th["eps"])
-    return default
+    return _default_eps()
 
 
 def plot_activations(runs: Sequence[Mapping[str, Any]], out_base: str | Path, *, eps: float | None = None) -> list[Path]:
@@ -555,7 +567,7 @@ def plot_activations(runs: Sequence[Mapping[str, Any]], out_base: str | Path, *,
             mechanism, time, alignment, ntk``, optionally ``theory_alignment``, ``classification``,
             ``diverged``, ``converged``).
         out_base: the path without suffix.
-        eps: the kernel threshold (default: the runs' classification thresholds, else 0.1).
+        eps: the kernel threshold (default: the runs' classification thresholds, else the default ε).
 
     Returns:
         The written PNG and SVG.
@@ -602,7 +614,7 @@ def plot_activations(runs: Sequence[Mapping[str, Any]], out_base: str | Path, *,
 
 
 def _marker(label: str) -> dict[str, Any]:
-    base = label.replace(" (borderline)", "")
+    base = _base(label)
     if base in STATUS_STYLE:
         st = STATUS_STYLE[base]
         return {"marker": st["marker"], "mfc": st["color"], "mec": "k", "color": "k"}
@@ -630,7 +642,7 @@ def plot_sweep(rows: Sequence[Any], key: str, out_base: str | Path, xlabel: str,
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(5.6, 3.9))
-    groups = by_value(rows, key, chance)
+    groups = by_value(rows, key)
     xs = np.array([g["value"] for g in groups])
     means = np.array([g["accuracy"] for g in groups])
     ax.plot(xs, np.where(np.isfinite(means), means, np.nan), color="#444444", lw=1, zorder=1)
@@ -670,7 +682,7 @@ def _history(r: Any) -> dict[str, Any]:
 
 
 def plot_network_trajectories(rows: Sequence[Any], key: str, out_base: str | Path, *, name: str | None = None,
-                              eps: float = 0.1, chance: float | None = None) -> list[Path]:
+                              eps: float | None = None) -> list[Path]:
     """Per layer pair, over training: ζ, the norms of the pair's two layers relative to their
     initial value, and the NTK trace ratio (log scale, the band 1 ± ε shaded); one colour per swept
     value, the median over seeds with the min–max over seeds shaded.
@@ -681,8 +693,7 @@ def plot_network_trajectories(rows: Sequence[Any], key: str, out_base: str | Pat
         key: the swept field (``scale``, ``lr_ratio``).
         out_base: the path without suffix.
         name: the swept quantity in words (default ``key``).
-        eps: the kernel threshold ε.
-        chance: the chance accuracy, to name runs that did not train.
+        eps: the kernel threshold ε (default that of :class:`~featmech.analysis.regimes.Thresholds`).
 
     Returns:
         The written PNG and SVG.
@@ -691,8 +702,9 @@ def plot_network_trajectories(rows: Sequence[Any], key: str, out_base: str | Pat
         ValueError: a run without its history.
     """
     plt = _mpl()
+    eps = _default_eps() if eps is None else eps
     name = name or key
-    groups = by_value(rows, key, chance)
+    groups = by_value(rows, key)
     first = groups[0]["runs"][0]
     pairs = [str(p["pair"] if isinstance(p, Mapping) else p.pair) for p in first["pairs"]]
     npairs = max(1, len(pairs))
@@ -711,7 +723,7 @@ def plot_network_trajectories(rows: Sequence[Any], key: str, out_base: str | Pat
         all_steps.append(steps)
         c = colors[gi]
         lab = f"{g['value']:g}: {g['label']}"
-        dash = ":" if g["label"].replace(" (borderline)", "") in STATUS_STYLE else "-"
+        dash = ":" if _base(g["label"]) in STATUS_STYLE else "-"
         for pi in range(npairs):
             ax_z, ax_n = ax_zs[pi], ax_ns[pi]
             z = np.array([np.asarray(h["zeta"], dtype=float)[:, pi] for h in hs if len(h["step"]) == len(steps)])
