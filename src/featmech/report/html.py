@@ -5,7 +5,10 @@ the infinite-width exponent diagram with its numeric verification, the activatio
 and the digits experiments (the last two need the torch extra and are skipped with a note
 without it). Figures are embedded as base64 PNGs; every string that reaches the HTML is escaped;
 the data behind every figure is written next to the report, through :class:`featmech.tables.Table`
-(the one writer of CSV and JSON).
+(the one writer of CSV and JSON). Every caption sentence that states a result is generated from
+the data of its figure (:mod:`featmech.report.captions`): a run that did not train or did not
+converge is captioned so, and the exponent diagram's caption says what its grid does and does
+not contain.
 """
 
 from __future__ import annotations
