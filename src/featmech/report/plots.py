@@ -246,7 +246,7 @@ def plot_phase(pd: Any, out_dir: str | Path, prefix: str = "phase") -> list[Path
     _setup_axes(ax, pd)
     _lambda_contours(ax, pd)
     present = [k for i, k in enumerate(LABELS) if np.any(maj == i)]
-    handles = [Patch(facecolor=_color(k), edgecolor="k", lw=0.3, label=k) for k in present]
+    handles: list[Any] = [Patch(facecolor=_color(k), edgecolor="k", lw=0.3, label=k) for k in present]
     handles += [Line2D([], [], color="k", lw=1.4, label="λ = 1"), Line2D([], [], color="k", lw=0.8, ls="--",
                                                                          label="λ = 0.1, 10")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -394,7 +394,7 @@ def plot_exponent_diagram(xname: str, xs: np.ndarray, yname: str, ys: np.ndarray
         ax2.set_ylabel("n: exponent of d in N = max(dσ_u²/η_u, dσ_w²/η_w)")
         ax2.set_title("Every parametrization by its invariants\n(initial output not diverging)", fontsize=9)
     order = [c for c in PALETTE if c in cats]
-    handles = [Patch(facecolor=PALETTE[c], edgecolor="k", lw=0.3, label=c) for c in order]
+    handles: list[Any] = [Patch(facecolor=PALETTE[c], edgecolor="k", lw=0.3, label=c) for c in order]
     handles += [Line2D([], [], color="#BBBBBB", lw=3.2, label="δ = 0: learning in finite time\n(coloured by its label)",
                        path_effects=[pe.Stroke(linewidth=5.0, foreground="k"), pe.Normal()]),
                 Line2D([], [], color="k", lw=1.6, label="φ = 0: initial output Θ(1)"),
@@ -674,7 +674,7 @@ def plot_sweep(rows: Sequence[Any], key: str, out_base: str | Path, xlabel: str,
     return save(fig, out_base)
 
 
-def _history(r: Any) -> dict[str, Any]:
+def _history(r: Any) -> Mapping[str, Any]:
     h = r.get("history") if isinstance(r, Mapping) else getattr(r, "history", None)
     if h is None:
         raise ValueError("the network trajectories need runs with their history (as_dict(history=True))")
