@@ -384,7 +384,9 @@ def test_undetermined_is_a_category_of_its_own():
     assert ALL_CATEGORIES[:-1] == CATEGORIES and "undetermined" not in CATEGORIES
     assert categories(["undetermined", "feature", "kernel"], ["none", "alignment", "none"]).tolist() == [
         "undetermined", "feature/alignment", "kernel"]
-    assert label_of(["undetermined"], ["none"]).tolist() == [-1]  # outside the earned categories
+    from featmech.analysis.phase import LABELS
+
+    assert label_of(["undetermined"], ["none"]).tolist() == [LABELS.index("undetermined")]  # drawn as its own category
     assert len(set(ALL_CATEGORIES)) == len(ALL_CATEGORIES)
     assert [s.value for s in Status] == ["converged", "not converged", "did not train", "diverged"]
 

@@ -20,10 +20,43 @@ from featmech.cli.options import (
 from featmech.cli.output import echo, figures, make_dir, write, write_json
 from featmech.tables import Table
 
-__all__ = ["phase", "scaling", "presets"]
+__all__ = ["phase", "scaling", "presets", "phase_map"]
 
-#: one letter per category of featmech.analysis.phase.LABELS in the text map
-LETTERS = "KADRU?"
+#: one letter per category of featmech.analysis.phase.LABELS in the text map (others: their first letter)
+LETTERS = {"kernel": "K", "feature/alignment": "A", "feature/disalignment": "D", "feature/rescaling": "R",
+           "unstable": "U", "undetermined": "?"}
+#: the widest text map printed (columns)
+MAX_MAP_COLUMNS = 120
+
+
+def _letter(i: int) -> str:
+    if i < 0 or i >= len(LABELS):
+        return "·"
+    return LETTERS.get(LABELS[i], LABELS[i][:1].upper())
+
+
+def phase_map(pd: Any) -> list[str]:
+    """The majority label per point as text: y increases upwards (the top row is the largest y,
+    each row labelled with its y value), x to the right (its first and last value below).
+
+    Arguments:
+        pd: a :class:`~featmech.analysis.phase.PhaseDiagram`.
+
+    Returns:
+        The lines, without newlines: the grid, its x axis, and the key of the letters.
+    """
+    maj = pd.majority_label()
+    ys = [f"{v:g}" for v in pd.y.values]
+    w = max(len(y) for y in ys + [pd.y.name])
+    lines = [f"  {pd.y.name:>{w}}"]
+    for i in range(maj.shape[0] - 1, -1, -1):  # largest y first: y increases upwards
+        lines.append(f"  {ys[i]:>{w}} |" + "".join(_letter(int(v)) for v in maj[i]))
+    lines.append("  " + " " * w + " +" + "-" * maj.shape[1])
+    x0, x1 = f"{pd.x.values[0]:g}", f"{pd.x.values[-1]:g}"
+    gap = max(1, maj.shape[1] - len(x0) - len(x1))
+    lines.append("  " + " " * w + "  " + x0 + " " * gap + x1 + f"   {pd.x.name} →")
+    lines.append("  " + ", ".join(f"{_letter(i)}={name}" for i, name in enumerate(LABELS)) + ", ·=no label")
+    return lines
 
 
 @click.command()
@@ -69,12 +102,12 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
     click.echo(f"{pd.x.name} × {pd.y.name}: {summary['points']} points × {pd.seeds} seeds")
     for k, v in summary["counts"].items():
         click.echo(f"{k:>22}: {v}")
-    maj = pd.majority_label()
-    click.echo(f"majority label per point (rows: {pd.y.name} ascending; columns: {pd.x.name} ascending):")
-    if maj.shape[1] <= 120:
-        for row in maj[::-1]:
-            click.echo("  " + "".join(LETTERS[i] if i >= 0 else "?" for i in row))
-    click.echo("  " + ", ".join(f"{LETTERS[i]}={name}" for i, name in enumerate(LABELS)))
+    if pd.x.values.size <= MAX_MAP_COLUMNS:
+        click.echo(f"majority label per point ({pd.y.name} increases upwards, {pd.x.name} to the right):")
+        for line in phase_map(pd):
+            click.echo(line)
+    else:
+        click.echo(f"(no text map: more than {MAX_MAP_COLUMNS} columns; see --out for the figures)")
     for f in files:
         click.echo(f"wrote {f}")
 
@@ -125,7 +158,7 @@ def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, 
             from featmech.report.plots import plot_exponent_diagram
 
             files += figures(lambda: plot_exponent_diagram(dia.x.name, dia.x.values, dia.y.name, dia.y.values,
-                                                           dia.labels, out / "exponent_diagram"))
+                                                           dia.labels, out / "exponent_diagram", base=dia.base))
         files.append(write_json(report.as_dict(), out / "scaling.json"))
     if fmt == "json":
         echo(Table({}, extra=report.as_dict()), fmt)

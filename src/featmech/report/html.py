@@ -5,7 +5,10 @@ the infinite-width exponent diagram with its numeric verification, the activatio
 and the digits experiments (the last two need the torch extra and are skipped with a note
 without it). Figures are embedded as base64 PNGs; every string that reaches the HTML is escaped;
 the data behind every figure is written next to the report, through :class:`featmech.tables.Table`
-(the one writer of CSV and JSON).
+(the one writer of CSV and JSON). Every caption sentence that states a result is generated from
+the data of its figure (:mod:`featmech.report.captions`): a run that did not train or did not
+converge is captioned so, and the exponent diagram's caption says what its grid does and does
+not contain.
 """
 
 from __future__ import annotations
@@ -60,11 +63,28 @@ def _save(path: Path, obj: Any) -> Path:
     return Table({}, extra=obj).write(path, "json")
 
 
+def _start_time(state: Any) -> float:
+    """A tenth of the first time at which ζ, the NTK or a norm has made 1 % of its total change."""
+    t = np.asarray(state.t, dtype=float)
+    first = t[-1]
+    for s in (state.alignment, np.asarray(state.ntk) / np.asarray(state.ntk)[0], np.log(state.norm_u),
+              np.log(state.norm_w)):
+        s = np.asarray(s, dtype=float)
+        ok = np.isfinite(s) & (t > 0)
+        if ok.sum() < 2:
+            continue
+        ch = np.abs(s[ok] - s[0])
+        if ch.max() > 1e-12:
+            first = min(first, float(t[ok][np.argmax(ch >= 0.01 * ch.max())]))
+    return max(first / 10.0, t[-1] * 1e-9)
+
+
 def canonical_figures(out: Path, seed: int = 0, *,
                       report: CanonicalReport | None = None) -> tuple[list[Path], list[dict[str, Any]]]:
     """Per canonical case: exact gradient flow (lines) over width-free GD at a small step (points).
 
     GD runs for 1.5 convergence times at a step of 0.05/max(K(0), K(∞)) (at most 20 000 steps).
+    Time is logarithmic where the action is early (:func:`featmech.report.plots.time_scale`).
 
     Arguments:
         out: the directory of the figures (created if missing).
@@ -73,14 +93,13 @@ def canonical_figures(out: Path, seed: int = 0, *,
 
     Returns:
         The written files (PNG and SVG per case) and one row per case: ``case``, the GD step
-        ``lr``, ``steps`` and ``gd_vs_flow_max_alignment_gap``, the largest gap between the
-        alignment of GD and of the exact flow at the recorded steps.
-
-    Raises:
-        ImportError: matplotlib is not installed.
+        ``lr``, ``steps``, ``gd_vs_flow_max_alignment_gap`` (the largest gap between the alignment
+        of GD and of the exact flow at the recorded steps), ``time_scale`` and ``caption`` (the
+        figure's caption, from :func:`featmech.report.captions.canonical_caption`).
     """
     from featmech.analysis.canonical import run_canonical
-    from featmech.report.plots import plot_trajectory
+    from featmech.report.captions import canonical_caption, run_label
+    from featmech.report.plots import plot_trajectory, time_scale
     from featmech.theory.optim import Optimizer, Record
     from featmech.theory.simulate import simulate
 
@@ -95,18 +114,30 @@ def canonical_figures(out: Path, seed: int = 0, *,
         lr = 0.05 / kmax
         steps = int(min(max(math.ceil(1.5 * tc / lr), 10), 20_000))
         lr = 1.5 * tc / steps if steps == 20_000 else lr
-        res = simulate(sol.gram, sol.hyper, Optimizer(lr=lr), steps, Record(every=max(1, steps // 40)))
-        st = sol(np.linspace(0.0, steps * lr, 400))
-        files += plot_trajectory(st, out / f"canonical_{row.name}", sim=res, lr=lr,
-                                 title=f"{row.name}: {cl.regime}/{cl.mechanism} (GD lr = {lr:.3g})")
+        t_end = steps * lr
+        probe = sol(np.concatenate([[0.0], np.geomspace(t_end * 1e-9, t_end, 800)]))
+        scale = time_scale(probe.t, probe.alignment, np.asarray(probe.ntk) / float(probe.ntk[0]),
+                           np.log(probe.norm_u), np.log(probe.norm_w))
+        if scale == "log":
+            times = np.concatenate([[0.0], np.geomspace(_start_time(probe), t_end, 400)])
+            record = Record(every=1)
+        else:
+            times = np.linspace(0.0, t_end, 400)
+            record = Record(every=max(1, steps // 40))
+        res = simulate(sol.gram, sol.hyper, Optimizer(lr=lr), steps, record)
+        st = sol(times)
+        files += plot_trajectory(st, out / f"canonical_{row.name}", sim=res, lr=lr, eps=cl.thresholds.eps,
+                                 timescale=scale, title=f"{row.name}: {run_label(cl)} (GD lr = {lr:.3g})")
         gd_at = sol(res.step * lr)
-        rows.append({"case": row.name, "lr": lr, "steps": steps,
-                     "gd_vs_flow_max_alignment_gap": float(np.max(np.abs(res.alignment - gd_at.alignment)))})
+        gap = float(np.max(np.abs(res.alignment - gd_at.alignment)))
+        rows.append({"case": row.name, "lr": lr, "steps": steps, "gd_vs_flow_max_alignment_gap": gap,
+                     "time_scale": scale, "caption": canonical_caption(row, gap)})
     return files, rows
 
 
 def _sec_canonical(out: Path, quick: bool) -> Section:
     from featmech.analysis.canonical import run_canonical
+    from featmech.report.captions import run_label
 
     report = run_canonical()
     files, gd = canonical_figures(out / "canonical", report=report)
@@ -114,33 +145,24 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
     data = Table({**t.columns, **{k: [r[k] for r in gd] for k in ("lr", "steps", "gd_vs_flow_max_alignment_gap")}},
                  t.scalars, t.extra)
     rows = [dict(zip(data.columns, r)) for r in data.rows()]
+    for r, row in zip(rows, report.rows):
+        r["label"] = run_label(row.classification)
     s = Section("1. The five canonical cases (docs/theory.md §5)",
                 "Each case is solved exactly (closed form, lines) and trained with width-free gradient descent at a "
                 "small step (points); the label is decided by the rule of docs/theory.md §5 on the exact trajectory.")
     s.tables.append(("Regime and mechanism of each canonical case, with the numbers they were decided on.",
-                     _display(rows, [("case", "case", "{}"), ("expected", "expected", "{}"), ("regime", "regime", "{}"),
-                                     ("mechanism", "mechanism", "{}"), ("max|K/K0−1|", "ntk_max_deviation", "{:.3g}"),
+                     _display(rows, [("case", "case", "{}"), ("expected", "expected", "{}"), ("label", "label", "{}"),
+                                     ("max|K/K0−1|", "ntk_max_deviation", "{:.3g}"),
                                      ("ζ start", "alignment_start", "{:.3f}"), ("ζ end", "alignment_end", "{:.3f}"),
                                      ("balance ×", "balance_change", "{:.3g}"),
                                      ("max |ζ_GD − ζ_flow|", "gd_vs_flow_max_alignment_gap", "{:.1e}")])))
     agree = report.all_agree
     s.note = ("All five cases come out as docs/theory.md states." if agree else
-              "Some cases do not come out as docs/theory.md states; see the table.")
-    captions = {
-        "mean-field": "Mean-field (σ = 1, η = d, κ = 1/d, d = 1e5): the alignment ζ rises from ≈0 to ≈0.71 while both "
-                      "layers grow together and the NTK grows ×1.41 — feature learning by alignment.",
-        "ntk-param": "NTK parametrization (κ = d^−½): the NTK does not move (|K/K0 − 1| ~ 1e−6) and ζ stays ≈0 — the "
-                     "kernel regime.",
-        "unbalanced": "Unbalanced init (σ_w = 1e−3 σ_u): the hidden layer is rescaled ×450 while the NTK grows ×1.41 "
-                      "— feature learning by rescaling.",
-        "aligned": "Aligned init u0 = w0: ζ = 1 throughout (Saxe's logistic curve), the NTK grows ×11 through the "
-                   "norms alone — rescaling.",
-        "correlated": "Correlated init (ρ = 0.9) whose output overshoots a small target: ζ falls from 0.9 to 0.1 and "
-                      "the NTK falls ×0.45 — feature learning by disalignment.",
-    }
-    for r in rows:
-        s.figures.append((out / "canonical" / f"canonical_{r['case']}.png",
-                          captions[r["case"]] + " Lines: exact gradient flow; points: simulated GD at time step×lr."))
+              "Some cases do not come out as docs/theory.md states: " +
+              ", ".join(f"{r.name} ({run_label(r.classification)}, expected {r.case.category})"
+                        for r in report.rows if not r.agrees) + ".")
+    for r in gd:
+        s.figures.append((out / "canonical" / f"canonical_{r['case']}.png", r["caption"]))
     s.files += files
     s.files.append(data.write(out / "canonical" / "canonical.json"))
     return s
@@ -148,42 +170,45 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
 
 def _sec_phase(out: Path, quick: bool) -> Section:
     from featmech.analysis.phase import phase_diagram
+    from featmech.report.captions import (
+        convergence_time_caption,
+        ntk_change_caption,
+        phase_caption,
+    )
     from featmech.report.plots import plot_phase
 
     n = 24 if quick else 60
     seeds = 2 if quick else 3
     s = Section("2. Finite-width phase diagrams",
                 f"Each grid point ({n}×{n}, {seeds} seeds) is an exact Gram sample solved in closed form and "
-                "classified; colours are the majority label over seeds. Solid line: λ = k/g = 1; dashed: λ = 0.1, 10.")
+                "classified; colours are the majority label over seeds. Solid line: λ = k/g = 1; dashed: λ = 0.1, 10 "
+                "(docs/theory.md §4: at large width λ = 4k/(κsN)).")
     d = out / "phase"
     specs = [
         ("width_kappa", f"width=1e1:1e6:log:{n}", f"kappa=1e-7:1:log:{n}", {},
-         "Width × output scale (σ = η = 1, k = 1): kernel above the line λ = 1, feature learning (by alignment) below; "
-         "the boundary is κ ∝ 1/d, docs/theory.md §4's λ = 4k/(κsN) = Θ(1)."),
+         "Width × output scale (σ = η = 1, k = 1)"),
         ("sigmaw_etaratio", f"sigma_w=1e-3:1:log:{n}", f"eta_ratio=1e-3:1e3:log:{n}", {"width": 10000, "kappa": 1e-4},
-         "Hidden-layer init scale × learning-rate ratio η_u/η_w (d = 1e4, κ = 1e−4): unbalanced layers (small σ_w or "
-         "η_u/η_w far from 1) learn by rescaling, balanced ones by alignment; small η_u/η_w drives λ below 1 (kernel)."),
+         "Hidden-layer init scale × learning-rate ratio η_u/η_w (d = 1e4, κ = 1e−4, σ_u = 1)"),
         ("rho_target", f"rho=-0.95:0.95:linear:{n}", f"target=1e-3:10:log:{n}", {"width": 1000, "kappa": 1e-3},
-         "Init correlation × target (d = 1000, κ = 1e−3): strongly correlated inits whose output overshoots a small "
-         "target learn by disalignment; uncorrelated ones with a small target stay in the kernel regime."),
+         "Init correlation × target (d = 1000, κ = 1e−3, σ = η = 1)"),
     ]
-    for name, x, y, fixed, cap in specs:
+    for name, x, y, fixed, setup in specs:
         pd = phase_diagram(x, y, fixed, seeds=seeds)
         files = plot_phase(pd, d, prefix=name)
         s.files.append(pd.table().write(d / f"{name}.csv"))
         s.files += files
-        s.figures.append((d / f"{name}_regime.png", cap))
+        s.figures.append((d / f"{name}_regime.png", phase_caption(pd, setup)))
         if name == "width_kappa":
-            s.figures.append((d / f"{name}_ntk_change.png", "NTK change max_t |K(t)/K(0) − 1| over the same grid: it "
-                              "follows √(1 + λ²/4) − 1, vanishing on the kernel side and growing without bound for λ ≫ 1."))
-            s.figures.append((d / f"{name}_convergence_time.png", "Convergence time over the same grid: feature "
-                              "learning at small κ takes a time ∝ 1/(κ² …): rich but slow."))
+            s.figures.append((d / f"{name}_ntk_change.png", ntk_change_caption(pd)))
+            s.figures.append((d / f"{name}_convergence_time.png", convergence_time_caption(pd)))
     return s
 
 
 def _sec_scaling(out: Path, quick: bool) -> Section:
     from featmech.analysis.scaling import PRESETS, exponent_diagram, verify_presets
-    from featmech.report.plots import plot_exponent_diagram
+    from featmech.report.boundaries import exponent_boundaries
+    from featmech.report.captions import exponent_caption, num, slopes_caption
+    from featmech.report.plots import plot_exponent_diagram, plot_preset_slopes
 
     d = out / "scaling"
     d.mkdir(parents=True, exist_ok=True)
@@ -199,28 +224,38 @@ def _sec_scaling(out: Path, quick: bool) -> Section:
         "predicted": [r.predicted for r in verified.rows],
         "measured": [r.measured for r in verified.rows],
         "slopes_agree": ["yes" if r.verification.all_agree else "no" for r in verified.rows],
-        "slopes": [", ".join(f"{c.quantity} {c.measured:.3g} (pred. {c.predicted:.3g})" for c in r.verification.checks)
+        "slopes": [", ".join(f"{c.quantity} {num(c.measured, 3)} (pred. {num(c.predicted, 3)})"
+                             for c in r.verification.checks)
                    for r in verified.rows],
     })
     s.tables.append(("Presets: published, predicted and measured regimes; the measured slopes of log(metric) against "
                      "log d next to the predicted exponents.",
                      Table({k.replace("_", " "): v for k, v in presets.columns.items()})))
     s.files.append(presets.write(d / "presets.csv"))
+    s.files += plot_preset_slopes(verified, d / "preset_slopes")
+    s.figures.append((d / "preset_slopes.png", slopes_caption(verified)))
     nx = 41 if not quick else 21
-    dia = exponent_diagram(f"kappa=-1.5:0.5:{nx}", f"eta=-1:2:{nx}", base=PRESETS["mean-field"].exponents)
-    s.files += plot_exponent_diagram(dia.x.name, dia.x.values, dia.y.name, dia.y.values, dia.labels,
-                                     d / "exponent_kappa_eta", title="σ² = 1: exponents of κ and η (both layers)")
+    base = PRESETS["mean-field"].exponents
+    dia = exponent_diagram(f"kappa=-1.5:0.5:{nx}", f"eta=-1:2:{nx}", base=base)
+    title = "σ² = d^0 (σ = 1): exponents of κ and η (both layers)"
+    xs, ys = dia.x.values, dia.y.values
+    hx, hy = (xs[1] - xs[0]) / 2, (ys[1] - ys[0]) / 2
+    bounds = exponent_boundaries(dia.x.name, (xs[0] - hx, xs[-1] + hx), dia.y.name, (ys[0] - hy, ys[-1] + hy),
+                                 dia.base)
+    s.files += plot_exponent_diagram(dia.x.name, xs, dia.y.name, ys, dia.labels, d / "exponent_kappa_eta",
+                                     title=title, base=dia.base, boundaries=bounds)
     s.files.append(_save(d / "exponent_kappa_eta.json", dia.as_dict()))
-    s.figures.append((d / "exponent_kappa_eta.png",
-                      "With σ² = 1, learning in finite time (rate D = Θ(1)) happens only on a line of the (κ, η) exponent "
-                      "plane: below it training is frozen, above it GD at a fixed learning rate is unstable. On that line "
-                      "the NTK regime (kernel) and the mean-field point (κ = 1/d, η = d: feature learning by alignment) "
-                      "appear; to its left, the rich regime."))
+    s.figures.append((d / "exponent_kappa_eta.png", exponent_caption(dia.labels, bounds, invariant=True, title=title)))
     return s
 
 
 def _sec_activations(out: Path, quick: bool) -> Section:
     from featmech.nets.experiments import activations_experiment
+    from featmech.report.captions import (
+        activations_caption,
+        activations_table_note,
+        run_label,
+    )
     from featmech.report.plots import plot_activations
 
     d = out / "activations"
@@ -229,58 +264,67 @@ def _sec_activations(out: Path, quick: bool) -> Section:
                 "f(x) = κ Σ u_i σ(w_i x) on 1-D data, trained by full-batch GD, monitored with the MechanismMonitor. "
                 "For the linear activation the exact gradient flow from the same initialization is overlaid.")
     rows = []
+    all_runs = []
     for case in ("alignment", "disalignment"):
         result = activations_experiment(case, quick=quick)
         runs = [r.as_dict() for r in result]
+        all_runs += runs
         s.files.append(_save(d / f"activations_{case}.json", result.as_dict()))
         s.files += plot_activations(runs, d / f"activations_{case}")
-        lin = runs[0]
-        s.figures.append((d / f"activations_{case}.png",
-                          f"{case.capitalize()} case. Left: alignment ζ(t); right: NTK trace ratio. The linear network "
-                          f"follows the exact theory to {lin['theory_max_deviation']:.1e} in ζ."))
-        rows += [{"case": case, "activation": r["activation"], "regime": r["regime"], "mechanism": r["mechanism"],
-                  **r["classification"]} for r in runs]
-    s.tables.append(("Labels per activation. Where the NTK barely moves (saturating activations), ζ may still change: "
-                     "alignment of the weights alone is not evidence of feature learning.",
+        s.figures.append((d / f"activations_{case}.png", activations_caption(case, runs)))
+        rows += [{"case": case, "activation": r["activation"], "label": run_label(r), **r["classification"]}
+                 for r in runs]
+    note = activations_table_note(all_runs)
+    s.tables.append(("Labels per activation." + (f" {note}" if note else ""),
                      _display(rows, [("case", "case", "{}"), ("activation", "activation", "{}"),
-                                     ("regime", "regime", "{}"), ("mechanism", "mechanism", "{}"),
+                                     ("label", "label", "{}"),
                                      ("ζ start", "alignment_start", "{:.3f}"), ("ζ end", "alignment_end", "{:.3f}"),
                                      ("max|K/K0−1|", "ntk_max_deviation", "{:.3g}")])))
     return s
 
 
 def _sec_digits(out: Path, quick: bool) -> Section:
+    from featmech.data import load_dataset
     from featmech.nets.experiments import init_scale_experiment, lr_ratio_experiment
-    from featmech.report.plots import plot_sweep
+    from featmech.report.captions import (
+        network_trajectories_caption,
+        run_label,
+        sweep_caption,
+    )
+    from featmech.report.plots import plot_network_trajectories, plot_sweep
 
     d = out / "digits"
     d.mkdir(parents=True, exist_ok=True)
+    chance = 1.0 / load_dataset("digits").n_classes
     s = Section("5. Real data: an MLP on handwritten digits",
                 "scikit-learn's bundled digits (8×8), MLP with ReLU, cross-entropy, SGD (batch 128); the monitor "
-                "records ζ per consecutive layer pair and the NTK on a probe batch.")
+                "records ζ per consecutive layer pair, the layer norms and the NTK on a probe batch.")
     seeds = (0,) if quick else (0, 1, 2)
-    scales = (0.1, 1.0, 10.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0)
-    scale_result = init_scale_experiment(scales, seeds=seeds, quick=quick)
-    rows = scale_result.as_dict()["rows"]
-    s.files.append(_save(d / "init_scale.json", {"rows": rows}))
-    s.files += plot_sweep(rows, "scale", d / "init_scale", "init scale (weights ~ N(0, scale²/fan-in))")
-    s.figures.append((d / "init_scale.png", "Test accuracy against init scale, coloured by the monitor's label. Small "
-                      "inits learn by alignment (ζ of consecutive layers rises); large inits keep ζ and change the NTK "
-                      "by magnitude (rescaling)."))
-    ratios = (0.01, 1.0, 100.0) if quick else (0.01, 0.1, 1.0, 10.0, 100.0)
-    rows2 = lr_ratio_experiment(ratios, seeds=seeds, quick=quick).as_dict()["rows"]
-    s.files.append(_save(d / "lr_ratio.json", {"rows": rows2}))
-    s.files += plot_sweep(rows2, "lr_ratio", d / "lr_ratio", "learning-rate ratio η_out / η_hidden")
-    s.figures.append((d / "lr_ratio.png", "Test accuracy against the output-to-hidden learning-rate ratio: raising the "
-                      "output layer's rate rescales that layer (its balance against the hidden layer changes by a "
-                      "large factor) while ζ stays put — rescaling."))
-    per_pair = [{"per_pair": "; ".join(f"{p['pair']}: ζ {p['alignment_start']:.2f}→{p['alignment_end']:.2f}"
-                                       for p in r["pairs"]), **r} for r in rows]
-    s.tables.append(("Init-scale sweep.",
-                     _display(per_pair, [("scale", "scale", "{:g}"), ("seed", "seed", "{}"),
-                                         ("test acc.", "test_accuracy", "{:.3f}"), ("NTK ratio", "ntk_ratio", "{:.3g}"),
-                                         ("kernel dist.", "kernel_distance", "{:.3g}"), ("regime", "regime", "{}"),
-                                         ("mechanism", "mechanism", "{}"), ("per pair", "per_pair", "{}")])))
+    sweeps = [("init_scale", "scale", "init scale", "init scale (weights ~ N(0, scale²/fan-in))",
+               lambda: init_scale_experiment((0.1, 1.0, 10.0) if quick else (0.1, 0.3, 1.0, 3.0, 10.0), seeds=seeds,
+                                             quick=quick)),
+              ("lr_ratio", "lr_ratio", "learning-rate ratio η_out/η_hidden", "learning-rate ratio η_out / η_hidden",
+               lambda: lr_ratio_experiment((0.01, 1.0, 100.0) if quick else (0.01, 0.1, 1.0, 10.0, 100.0), seeds=seeds,
+                                           quick=quick))]
+    for fname, key, words, xlabel, run in sweeps:
+        result = run()
+        rows = result.as_dict()["rows"]
+        s.files.append(_save(d / f"{fname}.json", {"rows": rows}))
+        s.files += plot_sweep(rows, key, d / fname, xlabel, chance=chance)
+        s.figures.append((d / f"{fname}.png", sweep_caption(rows, key, words, chance)))
+        s.files += plot_network_trajectories(rows, key, d / f"{fname}_trajectories", name=words)
+        s.figures.append((d / f"{fname}_trajectories.png",
+                          network_trajectories_caption(rows, key, words)))
+        table_rows = [{"per_pair": "; ".join(f"{p['pair']}: ζ {p['alignment_start']:.2f}→{p['alignment_end']:.2f}"
+                                             for p in r["pairs"]), "label": run_label(r),
+                       "loss_text": "n/a" if r["final_loss"] is None else f"{r['final_loss']:.3g}", **r} for r in rows]
+        s.tables.append((f"{words.capitalize()} sweep (chance accuracy {chance:.2g}).",
+                         _display(table_rows, [(key.replace("_", " "), key, "{:g}"), ("seed", "seed", "{}"),
+                                               ("test acc.", "test_accuracy", "{:.3f}"),
+                                               ("final loss", "loss_text", "{}"),
+                                               ("NTK ratio", "ntk_ratio", "{:.3g}"),
+                                               ("kernel dist.", "kernel_distance", "{:.3g}"), ("label", "label", "{}"),
+                                               ("per pair", "per_pair", "{}")])))
     return s
 
 
