@@ -17,10 +17,21 @@ import numpy as np
 import pytest
 
 import featmech.analysis.runs as runs_module
-from featmech.analysis.runs import exact_run, exact_runs, iid_init, simulated_run, simulated_runs
+from featmech.analysis.runs import (
+    exact_run,
+    exact_runs,
+    iid_init,
+    simulated_run,
+    simulated_runs,
+)
 from featmech.errors import InputError
 from featmech.records import PointResult
-from featmech.sweeps.computations import simulate_point, simulate_points, trajectory_point, trajectory_points
+from featmech.sweeps.computations import (
+    simulate_point,
+    simulate_points,
+    trajectory_point,
+    trajectory_points,
+)
 from featmech.sweeps.executors import run_chunk
 from featmech.sweeps.registry import MAX_BATCH, MIN_BATCH, Computation, get
 from featmech.sweeps.store import Store, point_key
@@ -350,3 +361,27 @@ def test_resume_after_sigkill_with_batched_chunks_is_exact(tmp_path):
                 assert same_value(ra[k][name], rb[k][name]), (k, name)
             for name in ("step", "loss", "ntk", "alignment"):
                 assert same_value(a.array(k, name), b.array(k, name))
+
+
+# ------------------------------------------------------------------------------------ networks
+def test_network_points_load_their_data_once_per_process(tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    import featmech.nets.experiments as ex
+
+    real, calls = ex.load_dataset, []
+
+    def counting(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ex, "load_dataset", counting)
+    monkeypatch.setattr(ex, "_SWEEP_DATASETS", {})
+    spec = parse_spec({"computation": "network", "seeds": [0, 1], "fixed": {"steps": 2, "max_train": 200},
+                       "axes": {"scale": [0.5, 1.0]}})
+    rep = run_sweep(spec, tmp_path / "n.db", executor="serial", progress=False)
+    assert (rep.computed, rep.failed) == (4, 0) and len(calls) == 1
+    for max_train in (150, 160, 200):  # the two most recent data sets are kept
+        ex.network_point(get("network").config({"steps": 1, "max_train": max_train}))
+    assert len(calls) == 4 and len(ex._SWEEP_DATASETS) == 2
+    ex.network_point(get("network").config({"steps": 1, "max_train": 160}))
+    assert len(calls) == 4

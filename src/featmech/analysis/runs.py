@@ -344,13 +344,13 @@ def exact_runs(inits: list[Gram | Init], hypers: list[Hyper], *, t_max: Any = No
     """
     n = _batch_count(inits, hypers)
     t_maxs, pts = _each("t_max", t_max, n), _each("points", points, n)
-    batch = [i for i in range(n) if isinstance(inits[i], Gram) and inits[i].shape == ()
-             and isinstance(hypers[i], Hyper) and hypers[i].shape == ()]
+    grams = {i: g for i, g in enumerate(inits) if isinstance(g, Gram) and g.shape == ()}
+    batch = [i for i in grams if isinstance(hypers[i], Hyper) and hypers[i].shape == ()]
     position = {i: j for j, i in enumerate(batch)}
     sol = classes = None
     if batch:
         try:
-            sol = solve(_stack_grams([inits[i] for i in batch]), _stack_hypers([hypers[i] for i in batch]))
+            sol = solve(_stack_grams([grams[i] for i in batch]), _stack_hypers([hypers[i] for i in batch]))
             cl = classify_solution(sol, thresholds)
             classes = [classification_at(cl, j) for j in range(len(batch))]
         except Exception:  # e.g. one configuration out of float64 range: each alone
@@ -534,20 +534,22 @@ def _simulate_batch(inits: list[Gram | Init], hypers: list[Hyper], part: list[tu
     idx = [i for i, _, _ in part]
     grams = [g.gram if isinstance(g, Init) else g for g in (inits[i] for i in idx)]
     opts = [opt for _, _, opt in part]
-    arrays = {n: np.array([getattr(o, n) for o in opts], dtype=np.float64)
-              for n in ("lr", "momentum", "weight_decay")}
+    lr, momentum, weight_decay = (np.array([getattr(o, n) for o in opts], dtype=np.float64)
+                                  for n in ("lr", "momentum", "weight_decay"))
     moments = None
     if stochastic:  # each configuration's own draw (the engine draws from one seed for a whole batch)
         vts, kts = [], []
         for i, o in zip(idx, opts):
             h = hypers[i]
             V = float(h.data_var)
+            assert o.batch_size is not None  # stochastic: a minibatch size
             vt, kt = batch_moments(steps, o.batch_size, data_var=V if V > 0 else 1.0, target=float(h.target),
                                    noise=float(o.noise), seed=o.seed)
             vts.append(vt * (V > 0))
             kts.append(kt)
         moments = (np.array(vts), np.array(kts))
-    opt = Optimizer(**arrays, moments=moments, divergence_factor=opts[0].divergence_factor)
+    opt = Optimizer(lr=lr, momentum=momentum, weight_decay=weight_decay, moments=moments,
+                    divergence_factor=opts[0].divergence_factor)
     res = simulate(_stack_grams(grams), _stack_hypers([hypers[i] for i in idx]), opt, steps, Record(every))
     return [SimResult(step=res.step, **{name: getattr(res, name)[j] for name in OBSERVABLES},
                       diverged=res.diverged[j], diverged_at=res.diverged_at[j]) for j in range(len(idx))]

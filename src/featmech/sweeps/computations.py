@@ -32,7 +32,7 @@ from featmech.analysis.runs import (
 )
 from featmech.params import GROUPS
 from featmech.records import PointResult
-from featmech.theory.config import Gram, Hyper
+from featmech.theory.config import Gram, Hyper, Init
 
 __all__ = ["trajectory_point", "simulate_point", "trajectory_points", "simulate_points"]
 
@@ -148,18 +148,25 @@ def simulate_points(cfgs: Sequence[Mapping[str, Any]]) -> list[PointResult | Exc
     >>> out[0].scalars["final_loss"] == simulate_point(cfgs[0]).scalars["final_loss"], type(out[1]).__name__
     (True, 'InputError')
     """
-    return _batched(cfgs, lambda inits, hypers, cs: simulated_runs(
-        inits, hypers, **{n: [c[n] for c in cs] for n in GROUPS["optimizer"]}, seed=[c["seed"] for c in cs],
-        return_exceptions=True), _simulate_result)
+    def runs(inits: list[Gram | Init], hypers: list[Hyper], cs: list[Mapping[str, Any]]) -> list[Any]:
+        each = {n: [c[n] for c in cs] for n in GROUPS["optimizer"] + ("seed",)}
+        return simulated_runs(inits, hypers, each["steps"], lr=each["lr"], every=each["every"],
+                              momentum=each["momentum"], weight_decay=each["weight_decay"],
+                              batch_size=each["batch_size"], noise=each["noise"], seed=each["seed"],
+                              return_exceptions=True)
+
+    return _batched(cfgs, runs, _simulate_result)
 
 
 def _batched(cfgs: Sequence[Mapping[str, Any]],
-             runs: Callable[[list[Gram], list[Hyper], list[Mapping[str, Any]]], list[Any]],
+             runs: Callable[[list[Gram | Init], list[Hyper], list[Mapping[str, Any]]], list[Any]],
              result: Callable[[Any], PointResult]) -> list[PointResult | Exception]:
     """Sample each init and build each Hyper (a point failing there fails alone, with the error it
     raises alone), then run the rest as one batch and turn each run into its PointResult."""
     out: list[PointResult | Exception | None] = [None] * len(cfgs)
-    inits, hypers, ok = [], [], []
+    inits: list[Gram | Init] = []
+    hypers: list[Hyper] = []
+    ok: list[int] = []
     for i, cfg in enumerate(cfgs):
         try:
             init = iid_init(cfg)
