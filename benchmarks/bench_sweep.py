@@ -179,6 +179,10 @@ def main() -> None:
         t = sweep_time(spec, tmp / f"doc{i}.db", executor="pool")
         rows.append(f"| (f) {label}: {spec.n_points} points × {mapping['fixed']['steps']:,} steps, process pool "
                     f"({os.cpu_count()} workers) | **{t:.1f} s** | < 60 s | {'met' if t < 60 else 'NOT met'} |")
+    load = os.getloadavg()
+    rows.append(f"\nLoad average at the end of the run: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min) on "
+                f"{os.cpu_count()} cores: other processes share the machine, so absolute times and the "
+                "speed-up of (a) are noisy; the ratios (e) compare runs made back to back.")
     body = "\n".join(rows)
     print(body)
     write_section("sweep", "python benchmarks/bench_sweep.py", body)

@@ -37,6 +37,7 @@ from featmech.tables import Table
 __all__ = ["Spec", "Point", "load_spec", "parse_spec", "points", "run_point", "run_sweep", "SweepReport",
            "Progress", "Computation", "COMPUTATIONS", "register", "get", "EXECUTORS", "MAX_CHUNK"]
 
+
 @dataclass(frozen=True)
 class SweepReport:
     """What a run of a sweep did.
