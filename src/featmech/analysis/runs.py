@@ -477,17 +477,21 @@ def classification_at(c: Classification, index: int) -> Classification:
     return Classification(**values)
 
 
+_LABEL_ENUMS: dict[str, Any] = {}
+
+
 def _label_enums() -> dict[str, Any]:
-    """Field -> enum class, for the fields of Classification whose single-configuration type is an enum."""
+    """Field -> enum class, for the fields of Classification whose single-configuration type is an
+    enum (read once from the class's annotations)."""
     import enum
     import typing
 
-    out = {}
-    for name, hint in typing.get_type_hints(Classification).items():
-        for arg in typing.get_args(hint) or (hint,):
-            if isinstance(arg, type) and issubclass(arg, enum.Enum):
-                out[name] = arg
-    return out
+    if not _LABEL_ENUMS:
+        for name, hint in typing.get_type_hints(Classification).items():
+            for arg in typing.get_args(hint) or (hint,):
+                if isinstance(arg, type) and issubclass(arg, enum.Enum):
+                    _LABEL_ENUMS[name] = arg
+    return _LABEL_ENUMS
 
 
 def _batch_count(inits: Any, hypers: Any) -> int:
