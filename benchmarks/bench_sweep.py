@@ -155,7 +155,7 @@ def main() -> None:
     # (e) issue 13: a chunk of exact points is one batched call
     s400 = parse_spec(S400)
     run_sweep(parse_spec({**S400, "seeds": [99]}), tmp / "warm.db", executor="serial", progress=False)  # imports
-    t_sweep = sweep_time(s400, tmp / "s400.db", repeat=2, executor="serial")
+    t_sweep = sweep_time(s400, tmp / "s400.db", repeat=3, executor="serial")
     t_call = batched_call(s400)
     ratio = t_sweep / t_call
     cfgs = [cfg for _, cfg in points(s400)][::40]

@@ -284,7 +284,8 @@ def test_chunk_sizes():
     toy = Computation("toy", ("kappa",), lambda c: PointResult({}))
     assert net.chunk_size(1000, 2) == 1
     assert [toy.chunk_size(n, 2) for n in (1, 10, 400, 10**5)] == [1, 2, 50, 256]  # as before issue 13
-    assert sim.chunk_size(1, 1) == 1 and sim.chunk_size(300, 2) == 150 and sim.chunk_size(400, 1) == 200
+    assert sim.chunk_size(1, 1) == 1 and sim.chunk_size(300, 2) == 150 and sim.chunk_size(400, 1) == 400
+    assert sim.chunk_size(1200, 1) == 400 and sim.chunk_size(10**5, 2) == 1021  # 98 equal chunks of at most MAX_BATCH
     for n in (1, 7, 255, 256, 257, 999, 5000, 123457):
         for w in (1, 2, 16):
             size = sim.chunk_size(n, w)
@@ -295,14 +296,14 @@ def test_chunk_sizes():
 
 
 def test_sweep_uses_large_chunks_and_progress_advances_per_chunk(tmp_path):
-    spec = parse_spec({"computation": "simulate", "seeds": list(range(10)), "fixed": {"steps": 30},
+    spec = parse_spec({"computation": "simulate", "seeds": list(range(40)), "fixed": {"steps": 30},
                        "axes": {"kappa": {"start": 1e-3, "stop": 1.0, "num": 30, "scale": "log"}}})
     seen = []
     rep = run_sweep(spec, tmp_path / "s.db", executor="serial", progress=False, on_result=seen.append)
-    assert rep.computed == 300 and seen == [150, 150]
+    assert rep.computed == 1200 and seen == [400, 400, 400]
     with Store(tmp_path / "s.db") as st:
         rows = {r["key"]: r for r in st.rows()}
-    for key, cfg in points(spec)[::37]:
+    for key, cfg in points(spec)[::97]:
         one = simulate_point(cfg)
         assert rows[key]["result"]["final_loss"] == one.scalars["final_loss"]
         with Store(tmp_path / "s.db") as st:

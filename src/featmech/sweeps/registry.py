@@ -21,8 +21,8 @@ after which a spec may say ``computation = "my_point"`` and set ``width`` and ``
 300
 >>> get("trajectory").config({"kappa": 2}, seed=0)["kappa"]
 2.0
->>> get("simulate").chunk_size(400, workers=1), get("simulate").chunk_size(10_000, workers=2)
-(200, 1000)
+>>> get("simulate").chunk_size(1000, workers=1), get("simulate").chunk_size(10_000, workers=2)
+(500, 1000)
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ BatchFunction = Callable[[Sequence[Mapping[str, Any]]], Sequence[Any]]
 MAX_CHUNK = 256
 #: the smallest automatic chunk of a batched computation (unless the sweep is smaller): a batched
 #: call costs a fixed overhead per step plus a little per configuration, so bigger is faster
-MIN_BATCH = 256
+MIN_BATCH = 512
 #: the largest automatic chunk of a batched computation
 MAX_BATCH = 1024
 
