@@ -307,11 +307,280 @@ def simulated_run(init: Gram | Init, hyper: Hyper, steps: int = PARAMETERS["step
     opt = Optimizer(lr=d.lr, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, noise=noise,
                     seed=seed)
     res = simulate(init, hyper, opt, steps, d.record)
+    given = dict(steps=steps, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size, noise=noise)
+    return _classified(res, hyper, d, given, thresholds)
+
+
+
+# ---------------------------------------------------------------------------------------- batches
+# Many configurations at once: the results of exact_run / simulated_run, bit for bit, from one
+# vectorized call of the engine per group of configurations that share what must be shared.
+
+#: how many float64 numbers one batched simulation may hold in its records and minibatch moments
+#: (2**22 is 32 MiB); larger groups are split into sub-batches of that size
+BATCH_ELEMENTS = 2**22
+
+
+def exact_runs(inits: list[Gram | Init], hypers: list[Hyper], *, t_max: Any = None,
+               points: Any = PARAMETERS["points"].default, thresholds: Thresholds | None = None,
+               return_exceptions: bool = False) -> list[Any]:
+    """:func:`exact_run` of many configurations, solved and classified as one batch.
+
+    Entry ``i`` is what ``exact_run(inits[i], hypers[i], t_max=t_max[i], points=points[i],
+    thresholds=thresholds)`` returns, bit for bit: the configurations given as (single) Gram
+    statistics are solved by one vectorized :func:`~featmech.theory.exact.solve` and classified
+    by one :func:`~featmech.analysis.regimes.classify_solution`; each is then evaluated at its own
+    times (:func:`flow_times` of its own rate). An :class:`~featmech.theory.config.Init` (its
+    vectors give more accurate modes), and every configuration when the batch as a whole fails
+    (say one is out of float64 range), runs alone through :func:`exact_run`.
+
+    Arguments:
+        inits: one init per configuration (a :class:`Gram` of shape ``()`` or an :class:`Init`).
+        hypers: one :class:`Hyper` per configuration (single numbers).
+        t_max, points: one value for all, or a list with one per configuration (see :func:`flow_times`).
+        thresholds: ε, δ, F (default :class:`~featmech.analysis.regimes.Thresholds`).
+        return_exceptions: put a failing configuration's exception in its entry instead of
+            raising it (the others are unaffected), like :func:`asyncio.gather`.
+
+    Returns:
+        A list of :class:`ExactRun` (or exceptions, with ``return_exceptions``), one per configuration.
+
+    Raises:
+        InputError: ``inits`` and ``hypers`` of different lengths, a list of ``t_max``/``points``
+            of the wrong length, or (without ``return_exceptions``) the first failing
+            configuration's error, as :func:`exact_run` raises it.
+
+    >>> from featmech.theory.config import Hyper
+    >>> grams = [iid_init({"width": 100, "seed": s}) for s in range(3)]
+    >>> runs = exact_runs(grams, [Hyper(kappa=k) for k in (0.01, 0.1, 1.0)], points=5)
+    >>> one = exact_run(grams[2], Hyper(kappa=1.0), points=5)
+    >>> bool((runs[2].state.ntk == one.state.ntk).all()), runs[2].classification.lam == one.classification.lam
+    (True, True)
+    """
+    n = _batch_count(inits, hypers)
+    t_maxs, pts = _each("t_max", t_max, n), _each("points", points, n)
+    grams = {i: g for i, g in enumerate(inits) if isinstance(g, Gram) and g.shape == ()}
+    batch = [i for i in grams if isinstance(hypers[i], Hyper) and hypers[i].shape == ()]
+    position = {i: j for j, i in enumerate(batch)}
+    sol = classes = None
+    if batch:
+        try:
+            sol = solve(_stack_grams([grams[i] for i in batch]), _stack_hypers([hypers[i] for i in batch]))
+            cl = classify_solution(sol, thresholds)
+            classes = [classification_at(cl, j) for j in range(len(batch))]
+        except Exception:  # e.g. one configuration out of float64 range: each alone
+            position = {}
+
+    def one(i: int) -> ExactRun:
+        if i not in position:
+            return exact_run(inits[i], hypers[i], t_max=t_maxs[i], points=pts[i], thresholds=thresholds)
+        j = position[i]
+        sol_i = sol.index(j)  # type: ignore[union-attr]
+        times = flow_times(float(sol_i.rate), t_maxs[i], pts[i])
+        return ExactRun(solution=sol_i, state=sol_i(times), classification=classes[j])  # type: ignore[index]
+
+    return [_attempt(one, i, return_exceptions) for i in range(n)]
+
+
+def simulated_runs(inits: list[Gram | Init], hypers: list[Hyper], steps: Any = PARAMETERS["steps"].default, *,
+                   lr: Any = None, every: Any = None, momentum: Any = 0.0, weight_decay: Any = 0.0,
+                   batch_size: Any = None, noise: Any = 0.0, seed: Any = 0, thresholds: Thresholds | None = None,
+                   return_exceptions: bool = False) -> list[Any]:
+    """:func:`simulated_run` of many configurations, trained width-free as batches.
+
+    Entry ``i`` is what ``simulated_run(inits[i], hypers[i], steps[i], lr=lr[i], ..., seed=seed[i])``
+    returns, bit for bit. The configurations are grouped by what one call of the engine
+    (:func:`~featmech.theory.simulate.simulate`) shares — the number of steps, the recording
+    interval and the kind of update (GD or SGD, with or without momentum, with or without weight
+    decay) — and each group runs as one batch (split into sub-batches of at most
+    :data:`BATCH_ELEMENTS` recorded and drawn numbers); everything else (init, hyperparameters,
+    step size, momentum, weight decay, minibatch size, label noise, seed) varies within a group.
+    Minibatch moments are drawn per configuration from its own seed, exactly as alone. A group
+    whose batched call fails runs configuration by configuration.
+
+    Arguments:
+        inits: one init per configuration (:class:`Gram` of shape ``()`` or :class:`Init`).
+        hypers: one :class:`Hyper` per configuration (single numbers).
+        steps, lr, every, momentum, weight_decay, batch_size, noise, seed: as for
+            :func:`simulated_run`; each one value for all or a list with one per configuration.
+        thresholds: ε, δ, F (default :class:`~featmech.analysis.regimes.Thresholds`).
+        return_exceptions: put a failing configuration's exception in its entry instead of
+            raising it (the others are unaffected).
+
+    Returns:
+        A list of :class:`SimulatedRun` (or exceptions, with ``return_exceptions``).
+
+    Raises:
+        InputError: ``inits`` and ``hypers`` of different lengths, a list of the wrong length, or
+            (without ``return_exceptions``) the first failing configuration's error, as
+            :func:`simulated_run` raises it (e.g. ``lr=None`` with K0 = 0).
+
+    >>> from featmech.theory.config import Hyper
+    >>> grams = [iid_init({"width": 1000, "seed": s}) for s in range(3)]
+    >>> runs = simulated_runs(grams, [Hyper(kappa=k) for k in (0.01, 0.1, 1.0)], steps=200)
+    >>> one = simulated_run(grams[1], Hyper(kappa=0.1), steps=200)
+    >>> bool((runs[1].result.loss == one.result.loss).all()), runs[1].classification.ntk_ratio == one.classification.ntk_ratio
+    (True, True)
+    """
+    n = _batch_count(inits, hypers)
+    given = dict(steps=steps, lr=lr, every=every, momentum=momentum, weight_decay=weight_decay,
+                 batch_size=batch_size, noise=noise, seed=seed)
+    each = {name: _each(name, value, n) for name, value in given.items()}
+    out: list[Any] = [None] * n
+    kw = [{name: each[name][i] for name in given} for i in range(n)]
+    groups: dict[tuple[Any, ...], list[tuple[int, RunDefaults, Optimizer]]] = {}
+    for i in range(n):  # what simulated_run does before training: the same checks, in the same order
+        try:
+            c = kw[i]
+            d = run_defaults(inits[i], hypers[i], c["steps"], c["lr"], c["every"])
+            opt = Optimizer(lr=d.lr, momentum=c["momentum"], weight_decay=c["weight_decay"],
+                            batch_size=c["batch_size"], noise=c["noise"], seed=c["seed"])
+        except Exception as exc:
+            if not return_exceptions:
+                raise
+            out[i] = exc
+            continue
+        s = PARAMETERS["steps"].check(c["steps"])
+        key = (s, d.every, opt.stochastic, bool(opt.momentum > 0), bool(opt.weight_decay > 0))
+        groups.setdefault(key, []).append((i, d, opt))
+    for (s, every_, stochastic, _, _), members in groups.items():
+        nrec = int(members[0][1].record.steps(s).size)
+        per_config = len(OBSERVABLES) * nrec + (4 * s if stochastic else 0)
+        size = max(1, BATCH_ELEMENTS // per_config)
+        for lo in range(0, len(members), size):
+            part = members[lo:lo + size]
+            try:
+                results = _simulate_batch(inits, hypers, part, s, every_, stochastic)
+            except Exception:  # the batch failed as a whole: each configuration alone
+                for i, _, _ in part:
+                    out[i] = _attempt(lambda i: simulated_run(inits[i], hypers[i], thresholds=thresholds, **kw[i]),
+                                      i, return_exceptions)
+                continue
+            for (i, d, opt), res in zip(part, results):
+                out[i] = _attempt(lambda i: _classified(res, hypers[i], d, kw[i], thresholds), i, return_exceptions)
+    return out
+
+
+def classification_at(c: Classification, index: int) -> Classification:
+    """One configuration of a batched :class:`~featmech.analysis.regimes.Classification`: labels as
+    the enums, numbers as Python scalars — what classifying that configuration alone gives.
+
+    Arguments:
+        c: the classification of a 1-D batch.
+        index: the configuration.
+
+    Returns:
+        The :class:`~featmech.analysis.regimes.Classification` of that configuration.
+
+    >>> from featmech.analysis.regimes import classify
+    >>> c = classify(ntk_max_deviation=[0.01, 0.5], ntk_ratio=[1.0, 0.6], alignment_start=[0.1, 0.9],
+    ...              alignment_end=[0.1, 0.2], balance_start=1.0, balance_end=1.0)
+    >>> one = classification_at(c, 1)
+    >>> one.mechanism, one.ntk_ratio
+    (<Mechanism.DISALIGNMENT: 'disalignment'>, 0.6)
+    """
+    from dataclasses import fields
+
+    values: dict[str, Any] = {}
+    enums = _label_enums()
+    for f in fields(c):
+        v = getattr(c, f.name)
+        if isinstance(v, np.ndarray):
+            x = v[index]
+            v = enums[f.name](str(x)) if f.name in enums else x.item()
+        values[f.name] = v
+    return Classification(**values)
+
+
+_LABEL_ENUMS: dict[str, Any] = {}
+
+
+def _label_enums() -> dict[str, Any]:
+    """Field -> enum class, for the fields of Classification whose single-configuration type is an
+    enum (read once from the class's annotations)."""
+    import enum
+    import typing
+
+    if not _LABEL_ENUMS:
+        for name, hint in typing.get_type_hints(Classification).items():
+            for arg in typing.get_args(hint) or (hint,):
+                if isinstance(arg, type) and issubclass(arg, enum.Enum):
+                    _LABEL_ENUMS[name] = arg
+    return _LABEL_ENUMS
+
+
+def _batch_count(inits: Any, hypers: Any) -> int:
+    if len(inits) != len(hypers):
+        raise InputError(f"inits and hypers must have one entry per configuration, got {len(inits)} and {len(hypers)}")
+    return len(inits)
+
+
+def _each(name: str, value: Any, n: int) -> list[Any]:
+    """One value per configuration: a list/tuple/1-D array of ``n`` values, or one value repeated."""
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim == 1):
+        if len(value) != n:
+            raise InputError(f"{name}: give one value or one per configuration ({n}), got {len(value)}")
+        return [v.item() if isinstance(v, np.generic) else v for v in value]
+    return [value] * n
+
+
+def _attempt(fn: Any, i: int, return_exceptions: bool) -> Any:
+    if not return_exceptions:
+        return fn(i)
+    try:
+        return fn(i)
+    except Exception as exc:
+        return exc
+
+
+def _stack_grams(grams: list[Gram]) -> Gram:
+    return Gram.trusted(*(np.array([getattr(g, n) for g in grams], dtype=np.float64)
+                          for n in ("uu", "ww", "uw", "area")))
+
+
+def _stack_hypers(hypers: list[Hyper]) -> Hyper:
+    from dataclasses import fields
+
+    return Hyper(**{f.name: np.array([getattr(h, f.name) for h in hypers], dtype=np.float64) for f in fields(Hyper)})
+
+
+def _simulate_batch(inits: list[Gram | Init], hypers: list[Hyper], part: list[tuple[int, RunDefaults, Optimizer]],
+                    steps: int, every: int, stochastic: bool) -> list[SimResult]:
+    """One call of the engine for configurations sharing steps, record and update kind; their results."""
+    from featmech.theory.optim import Record
+    from featmech.theory.simulate import batch_moments
+
+    idx = [i for i, _, _ in part]
+    grams = [g.gram if isinstance(g, Init) else g for g in (inits[i] for i in idx)]
+    opts = [opt for _, _, opt in part]
+    lr, momentum, weight_decay = (np.array([getattr(o, n) for o in opts], dtype=np.float64)
+                                  for n in ("lr", "momentum", "weight_decay"))
+    moments = None
+    if stochastic:  # each configuration's own draw (the engine draws from one seed for a whole batch)
+        vts, kts = [], []
+        for i, o in zip(idx, opts):
+            h = hypers[i]
+            V = float(h.data_var)
+            assert o.batch_size is not None  # stochastic: a minibatch size
+            vt, kt = batch_moments(steps, o.batch_size, data_var=V if V > 0 else 1.0, target=float(h.target),
+                                   noise=float(o.noise), seed=o.seed)
+            vts.append(vt * (V > 0))
+            kts.append(kt)
+        moments = (np.array(vts), np.array(kts))
+    opt = Optimizer(lr=lr, momentum=momentum, weight_decay=weight_decay, moments=moments,
+                    divergence_factor=opts[0].divergence_factor)
+    res = simulate(_stack_grams(grams), _stack_hypers([hypers[i] for i in idx]), opt, steps, Record(every))
+    return [SimResult(step=res.step, **{name: getattr(res, name)[j] for name in OBSERVABLES},
+                      diverged=res.diverged[j], diverged_at=res.diverged_at[j]) for j in range(len(idx))]
+
+
+def _classified(res: SimResult, hyper: Hyper, d: RunDefaults, given: Mapping[str, Any],
+                thresholds: Thresholds | None) -> SimulatedRun:
+    """The classified SimulatedRun of one configuration's record (shared by :func:`simulated_run` and
+    :func:`simulated_runs`; ``given``: its optimizer keywords as passed)."""
     cl = classify_trajectory(res.ntk, res.alignment, res.norm_u, res.norm_w, eta_u=float(hyper.eta_u),
                              eta_w=float(hyper.eta_w), diverged=bool(res.diverged), output=res.output,
                              thresholds=thresholds, loss=res.loss)
-    settings = dict(lr=d.lr, steps=steps, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
-                    noise=noise, every=d.every)
+    settings = {**given, "lr": d.lr, "every": d.every}
     return SimulatedRun(result=res, classification=cl, defaults=d,
                         settings=MappingProxyType({n: settings[n] for n in GROUPS["optimizer"]}))
-

@@ -705,7 +705,8 @@ def run_network(ds: Dataset, config: NetworkConfig, thresholds: Thresholds | Non
 def network_point(config: Mapping[str, Any]) -> PointResult:
     """One ``network`` sweep point: load the data set, train one network, summarize it.
 
-    Runs PyTorch on one thread (sweeps parallelize over points).
+    Runs PyTorch on one thread (sweeps parallelize over points). The data set is loaded once per
+    process (the last two are kept: a worker computing many points reads its files once).
 
     Arguments:
         config: the full point configuration (``dataset, data_dir, arch, scale, lr_ratio, lr, steps,
@@ -725,7 +726,7 @@ def network_point(config: Mapping[str, Any]) -> PointResult:
     cfg = network_defaults(bool(config["quick"]), arch=config["arch"], scale=config["scale"],
                            lr_ratio=config["lr_ratio"], seed=config["seed"], steps=config["steps"], lr=config["lr"],
                            loss=config["loss"])
-    ds = load_dataset(config["dataset"], data_dir=config["data_dir"], seed=0, max_train=config["max_train"])
+    ds = _sweep_dataset(config["dataset"], config["data_dir"], config["max_train"])
     run = run_network(ds, cfg)
     row = run.as_dict(history=False)
     scalars = {k: v for k, v in row.items() if k not in ("scale", "lr_ratio", "seed", "pairs")}
@@ -810,3 +811,20 @@ def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0),
                             **({} if steps is None else {"steps": steps}))
     return _network_sweep("lr_ratio", ratios, base, seeds, dataset=dataset, data_dir=data_dir, max_train=max_train,
                           thresholds=thresholds, progress=progress)
+
+
+#: (dataset, data_dir, max_train) -> the loaded data set, per process (network_point's cache)
+_SWEEP_DATASETS: dict[tuple[Any, ...], Dataset] = {}
+
+
+def _sweep_dataset(name: str, data_dir: str | None, max_train: int | None) -> Dataset:
+    """load_dataset(name, data_dir=..., seed=0, max_train=...), loaded once per process (data sets
+    are immutable); the two most recent are kept."""
+    key = (name, data_dir, max_train)
+    ds = _SWEEP_DATASETS.pop(key, None)
+    if ds is None:
+        ds = load_dataset(name, data_dir=data_dir, seed=0, max_train=max_train)
+    _SWEEP_DATASETS[key] = ds  # most recent last
+    while len(_SWEEP_DATASETS) > 2:
+        del _SWEEP_DATASETS[next(iter(_SWEEP_DATASETS))]
+    return ds

@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Generator, Sequence
 
 from featmech.errors import InputError
-from featmech.records import PointOutcome
+from featmech.records import PointOutcome, PointResult
 from featmech.sweeps.registry import Computation
 
 __all__ = ["EXECUTORS", "Executor", "run_chunk", "run_serial", "run_pool", "run_dask", "Chunk"]
@@ -26,7 +26,11 @@ Chunk = Sequence[tuple[str, dict[str, Any]]]
 
 
 def run_chunk(computation: Computation, chunk: Chunk) -> list[PointOutcome]:
-    """Compute each point of a chunk, catching its error (module level: picklable for workers).
+    """Compute the points of a chunk, each failing alone (module level: picklable for workers).
+
+    A computation with a batch function computes the chunk in one call
+    (:meth:`~featmech.sweeps.registry.Computation.run_many`; each point's ``seconds`` is its share
+    of the call); otherwise the points run one by one.
 
     Arguments:
         computation: what to compute.
@@ -35,6 +39,12 @@ def run_chunk(computation: Computation, chunk: Chunk) -> list[PointOutcome]:
     Returns:
         One outcome per point, in order: its result, or ``"ErrorType: message"`` and no result.
     """
+    if computation.batch is not None and chunk:
+        t0 = time.perf_counter()
+        results = computation.run_many([cfg for _, cfg in chunk])
+        each = (time.perf_counter() - t0) / len(chunk)
+        return [PointOutcome(key, cfg, r, None, each) if isinstance(r, PointResult) else
+                PointOutcome(key, cfg, None, f"{type(r).__name__}: {r}", each) for (key, cfg), r in zip(chunk, results)]
     out = []
     for key, cfg in chunk:
         t0 = time.perf_counter()

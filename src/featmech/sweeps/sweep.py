@@ -20,7 +20,6 @@ results are written by the coordinating process, one transaction per chunk.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -30,16 +29,13 @@ from featmech.errors import InputError
 from featmech.records import PointResult
 from featmech.sweeps.executors import EXECUTORS
 from featmech.sweeps.progress import Progress
-from featmech.sweeps.registry import COMPUTATIONS, Computation, get, register
+from featmech.sweeps.registry import COMPUTATIONS, MAX_CHUNK, Computation, get, register
 from featmech.sweeps.spec import Point, Spec, load_spec, parse_spec, points
 from featmech.sweeps.store import Store
 from featmech.tables import Table
 
 __all__ = ["Spec", "Point", "load_spec", "parse_spec", "points", "run_point", "run_sweep", "SweepReport",
            "Progress", "Computation", "COMPUTATIONS", "register", "get", "EXECUTORS", "MAX_CHUNK"]
-
-#: the largest automatic chunk of cheap points
-MAX_CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -130,8 +126,9 @@ def run_sweep(spec: Spec, store_path: str | os.PathLike[str], *, executor: str =
         workers: the pool or local-cluster size.
         scheduler: a Dask scheduler address ``tcp://HOST:PORT``.
         retry_failed: recompute points that failed before.
-        chunk_size: points per task (default: one for expensive computations; about four tasks
-            per worker, at most :data:`MAX_CHUNK` points, for cheap ones).
+        chunk_size: points per task (default: :meth:`Computation.chunk_size
+            <featmech.sweeps.registry.Computation.chunk_size>`: one for expensive computations;
+            large chunks for batched ones).
         progress: draw progress on ``stream`` (default stderr).
         stream: where progress goes.
         connect_timeout: seconds to reach ``scheduler``.
@@ -158,9 +155,9 @@ def run_sweep(spec: Spec, store_path: str | os.PathLike[str], *, executor: str =
         status = store.status(k for k, _ in todo_all)
         todo = [p for p in todo_all if status.get(p.key) != "done" and (retry_failed or status.get(p.key) != "failed")]
         skipped = len(todo_all) - len(todo)
-        nw = workers or os.cpu_count() or 1
+        nw = 1 if executor == "serial" else workers or os.cpu_count() or 1
         if chunk_size is None:
-            chunk_size = max(1, min(MAX_CHUNK, math.ceil(len(todo) / (4 * nw)))) if comp.cheap else 1
+            chunk_size = comp.chunk_size(len(todo), nw)
         chunks = [todo[i:i + chunk_size] for i in range(0, len(todo), chunk_size)]
         prog = Progress(len(todo), stream, progress)
         computed = failed = 0
