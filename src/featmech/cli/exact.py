@@ -126,7 +126,7 @@ _CANONICAL_TEXT = ("case", "expected", "regime", "mechanism", "ntk_max_deviation
 @compose(format_option(), threshold_options,
          out_option("Write a figure per case (exact flow as lines, simulated GD as points) and canonical.json."))
 def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_dir: str | None) -> None:
-    """The five canonical cases of docs/theory.md §5, solved exactly and classified.
+    """The five canonical cases of the theory (§5; `featmech docs theory`), solved exactly and classified.
 
     \b
     Examples:
@@ -146,6 +146,6 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_
         echo(table, fmt)
         return
     click.echo(Table({k: table.columns[k] for k in _CANONICAL_TEXT}).to_text(), nl=False)
-    click.echo(f"all cases as docs/theory.md states: {report.all_agree}")
+    click.echo(f"all cases as the theory (§5) states: {report.all_agree}")
     for f in files:
         click.echo(f"wrote {f}")

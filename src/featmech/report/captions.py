@@ -200,8 +200,8 @@ def canonical_caption(row: Any, gd_gap: float | None = None) -> str:
                    f"|u| ×{num(cl.norm_u_change, 3)}, |w| ×{num(cl.norm_w_change, 3)}, layer balance "
                    f"×{num(cl.balance_change, 3)} (F = {num(th.factor)}) — feature learning by {cl.mechanism}"
                    + run_label(cl)[len(str(cl.category)):] + ".")
-    out.append("As docs/theory.md §5 states." if row.agrees else
-               f"docs/theory.md §5 expects {case.category}: this run does not come out as stated.")
+    out.append("As theory §5 states." if row.agrees else
+               f"theory §5 expects {case.category}: this run does not come out as stated.")
     if gd_gap is not None:
         out.append(f"Lines: exact gradient flow; points: width-free GD at time step × lr (largest |ζ_GD − ζ_flow| = "
                    f"{num(gd_gap)}).")

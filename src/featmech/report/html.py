@@ -147,9 +147,9 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
     rows = [dict(zip(data.columns, r)) for r in data.rows()]
     for r, row in zip(rows, report.rows):
         r["label"] = run_label(row.classification)
-    s = Section("1. The five canonical cases (docs/theory.md §5)",
+    s = Section("1. The five canonical cases (theory §5)",
                 "Each case is solved exactly (closed form, lines) and trained with width-free gradient descent at a "
-                "small step (points); the label is decided by the rule of docs/theory.md §5 on the exact trajectory.")
+                "small step (points); the label is decided by the rule of theory §5 on the exact trajectory.")
     s.tables.append(("Regime and mechanism of each canonical case, with the numbers they were decided on.",
                      _display(rows, [("case", "case", "{}"), ("expected", "expected", "{}"), ("label", "label", "{}"),
                                      ("max|K/K0−1|", "ntk_max_deviation", "{:.3g}"),
@@ -157,8 +157,8 @@ def _sec_canonical(out: Path, quick: bool) -> Section:
                                      ("balance ×", "balance_change", "{:.3g}"),
                                      ("max |ζ_GD − ζ_flow|", "gd_vs_flow_max_alignment_gap", "{:.1e}")])))
     agree = report.all_agree
-    s.note = ("All five cases come out as docs/theory.md states." if agree else
-              "Some cases do not come out as docs/theory.md states: " +
+    s.note = ("All five cases come out as the theory (§5) states." if agree else
+              "Some cases do not come out as the theory (§5) states: " +
               ", ".join(f"{r.name} ({run_label(r.classification)}, expected {r.case.category})"
                         for r in report.rows if not r.agrees) + ".")
     for r in gd:
@@ -182,7 +182,7 @@ def _sec_phase(out: Path, quick: bool) -> Section:
     s = Section("2. Finite-width phase diagrams",
                 f"Each grid point ({n}×{n}, {seeds} seeds) is an exact Gram sample solved in closed form and "
                 "classified; colours are the majority label over seeds. Solid line: λ = k/g = 1; dashed: λ = 0.1, 10 "
-                "(docs/theory.md §4: at large width λ = 4k/(κsN)).")
+                "(theory §4: at large width λ = 4k/(κsN)).")
     d = out / "phase"
     specs = [
         ("width_kappa", f"width=1e1:1e6:log:{n}", f"kappa=1e-7:1:log:{n}", {},
@@ -213,7 +213,7 @@ def _sec_scaling(out: Path, quick: bool) -> Section:
     d = out / "scaling"
     d.mkdir(parents=True, exist_ok=True)
     s = Section("3. Infinite width: the exponent diagram and its numeric verification",
-                "Hyperparameters as powers of the width d. The analytic label (docs/theory.md §4) is checked by fitting the "
+                "Hyperparameters as powers of the width d. The analytic label (theory §4) is checked by fitting the "
                 "slopes of λ, the rate D, the initial output and the NTK change against log d on exact solutions at "
                 "d = 1e2 … 1e12.")
     verified = verify_presets(seeds=8 if quick else 16)
