@@ -278,7 +278,7 @@ def test_canonical_json_csv_and_files(capsys, tmp_path):
     assert out.splitlines()[0] == ("case,expected,regime,mechanism,status,borderline,ntk_max_deviation,ntk_ratio,"
                                    "alignment_start,alignment_end,balance_change,rate")
     code, out, err = run(["canonical"], capsys)
-    assert "all cases as docs/theory.md states: True" in out
+    assert "all cases as the theory (§5) states: True" in out
 
 
 def test_explained_io_errors():

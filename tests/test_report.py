@@ -62,7 +62,7 @@ def test_report_is_self_contained_with_its_data(report):
     out = report.parent
     assert (out / "run.json").exists() and (out / "canonical" / "canonical.json").exists()
     assert (out / "scaling" / "presets.csv").exists()
-    assert "All five cases come out as docs/theory.md states." in html
+    assert "All five cases come out as the theory (§5) states." in html
 
 
 def test_every_string_is_escaped(tmp_path):
@@ -161,7 +161,7 @@ def test_canonical_captions_follow_the_classification():
         else:
             assert f"feature learning by {cl.mechanism}" in cap and "kernel regime" not in cap
         assert f"max|K/K0 − 1| = {num(cl.ntk_max_deviation)}" in cap and " .0" not in cap
-        assert "As docs/theory.md §5 states." in cap
+        assert "As theory §5 states." in cap
     # with ε below the NTK parametrization's 3.6e−6 change the same case learns features: the caption says so
     row = next(r for r in run_canonical(thresholds=Thresholds(eps=1e-7)).rows if r.name == "ntk-param")
     cap = canonical_caption(row)
