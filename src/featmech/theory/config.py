@@ -33,7 +33,7 @@ from typing import Any, Mapping, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import all_real, check_array
+from featmech._validation import check_array, type_slip
 from featmech.errors import InputError
 
 __all__ = ["Hyper", "Gram", "Init", "readonly", "freeze", "check_vectors", "object_or_keywords", "plain", "F"]
@@ -431,15 +431,8 @@ def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
     Raises:
         InputError: naming ``u0``/``w0`` and what is wrong.
     """
-    for name, v in (("u0", u0), ("w0", w0)):
-        kind = np.asarray(v).dtype.kind if not isinstance(v, (str, bytes)) else "U"
-        if kind not in "iuf" and not (kind == "O" and all_real(v)):
-            raise InputError(f"{name} must be a 1-D array of real numbers, got dtype {np.asarray(v).dtype}")
-    try:
-        u = np.asarray(u0, dtype=np.float64)
-        w = np.asarray(w0, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError("u0 and w0 must be 1-D arrays of real numbers") from exc
+    u = _real_vector("u0", u0)
+    w = _real_vector("w0", w0)
     if u.ndim != 1:
         raise InputError(f"u0 must be a 1-D array, got shape {u.shape}")
     if w.ndim != 1:
@@ -448,6 +441,20 @@ def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
         raise InputError(f"u0 and w0 must have the same length (the width), got {u.size} and {w.size}")
     if u.size < 1:
         raise InputError("u0, w0 must have width >= 1")
-    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(w))):
+    if not (np.isfinite(u).all() and np.isfinite(w).all()):
         raise InputError("u0 and w0 must be finite")
     return u, w
+
+
+def _real_vector(name: str, v: Any) -> F:
+    """One weight vector as float64, refusing type slips (booleans, complex numbers, strings, objects)."""
+    if type(v) is np.ndarray and v.dtype == np.float64:
+        return v
+    slip = type_slip(v)
+    if slip is not None:
+        dtype = f"dtype {v.dtype}" if isinstance(v, np.ndarray) else slip
+        raise InputError(f"{name} must be a 1-D array of real numbers, got {dtype}")
+    try:
+        return np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{name} must be a 1-D array of real numbers") from exc

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_array, check_int
+from featmech._validation import check_array, check_int, type_slip
 from featmech.errors import InputError
 from featmech.params import PARAMETERS, Param
 from featmech.theory.config import Gram, Init, check_vectors
@@ -53,19 +53,13 @@ def _check(name: str, value: Any) -> Any:
 
 
 def _check_array(name: str, value: Any) -> F:
-    """An array checked against the parameter table's range for ``name`` (booleans, complex refused)."""
+    """An array checked against the parameter table's range for ``name`` (type slips refused: booleans,
+    complex numbers, strings, object arrays; see :mod:`featmech._validation`)."""
     p = PARAMETERS[name]
-    what = "integers" if p.kind == "int" else "real numbers"
-    if isinstance(value, (str, bytes)):
-        raise InputError(f"{name} must be {what} in {p.range_text}, got {value!r}")
-    kind = np.asarray(value).dtype.kind
-    if kind not in "iuf" and not (kind == "O" and np.ndim(value) > 0):
-        raise InputError(f"{name} must be {what} in {p.range_text}, got {value!r}")
-    if kind == "O" or (not isinstance(value, np.ndarray) and np.ndim(value) > 0):
-        # a sequence: each element must be a number, never a bool (numpy would read True as 1)
-        for x in np.asarray(value, dtype=object).ravel():
-            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
-                raise InputError(f"{name} must be {what} in {p.range_text}, got {x!r}")
+    slip = type_slip(value)
+    if slip is not None:
+        what = "integers" if p.kind == "int" else "real numbers"
+        raise InputError(f"{name} must be {what} in {p.range_text}, got {slip}")
     arr = check_array(name, value, low=p.low, low_inclusive=not p.low_open, high=p.high)
     if p.kind == "int" and np.any(arr != np.floor(arr)):
         raise InputError(f"{name} must be an integer in {p.range_text}, got {arr[arr != np.floor(arr)].ravel()[0]:g}")
