@@ -186,16 +186,34 @@ def sample_gram(width: ArrayLike, sigma_u: ArrayLike = 1.0, sigma_w: ArrayLike =
                          f"{su.shape}, {sw.shape}, {r.shape}") from None
     d, su, sw, r = (np.broadcast_to(x, shape) for x in (d, su, sw, r))
     t11 = np.sqrt(rng.chisquare(d, size=shape))
-    if orthogonal:
-        uu = (su * t11) ** 2
-        ww = sw * sw * rng.chisquare(d, size=shape)
-        return Gram.trusted(uu, ww, np.zeros(shape), np.sqrt(uu) * np.sqrt(ww))
-    t22 = np.where(d > 1, np.sqrt(rng.chisquare(np.maximum(d - 1, 1), size=shape)), 0.0)
-    t21 = rng.standard_normal(size=shape)
-    q = np.sqrt(np.maximum(1.0 - r * r, 0.0))
-    w1 = sw * (r * t11 + q * t21)
-    w2 = sw * q * t22
-    return Gram.trusted((su * t11) ** 2, w1 * w1 + w2 * w2, su * t11 * w1, su * t11 * np.abs(w2))
+    with np.errstate(over="ignore", under="ignore"):
+        if orthogonal:
+            uu = (su * t11) ** 2
+            ww = sw * sw * rng.chisquare(d, size=shape)
+            _check_sampled(uu, ww, su, sw)
+            return Gram.trusted(uu, ww, np.zeros(shape), np.sqrt(uu) * np.sqrt(ww))
+        t22 = np.where(d > 1, np.sqrt(rng.chisquare(np.maximum(d - 1, 1), size=shape)), 0.0)
+        t21 = rng.standard_normal(size=shape)
+        q = np.sqrt(np.maximum(1.0 - r * r, 0.0))
+        w1 = sw * (r * t11 + q * t21)
+        w2 = sw * q * t22
+        uu, ww = (su * t11) ** 2, w1 * w1 + w2 * w2
+        _check_sampled(uu, ww, su, sw)
+        return Gram.trusted(uu, ww, su * t11 * w1, su * t11 * np.abs(w2))
+
+
+#: sampled squared norms below this have lost digits to underflow (float64's normal range ends at 2.2e-308)
+_MIN_SQ = 1e-290
+
+
+def _check_sampled(uu: F, ww: F, su: F, sw: F) -> None:
+    """Refuse statistics that float64 cannot hold: a Gram is float64, and rounding them away would
+    give a different init (e.g. σ = 1e-200: |u|² ≈ 1e-400 would become 0, an init that never moves)."""
+    bad = ~np.isfinite(uu) | ~np.isfinite(ww) | ((su > 0) & (uu < _MIN_SQ)) | ((sw > 0) & (ww < _MIN_SQ))
+    if np.any(bad):
+        raise InputError("parameters out of float64 range: the sampled Gram statistics σ²·χ²_width leave float64 "
+                         f"(|u0|² or |w0|² outside [{_MIN_SQ:g}, 1.8e308]); sample weight vectors with iid_gaussian "
+                         "instead (the exact solver takes vectors at any scale)")
 
 
 def _size(size: Any) -> tuple[int, ...]:
