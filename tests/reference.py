@@ -125,7 +125,9 @@ def mp_exact(uu, ww, uw, area2, *, eta_u, eta_w, kappa, target, data_var, times)
         vals = [mp.mpf(x) for x in (uu, ww, uw, area2)]
         hyp = [mp.mpf(x) for x in (eta_u, eta_w, kappa, target, data_var)]
         ts = [mp.mpf(float(t)) if np.isfinite(t) else mp.inf for t in times]
-        dps = 80 + 4 * _digits(*vals, *hyp, *(t for t in ts if t != mp.inf))
+        # enough digits for every exponent the inputs reach, and for a residual down to float64's
+        # smallest numbers (κp − k cancels)
+        dps = 400 + 4 * _digits(*vals, *hyp, *(t for t in ts if t != mp.inf))
     with mp.workdps(dps):
         uu, ww, uw, area2 = (mp.mpf(x) for x in vals)
         eu, ew, kap, k, V = (mp.mpf(x) for x in hyp)
@@ -142,41 +144,63 @@ def mp_exact(uu, ww, uw, area2, *, eta_u, eta_w, kappa, target, data_var, times)
         gamma = V * s**2 * kap**2 * B / 2
         out = {key: [] for key in ("output", "residual", "loss", "ntk", "norm_u", "norm_w", "alignment")}
         for t in ts:
-            if alpha == 0:  # nothing moves (u0 = w0 = 0)
+            # z(t), and where the flow converges to z∞ also dz = z − z∞ without cancellation, so that
+            # p − p∞ (the residual) keeps its digits when it is far below p∞
+            dz = None
+            if alpha == 0 or t == 0:  # nothing moves (u0 = w0 = 0), or the start
                 z = mp.mpf(1)
             elif gamma == 0:  # dz/dt = α − βz
-                if beta == 0:
+                if beta > 0:
+                    zinf = alpha / beta
+                    dz = (1 - zinf) * mp.exp(-beta * t) if t != mp.inf else mp.mpf(0)
+                    z = zinf + dz
+                elif beta == 0:
                     z = 1 + alpha * t if t != mp.inf else mp.inf
-                elif t == mp.inf:
-                    z = alpha / beta if beta > 0 else mp.inf
                 else:
-                    z = alpha / beta + (1 - alpha / beta) * mp.exp(-beta * t)
+                    z = alpha / beta + (1 - alpha / beta) * mp.exp(-beta * t) if t != mp.inf else mp.inf
             else:
                 D = mp.sqrt(beta**2 + 4 * alpha * gamma)
                 if beta >= 0:
                     zm = -(beta + D) / (2 * gamma)
-                    zp = 2 * alpha / (beta + D)
+                    zinf = 2 * alpha / (beta + D)
                 else:
-                    zp = (D - beta) / (2 * gamma)
+                    zinf = (D - beta) / (2 * gamma)
                     zm = -2 * alpha / (D - beta)
                 if t == mp.inf:
-                    z = zp
+                    dz = mp.mpf(0)
                 else:
-                    C = (1 - zp) / (1 - zm)
+                    C = (1 - zinf) / (1 - zm)
                     ed = mp.exp(-D * t)
-                    z = (zp - C * zm * ed) / (1 - C * ed)
+                    dz = C * ed * (zinf - zm) / (1 - C * ed)
+                z = zinf + dz
             if z == mp.inf:
                 az, bz = mp.mpf(0), (mp.inf if B > 0 else mp.mpf(0))
             else:
                 az, bz = A / z, B * z
-            p = sign * s * (az - bz) / 4
+            if dz is None:  # no fixed point to measure from (the start, a saddle, algebraic decay)
+                p = sign * s * (az - bz) / 4
+                r = kap * p - sign * k
+            else:  # p = p∞ + (p − p∞),  p − p∞ = −s·dz·(A/(z z∞) + B)/4;  κp∞ = k
+                dp = -sign * s * dz * (A / (z * zinf) + B) / 4
+                p = sign * k / kap + dp
+                r = kap * dp
             out["output"].append(kap * p)
-            out["residual"].append(kap * p - sign * k)
-            out["loss"].append(V * (kap * p - sign * k) ** 2 / 2)
+            out["residual"].append(r)
+            out["loss"].append(V * r**2 / 2)
             out["ntk"].append(V * kap**2 * s**2 * (az + bz) / 2)
-            # |ũ|², |w̃|² >= 0 exactly; max() only drops rounding noise of a zero
-            out["norm_u"].append(mp.sqrt(max(eu * (az + bz + 2 * c) / 4, 0)))
-            out["norm_w"].append(mp.sqrt(max(ew * (az + bz - 2 * c) / 4, 0)))
+            # |ũ|² − |w̃|² = c is conserved and |u|²|w|² = p² + |u∧w|²: the larger norm from the
+            # sum (no cancellation), the smaller from the product (a vanishing one exactly)
+            if c >= 0:
+                u2 = eu * (az + bz + 2 * c) / 4
+                w2 = (p**2 + area2) / u2 if u2 > 0 else mp.mpf(0)
+            else:
+                w2 = ew * (az + bz - 2 * c) / 4
+                u2 = (p**2 + area2) / w2 if w2 > 0 else mp.mpf(0)
+            out["norm_u"].append(mp.sqrt(u2))
+            out["norm_w"].append(mp.sqrt(w2))
             den = mp.sqrt(p**2 + area2)
-            out["alignment"].append(p / den if den > 0 else mp.mpf(0))
+            if z == mp.inf:  # the saddle (one mode zero, wrong-sign target): ũ = ±w̃ shrink to 0, ζ → ±1
+                out["alignment"].append(mp.mpf(sign))
+            else:
+                out["alignment"].append(p / den if den > 0 else mp.mpf(0))
         return out

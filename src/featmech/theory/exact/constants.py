@@ -426,8 +426,8 @@ class Constants:
         x = _extended()
         g = Gram.trusted(*(self.uu, self.ww, self.uw, self.area), dtype=x)
         h = Hyper.trusted(self.eta_u, self.eta_w, self.kappa, self.target, self.data_var, dtype=x)
-        c = np.asarray(self.uu, x) / np.asarray(self.eta_u, x) - np.asarray(self.ww, x) / np.asarray(self.eta_w, x)
-        return Constants.of(g, h, Modes(np.asarray(self.A, x), np.asarray(self.B, x), c))
+        A, B = np.asarray(self.A, x), np.asarray(self.B, x)
+        return Constants.of(g, h, Modes(A, B, A * 0))  # (c is not a constant of the solution)
 
     # ------------------------------------------------------------------ range
     def in_band(self) -> bool:

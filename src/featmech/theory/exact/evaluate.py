@@ -44,6 +44,10 @@ _LINEAR, _LOGISTIC, _GENERIC = int(Branch.LINEAR), int(Branch.LOGISTIC), int(Bra
 
 #: below this D·t, float64's 1 − e^{−Dt} is subnormal (the output of a balanced, orthogonal init needs it)
 _TINY_DT = 2.0**-960
+#: above this D·t, float64's e^{−Dt} is subnormal (the residual r0·E·Φ needs its digits)
+_SUBNORMAL_DT = 708.39
+#: ... and up to this D·t the residual r0·E·Φ may still be a normal number (|r0·Φ| < 1e300)
+_WIDEN_DT = 1420.0
 
 
 def evaluate(c: Constants, t: F) -> State:
@@ -75,6 +79,8 @@ def _single_time(sc: Scalars, t: float) -> State | None:
     """One generic float64 configuration at one time, on Python floats (NumPy's exp and expm1 on
     numbers: the same values as on arrays); ``None`` where float64's 1 − E would be subnormal."""
     Dt = sc.D * t
+    if _SUBNORMAL_DT < Dt < _WIDEN_DT and EXTENDED is not None:
+        return None
     E = float(np.exp(-Dt))
     if Dt < 0.7:
         if sc.d0_m_n0 == 0.0 and 0.0 < Dt < _TINY_DT and EXTENDED is not None:
@@ -82,39 +88,64 @@ def _single_time(sc: Scalars, t: float) -> State | None:
         Ec = -float(np.expm1(-Dt))
     else:
         Ec = 1.0 - E
-    obs = generic_observables(sc, _generic_of(sc, E, Ec, None, FLOAT_MUL), math.sqrt)
+    obs = generic_observables(sc, _generic_of(sc, E, Ec, None, FLOAT_MUL), math.sqrt, t)
     obs.update(t=t, conserved=sc.C)
     return State.trusted(**dict(zip(_NAMES, frozen_scalars([obs[n] for n in _NAMES]))))
 
 
-def _clock(D: Any, T: F, any_rate_zero: bool, balanced: bool) -> tuple[F, F, F] | None:
-    """``(−Dt, E, Ec)`` with Ec = 1 − E through expm1 where Dt < 0.7 (no cancellation); ``None``
-    when a float64 1 − E would be subnormal where it carries the output (then widen)."""
+def _clock(D: Any, T: F, any_rate_zero: bool, balanced: Any = False, zero_k: Any = False) -> tuple[F, F, F, Any]:
+    """``(−Dt, E, Ec, widen)``: Ec = 1 − E through expm1 where Dt < 0.7 (no cancellation).
+
+    ``widen`` is ``None``, or (float64 only, where extended precision exists) the entries whose
+    digits float64 cannot carry, as ``(residual_mask, output_mask)``: e^{−Dt} below float64's
+    normal range while the residual r0·E·Φ may not be (700 < Dt < 1420; the output too where the
+    target is 0, ``zero_k``), or a subnormal 1 − e^{−Dt} where it carries the output (a balanced
+    orthogonal init, ``balanced``). :func:`_splice` recomputes those in extended precision.
+    """
     Dt = D * T
     if any_rate_zero:  # no dynamics: avoid 0·inf at t = inf
         Dt = np.where(D == 0, 0.0, Dt)
+    widen = None
+    if Dt.dtype == np.float64 and EXTENDED is not None:
+        res = out = None
+        if Dt.max() > _SUBNORMAL_DT:
+            res = (Dt > _SUBNORMAL_DT) & (Dt < _WIDEN_DT)
+            out = res & zero_k
+        if np.any(balanced):
+            tiny = (Dt > 0) & (Dt < _TINY_DT) & balanced
+            out = tiny if out is None else out | tiny
+        if (res is not None and res.any()) or (out is not None and out.any()):
+            widen = (res, out)
     small = Dt < 0.7  # 1 − e^{−x} cancels for small x: use expm1 there
     Dt = np.negative(Dt, out=Dt) if Dt.flags.writeable and Dt.base is None else -Dt
     E = np.exp(Dt)
     Ec = np.subtract(1.0, E)
     if small.any():
-        if balanced and Dt.dtype == np.float64 and EXTENDED is not None and bool(
-                np.any((Dt < 0) & (Dt > -_TINY_DT))):
-            return None
         np.expm1(Dt, out=Ec, where=small)
         np.negative(Ec, out=Ec, where=small)
-    return Dt, E, Ec
+    return Dt, E, Ec, widen
+
+
+def _splice(arrays: dict[str, Any], c: Constants, t: F, widen: tuple[Any, Any]) -> None:
+    """Replace the float64 entries that lost digits (see :func:`_clock`) by their extended-precision values:
+    the residual and loss where ``widen[0]``, the output and alignment where ``widen[1]``."""
+    ext = _general(c.widen(), t)
+    res, out = widen
+    for keys, mask in ((("residual", "loss"), res), (("output", "alignment"), out)):
+        if mask is not None:
+            mask = np.broadcast_to(mask, arrays["residual"].shape)
+            for k in keys:
+                np.copyto(arrays[k], getattr(ext, k), where=mask)
 
 
 def _single(c: Constants, sc: Scalars, t: F) -> State:
     """One generic float64 configuration: Python floats for the constants, NumPy over t."""
     with np.errstate(all="ignore"):
-        clk = _clock(sc.D, t, False, sc.d0_m_n0 == 0.0)
-        if clk is None:
-            return _general(c.widen(), t)
-        Dt, E, Ec = clk
+        Dt, E, Ec, widen = _clock(sc.D, t, False, sc.d0_m_n0 == 0.0, sc.target == 0.0)
         flow = _generic_of(sc, E, Ec, Dt, np.multiply)
-        obs = generic_observables(sc, flow, np.sqrt)
+        obs = generic_observables(sc, flow, np.sqrt, t)
+        if widen is not None:
+            _splice(obs, c, t, widen)
         conserved = np.full(t.shape, sc.C)
     return State.trusted(t=_seal(np.array(t)), conserved=_seal(conserved), **{k: _seal(v) for k, v in obs.items()})
 
@@ -125,13 +156,14 @@ def _generic_of(sc: Scalars, E: Any, Ec: Any, scratch: Any, mul: Any) -> Flow:
                         2.0 * sc.data_var * sc.kappa * sc.s * sc.g, sc.s * (sc.s * sc.Q) / 2.0, E, Ec, scratch, mul)
 
 
-def generic_observables(sc: Scalars, flow: Flow, sqrt: Any) -> dict[str, Any]:
+def generic_observables(sc: Scalars, flow: Flow, sqrt: Any, t: Any) -> dict[str, Any]:
     """The observables of one generic configuration from its flow, on arrays or on Python floats.
 
     Arguments:
         sc: the configuration's constants.
         flow: its :class:`~featmech.theory.exact.branches.Flow` (mirrored frame).
         sqrt: :func:`numpy.sqrt` or :func:`math.sqrt`.
+        t: the times (for the alignment of collinear vectors whose p underflowed).
 
     Returns:
         ``output, residual, loss, ntk, alignment, norm_u, norm_w`` by name.
@@ -139,18 +171,17 @@ def generic_observables(sc: Scalars, flow: Flow, sqrt: Any) -> dict[str, Any]:
     fm, rm, K, sS = flow
     output = -fm if sc.mirror else fm
     residual = -rm if sc.mirror else rm
-    loss = residual * residual
-    loss *= 0.5 * sc.data_var
+    loss = _loss(residual, sc.data_var)
     p = output / sc.kappa
     pa2 = p * p  # |u|²|w|² = p² + |u∧w|²
     pa2 += sc.area * sc.area
     den = sqrt(pa2)
     if sc.area > 0:
         alignment = p / den
-    elif isinstance(den, np.ndarray):
-        alignment = np.divide(p, den, out=np.zeros(den.shape), where=den > 0)
-    else:
-        alignment = p / den if den > 0 else 0.0
+    else:  # collinear vectors: ζ = p/|p| exactly (p² may underflow where p does not)
+        alignment = np.sign(p) if isinstance(p, np.ndarray) else (p > 0) - (p < 0) + 0.0
+        if sc.target == 0.0 and sc.uw != 0.0:
+            alignment = _collinear_decay(alignment, p, t, sc.uw)
     # X = η_w|u|², Y = η_u|w|²: X+Y = sS, X−Y = C, XY = s²(p²+area²): the larger from the sum, the
     # smaller from the product (no cancellation)
     hi = sS + abs(sc.C)
@@ -160,8 +191,41 @@ def generic_observables(sc: Scalars, flow: Flow, sqrt: Any) -> dict[str, Any]:
         u2, w2 = hi / sc.eta_w, lo_ratio * sc.eta_w
     else:
         u2, w2 = lo_ratio * sc.eta_u, hi / sc.eta_u
-    return dict(output=output, residual=residual, loss=loss, ntk=K, alignment=alignment, norm_u=sqrt(u2),
-                norm_w=sqrt(w2))
+    norm_u, norm_w = sqrt(u2), sqrt(w2)
+    if sc.area == 0:
+        norm_u, norm_w = _collinear_norms(norm_u, norm_w, p, pa2)
+    return dict(output=output, residual=residual, loss=loss, ntk=K, alignment=alignment, norm_u=norm_u,
+                norm_w=norm_w)
+
+
+def _collinear_norms(norm_u: Any, norm_w: Any, p: Any, pa2: Any) -> tuple[Any, Any]:
+    """Collinear vectors (|u0∧w0| = 0) have |u||w| = |p|: where p² underflowed, the smaller norm is
+    |p| over the larger one (not the square root of an underflowed product)."""
+    tiny = float(np.finfo(np.asarray(pa2).dtype).tiny) * 2.0**54
+    if isinstance(pa2, np.ndarray):
+        fix = pa2 < tiny
+        if fix.any():
+            big = np.maximum(norm_u, norm_w)
+            small = np.divide(np.abs(p), big, out=np.zeros(np.shape(big), big.dtype), where=big > 0)
+            u_small = norm_u <= norm_w
+            norm_u = np.where(fix & u_small, small, norm_u)
+            norm_w = np.where(fix & ~u_small, small, norm_w)
+        return norm_u, norm_w
+    if pa2 < tiny:
+        if norm_u <= norm_w:
+            norm_u = abs(p) / norm_w if norm_w > 0 else 0.0
+        else:
+            norm_w = abs(p) / norm_u
+    return norm_u, norm_w
+
+
+def _collinear_decay(alignment: Any, p: Any, t: Any, p0: Any) -> Any:
+    """ζ of collinear vectors (|u0∧w0| = 0) with target 0: p(t) decays to 0 keeping the sign of p0,
+    so ζ = sign(p0) at every finite t, also where p(t) itself is below the smallest number."""
+    fix = (p == 0) & (t < math.inf)
+    if isinstance(alignment, np.ndarray):
+        return np.where(fix, np.sign(p0), alignment) if np.any(fix) else alignment
+    return math.copysign(1.0, p0) if fix else alignment
 
 
 def fixed_point(c: Constants) -> State:
@@ -176,7 +240,7 @@ def fixed_point(c: Constants) -> State:
     sc = c.scalars
     if sc is None:
         return evaluate(c, np.array(math.inf))
-    obs = generic_observables(sc, _generic_of(sc, 0.0, 1.0, None, FLOAT_MUL), math.sqrt)
+    obs = generic_observables(sc, _generic_of(sc, 0.0, 1.0, None, FLOAT_MUL), math.sqrt, math.inf)
     obs.update(t=math.inf, conserved=sc.C)
     return State.trusted(**dict(zip(_NAMES, frozen_scalars([obs[n] for n in _NAMES]))))
 
@@ -208,11 +272,8 @@ def _general(c: Constants, t: F) -> State:
 
     with np.errstate(all="ignore"):
         # (in-place arithmetic below keeps the number of fresh temporaries, hence page faults, low)
-        balanced = Branch.GENERIC in present and bool(np.any((c.d0_m_n0 == 0) & (c.branch == _GENERIC)))
-        clk = _clock(D, T, c.any_rate_zero, balanced)
-        if clk is None:
-            return _general(c.widen(), t)
-        Dt, E, Ec = clk
+        balanced = col((c.d0_m_n0 == 0) & (c.branch == _GENERIC)) if Branch.GENERIC in present else False
+        Dt, E, Ec, widen = _clock(D, T, c.any_rate_zero, balanced, col(c.target == 0))
         clock = Clock(t=T, E=E, Ec=Ec, scratch=Dt if Dt.shape == out_shape and Dt.flags.writeable else None,
                       shape=out_shape, column=col)
         flows = [(int(br), run(c, clock)) for br, run in EVALUATORS.items() if br in present]
@@ -226,8 +287,7 @@ def _general(c: Constants, t: F) -> State:
         else:  # fresh arrays from the branch formulas (copies only for broadcast views)
             output = fm if (fm.flags.writeable and fm.flags.owndata) else np.array(fm)
             residual = rm if (rm.flags.writeable and rm.flags.owndata) else np.array(rm)
-        loss = np.multiply(residual, residual)
-        loss *= 0.5 * V
+        loss = _loss(residual, V)
         # p = u·w; for κ = 0 (static) keep the initial value
         if c.all_kappa_pos:
             pdot = output / kap
@@ -238,8 +298,11 @@ def _general(c: Constants, t: F) -> State:
         den_z = np.sqrt(pa2)
         if c.all_area_pos:
             alignment = np.divide(pdot, den_z, out=den_z)
-        else:
-            alignment = np.divide(pdot, den_z, out=np.zeros(out_shape, dtype), where=den_z > 0)
+        else:  # collinear vectors: ζ = p/|p| exactly (p² may underflow where p does not)
+            alignment = np.where(area == 0, np.sign(pdot), np.divide(pdot, den_z, out=np.zeros(out_shape, dtype),
+                                                                     where=den_z > 0))
+            alignment = _collinear_decay(alignment, pdot, T, np.where((area == 0) & (col(c.target) == 0) & (
+                col(c.branch) == _GENERIC), uw, 0.0))
         if Branch.LOGISTIC in present:  # at the saddle both vectors vanish: keep ζ at its limit ±1
             alignment = np.where(full == _LOGISTIC, np.where(mirror, -1.0, 1.0), alignment)
 
@@ -280,16 +343,46 @@ def _general(c: Constants, t: F) -> State:
             w2 = np.where(lin, w2_lin, w2)
         norm_u = _sqrt(u2, out_shape, dtype)
         norm_w = _sqrt(w2, out_shape, dtype)
+        if not c.all_area_pos:
+            pp = pdot * pdot
+            pp += area * area
+            norm_u, norm_w = _collinear_norms(norm_u, norm_w, np.where(area == 0, pdot, 0.0),
+                                              np.where(area == 0, pp, np.inf))
         conserved = np.empty(out_shape, dtype)
         conserved[...] = col(c.C)
 
     ntk = K if (K.flags.writeable and K.flags.owndata) else np.array(K)
     arrays = dict(output=output, residual=residual, loss=loss, ntk=ntk, alignment=alignment, norm_u=norm_u,
                   norm_w=norm_w, conserved=conserved)
+    if widen is not None:
+        arrays = {k: v if v.flags.writeable and v.shape == out_shape and v.base is None else np.array(v)
+                  for k, v in arrays.items()}
+        _splice(arrays, c, t, widen)
     if dtype != np.float64:  # extended precision: round to float64 once, at the end
         with np.errstate(over="ignore", under="ignore"):
             arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
     return State.trusted(t=_seal(np.array(T, dtype=np.float64)), **{k: _seal(v) for k, v in arrays.items()})
+
+
+def _loss(r: Any, V: Any) -> Any:
+    """½V r² (arrays or floats). Where r² is subnormal but ½V r² need not be (V > 2), r² lost digits:
+    those entries are taken as (r·√(V/2))² instead."""
+    loss = r * r
+    loss *= 0.5 * V
+    if isinstance(loss, np.ndarray):
+        if loss.dtype == np.float64 and np.any(0.5 * V > 1.0):
+            sub = np.abs(r) < _SQRT_TINY
+            if sub.any():
+                fixed = r * np.sqrt(0.5 * V)
+                fixed *= fixed
+                np.copyto(loss, fixed, where=sub)
+    elif abs(r) < _SQRT_TINY and 0.5 * V > 1.0:
+        loss = (r * math.sqrt(0.5 * V)) ** 2
+    return loss
+
+
+#: below this, a float64 square is subnormal
+_SQRT_TINY = 1.5e-154
 
 
 def _seal(a: F) -> F:
@@ -391,9 +484,7 @@ def weights(c: Constants, init: Init, t: F) -> tuple[F, F]:
 def _moving_output(c: Constants, t: F) -> Any:
     """The output f(t) in the working precision (for the weights of a frozen layer or a logistic init)."""
     with np.errstate(all="ignore"):
-        clk = _clock(c.D[()], t.astype(c.dtype), c.any_rate_zero, False)
-        assert clk is not None
-        _, E, Ec = clk
+        _, E, Ec, _ = _clock(c.D[()], t.astype(c.dtype), c.any_rate_zero)
         clock = Clock(t=t, E=E, Ec=Ec, scratch=None, shape=t.shape, column=lambda x: x[()])
         flow = EVALUATORS[Branch(int(c.branch))](c, clock)
         return -flow.output if bool(c.mirror) else flow.output

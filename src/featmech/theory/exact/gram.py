@@ -110,7 +110,9 @@ def vector_stats(u: F, w: F, *, extended: bool = False) -> tuple[tuple[Any, Any,
         return (uu, ww, uw, math.nan), False
     geo = math.sqrt(uu) * math.sqrt(ww)
     gap = geo - abs(uw)
-    if geo > 0 and gap < 1e-3 * geo:
+    if u.size == 1:  # one dimension: collinear, exactly
+        area = 0.0
+    elif geo > 0 and gap < 1e-3 * geo:
         # nearly collinear: uu·ww − uw² cancels; use |u|·|w − proj_u w| instead
         perp = w - (uw / uu) * u
         area = min(math.sqrt(uu) * math.sqrt(float(perp @ perp)), geo)
@@ -127,7 +129,7 @@ def _stats_scaled(u: Any, w: Any) -> tuple[Any, Any, Any, Any]:
     mu, uh = _norm_scaled(u)
     mw, wh = _norm_scaled(w)
     uu_h, ww_h, uw_h = uh @ uh, wh @ wh, uh @ wh
-    if uu_h > 0 and ww_h > 0:
+    if uu_h > 0 and ww_h > 0 and u.size > 1:
         geo = np.sqrt(uu_h) * np.sqrt(ww_h)
         if geo - abs(uw_h) < 1e-3 * geo:
             perp = wh - (uw_h / uu_h) * uh
