@@ -712,3 +712,79 @@ def test_cli_example_of_issue_9():
     with pytest.raises(InputError, match="float64 range"):
         exact_run(iid_init({"width": 4, "sigma_u": 1e-200, "sigma_w": 1e-200}), featmech.Hyper(),
                   [0.0, 100.0, math.inf])
+
+
+# ---------------------------------------------------------------------- type slips (issue 9)
+from decimal import Decimal  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+from featmech import _validation  # noqa: E402
+from featmech.theory.config import Gram, Hyper  # noqa: E402
+
+#: values that are not real numbers, by class: each must be refused, never coerced
+TYPE_SLIPS = {
+    "complex": [1 + 0j, np.complex128(2.0), np.array([1 + 1j, 2.0]), [1.0, 2j]],
+    "bool": [True, np.bool_(True), np.array([True, False]), [1.0, True]],
+    "string": ["1", b"1", ["1.0", 2.0], np.array(["1.0"])],
+    "object array": [np.array([1.0, 2.0], dtype=object), np.array(1.0, dtype=object)],
+    "other object": [Decimal("1.5"), Fraction(1, 2), {"a": 1}, object()],
+}
+
+_V = np.array([0.3, 0.1])
+_SOL = featmech.solve(_V, -_V / 2)
+#: every entry point that takes numbers, and the parameter name its message must name
+NUMERIC_ENTRIES = {
+    "solve u0": (lambda v: featmech.solve(v, _V), "u0"),
+    "solve w0": (lambda v: featmech.solve(_V, v), "w0"),
+    **{f"solve {n}": ((lambda n: lambda v: featmech.solve(_V, _V, **{n: v}))(n), n)
+       for n in ("eta_u", "eta_w", "kappa", "target", "data_var")},
+    **{f"solve_gram {n}": ((lambda n: lambda v: featmech.solve_gram(**{**dict(uu=1.0, ww=1.0, uw=0.5), n: v}))(n), n)
+       for n in ("uu", "ww", "uw", "area")},
+    **{f"Gram {n}": ((lambda n: lambda v: Gram(**{**dict(uu=1.0, ww=1.0, uw=0.5), n: v}))(n), n)
+       for n in ("uu", "ww", "uw", "area")},
+    **{f"Hyper {n}": ((lambda n: lambda v: Hyper(**{n: v}))(n), n)
+       for n in ("eta_u", "eta_w", "kappa", "target", "data_var")},
+    "Init u0": (lambda v: Init(v, _V), "u0"),
+    "Init w0": (lambda v: featmech.theory.config.Init(_V, v), "w0"),
+    "Solution times": (lambda v: _SOL(v), "t"),
+    "convergence_time": (lambda v: _SOL.convergence_time(v), "fraction"),
+    "time_to_loss": (lambda v: _SOL.time_to_loss(v), "loss"),
+    "check_scalar": (lambda v: _validation.check_scalar("x", v), "x"),
+    "check_array": (lambda v: _validation.check_array("x", v), "x"),
+    "check_times": (lambda v: _validation.check_times(v, "x"), "x"),
+    "check_int": (lambda v: _validation.check_int("x", v), "x"),
+}
+
+
+@pytest.mark.parametrize("entry", list(NUMERIC_ENTRIES))
+@pytest.mark.parametrize("kind", list(TYPE_SLIPS))
+def test_type_slips_are_refused_naming_the_parameter(kind, entry):
+    """Complex numbers (even with a zero imaginary part), booleans, strings, object arrays and other
+    objects are InputErrors naming the parameter, wherever numbers enter — never coerced."""
+    call, name = NUMERIC_ENTRIES[entry]
+    for value in TYPE_SLIPS[kind]:
+        with pytest.raises(InputError, match=name):
+            call(value)
+
+
+_NONE_IS_DEFAULT = {f"solve {n}" for n in ("eta_u", "eta_w", "kappa", "target", "data_var")} | {
+    "solve_gram area", "Gram area"}
+
+
+@pytest.mark.parametrize("entry", [e for e in NUMERIC_ENTRIES if e not in _NONE_IS_DEFAULT])
+def test_none_is_refused_where_it_is_not_the_documented_default(entry):
+    call, name = NUMERIC_ENTRIES[entry]
+    with pytest.raises(InputError, match=name):
+        call(None)
+
+
+def test_real_numbers_of_every_kind_are_accepted():
+    """The other side of the rule: NumPy scalars, integer arrays, lists, 0-d arrays, a pandas Series."""
+    import pandas as pd
+
+    ref = featmech.solve(_V, -_V / 2, kappa=0.5)(1.0)
+    for u0, kappa in ((list(_V), np.float32(0.5)), (pd.Series(_V), np.array(0.5)), (tuple(_V), 0.5)):
+        got = featmech.solve(u0, -_V / 2, kappa=kappa)(np.float64(1.0))
+        assert float(got.output) == pytest.approx(float(ref.output), rel=1e-7)
+    assert featmech.solve_gram(np.int64(2), 1, [0, 1]).batch_shape == (2,)
+    assert _validation.check_int("width", np.int32(7)) == 7 and _validation.check_int("width", 1e12) == 10**12
