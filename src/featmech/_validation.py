@@ -185,7 +185,7 @@ def check_times(t: ArrayLike, name: str = "t") -> NDArray[np.float64]:
             _bad_times(name, np.asarray(t))
         return np.asarray(t)
     arr = check_real(name, t)
-    if not (arr >= 0.0).all():
+    if arr.size and not arr.min() >= 0.0:  # (NaN compares false)
         _bad_times(name, arr)
     return arr
 

@@ -280,7 +280,7 @@ class Constants:
     @property
     def dtype(self) -> np.dtype[Any]:
         """The working precision: float64, or :data:`EXTENDED`."""
-        return self.D.dtype
+        return _FLOAT64 if self.__dict__.get("_scalars") is not None else self.D.dtype
 
     @property
     def scalars(self) -> Scalars | None:
@@ -409,11 +409,21 @@ class Constants:
         d = obj.__dict__  # (a frozen dataclass refuses __setattr__, not its __dict__)
         d.update(uu=g.uu, ww=g.ww, uw=g.uw, area=g.area, eta_u=h.eta_u, eta_w=h.eta_w, kappa=h.kappa, target=h.target,
                  data_var=h.data_var, branch=_GENERIC_CODE)
-        d.update(zip(_DERIVED, frozen_scalars([getattr(sc, n) for n in _DERIVED])))
-        d.update(zip(("mirror", "kappa_pos", "area_pos"), frozen_scalars([mirror, True, area > 0], np.bool_)))
+        # (the derived fields become 0-d arrays when first read, see __getattr__: the evaluation reads the floats)
         d.update(branches=_GENERIC_SET, any_rate_zero=False, any_mirror=mirror, all_kappa_pos=True,
                  all_area_pos=area > 0, C_all_nonneg=C >= 0, C_all_neg=C < 0, _scalars=sc)
         return obj
+
+    def __getattr__(self, name: str) -> Any:
+        """The derived fields of a configuration built by :meth:`single`, as read-only 0-d arrays,
+        made on first use (from the Python floats the fast path computed)."""
+        d = self.__dict__
+        sc = d.get("_scalars")
+        if sc is None or name not in _LAZY:
+            raise AttributeError(name)
+        d.update(zip(_DERIVED, frozen_scalars([getattr(sc, n) for n in _DERIVED])))
+        d.update(zip(("mirror", "kappa_pos", "area_pos"), frozen_scalars([sc.mirror, True, sc.area > 0], np.bool_)))
+        return d[name]
 
     def widen(self) -> "Constants":
         """The same configurations with every constant recomputed in :data:`EXTENDED` precision.
@@ -491,6 +501,8 @@ class Constants:
 _ARRAY_FIELDS = tuple(f.name for f in fields(Constants) if f.init)
 _INPUTS = ("uu", "ww", "uw", "area", "eta_u", "eta_w", "kappa", "target", "data_var")
 _DERIVED = tuple(n for n in Scalars._fields if n not in _INPUTS and n != "mirror")
+_FLOAT64 = np.dtype(np.float64)
+_LAZY = frozenset(_DERIVED) | {"mirror", "kappa_pos", "area_pos"}
 _GENERIC_CODE = np.array(_GENERIC, dtype=np.int8)
 _GENERIC_CODE.flags.writeable = False
 _GENERIC_SET = frozenset({Branch.GENERIC})
@@ -509,11 +521,8 @@ def _floats_in_band(sc: Scalars) -> bool:
     mags = (sc.uu, sc.ww, sc.uw, sc.area, sc.eta_u, sc.eta_w, sc.kappa, sc.target, sc.data_var, sc.A, sc.B, sc.K0,
             sc.C, sc.r0, sc.D, sc.Q, sc.target / sc.kappa, sc.g, sc.yplus, sc.n0, sc.d0, sc.one_m_yp, sc.d0_m_n0,
             *_generic_factors(sc))
-    for x in mags:
-        a = abs(x)
-        if a != 0.0 and not (_LO <= a <= _HI):
-            return False
-    return True
+    nonzero = [abs(x) for x in mags if x != 0.0]
+    return min(nonzero) >= _LO and max(nonzero) <= _HI and not math.isnan(sum(nonzero))
 
 
 def _out_of_band(x: Any) -> bool:

@@ -105,7 +105,10 @@ class Solution:
         """
         shape = gram.shape if gram.shape == hyper.shape else np.broadcast_shapes(gram.shape, hyper.shape)
         gram, hyper = gram.broadcast(shape), hyper.broadcast(shape)
-        if not exact and init is not None and EXTENDED is not None:
+        if not exact and init is not None:
+            if EXTENDED is None:
+                raise InputError("parameters out of float64 range: the Gram statistics of the vectors underflow "
+                                 "float64 (NumPy's longdouble is plain float64 on this platform)")
             return cls(gram, hyper, _extended_constants(gram, hyper, init), init)
         if shape == ():
             c = Constants.single(gram, hyper, modes)
@@ -113,7 +116,7 @@ class Solution:
                 fp = fixed_point(c)
                 if _state_in_band(fp):
                     return cls._trusted(gram, hyper, c, init, fp)
-        if modes is None:
+        if modes is None or not isinstance(modes.A, np.ndarray):  # (floats from the fast path: recompute)
             modes = gram_modes(gram, hyper)
         elif np.shape(modes.A) != shape:
             modes = Modes(*(np.broadcast_to(x, shape) for x in modes))
@@ -122,8 +125,10 @@ class Solution:
             fp = fixed_point(c)
             if _state_in_band(fp):
                 return cls._trusted(gram, hyper, c, init, fp)
-        if EXTENDED is None:  # no extended precision here: float64 as far as it goes (range-checked)
-            return cls(gram, hyper, c, init)
+        if EXTENDED is None:  # no extended precision here: refuse rather than risk a wrong number
+            problems = c.range_problems() or [f"a magnitude outside [{BAND[0]:g}, {BAND[1]:g}]"]
+            raise InputError("parameters out of float64 range: " + "; ".join(problems) + " (NumPy's longdouble "
+                             "is plain float64 on this platform, so featmech cannot widen the computation)")
         return cls(gram, hyper, _extended_constants(gram, hyper, init), init)
 
     # ------------------------------------------------------------------ basic info

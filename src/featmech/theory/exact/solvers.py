@@ -98,6 +98,7 @@ def solve(init: Init | Gram | ArrayLike, w0: ArrayLike | Hyper | None = None, hy
         g_modes = mode_formulas(FLOAT_OPS, float(gram.uu), float(gram.ww), float(gram.uw), float(gram.area), eu, ew)
         if min(g_modes.A, g_modes.B) < 1e-6 * max(g_modes.A, g_modes.B):  # nearly aligned: from the vectors
             return Solution.of(gram, h, modes=vector_modes(vec.u0, vec.w0, h, gram_modes(gram, h)), init=vec)
+        return Solution.of(gram, h, modes=g_modes, init=vec)
     return Solution.of(gram, h, init=vec)
 
 
