@@ -39,7 +39,7 @@ from featmech.theory.config import F, Gram, Hyper, freeze, frozen_scalars, reado
 from featmech.theory.exact.branches import Branch
 from featmech.theory.exact.pick import select, where
 
-__all__ = ["Constants", "Modes", "BAND", "EXTENDED", "generic_formulas", "mode_formulas"]
+__all__ = ["Constants", "Modes", "BAND", "EXTENDED", "generic_formulas", "mode_formulas", "inputs_in_band"]
 
 _STATIC, _LINEAR, _LOGISTIC, _GENERIC = (int(b) for b in Branch)
 
@@ -440,28 +440,42 @@ class Constants:
         return Constants.of(g, h, Modes(A, B, A * 0))  # (c is not a constant of the solution)
 
     # ------------------------------------------------------------------ range
-    def in_band(self) -> bool:
+    def in_band(self, inputs: bool = True) -> bool:
         """Whether float64 is safe for every configuration: each nonzero magnitude the closed form
         multiplies lies in :data:`BAND` (checked on the constants; :class:`Solution` checks the
-        fixed point as well). Products of up to three of them then stay within 1e±300."""
+        fixed point as well). Products of up to three of them then stay within 1e±300.
+
+        Arguments:
+            inputs: check the Gram statistics and hyperparameters too (``False`` where the caller
+                has checked them before broadcasting, at a fraction of the cost: :func:`inputs_in_band`).
+        """
         if self.dtype != np.float64:
             return False
         sc = self.scalars
         if sc is not None:
             return _floats_in_band(sc)
         with np.errstate(all="ignore"):
+            if inputs and not inputs_in_band(self.uu, self.ww, self.uw, self.area, self.eta_u, self.eta_w,
+                                             self.kappa, self.target, self.data_var):
+                return False
             gen = self.branch == _GENERIC
             log = self.branch == _LOGISTIC
-            two = gen | log
-            mags = [self.uu, self.ww, self.uw, self.area, self.eta_u, self.eta_w, self.kappa, self.target,
-                    self.data_var, where(two, self.A, 0.0), where(two, self.B, 0.0), self.K0, self.C, self.r0, self.D,
-                    where(two, self.Q, 0.0), where(self.kappa_pos, self.target / self.kappa, 0.0)]
-            mags += [where(gen, x, 0.0) for x in (self.g, self.yplus, self.n0, self.d0, self.one_m_yp, self.d0_m_n0,
-                                                  *_generic_factors(self))]
-            mags += [where(log & (self.km != 0), self.f0m / self.km, 0.0),
-                     where(log, 2.0 * self.data_var * self.s * self.kappa * self.f0m, 0.0),
-                     where(log, self.s * self.s * self.Am / 2.0, 0.0)]
-            return not any(_out_of_band(x) for x in mags)
+            uniform = len(self.branches) == 1
+
+            def on(mask: Any, x: Any) -> Any:  # x where its branch applies (NaN or garbage elsewhere)
+                return x if uniform else where(mask, x, 0.0)
+            mags = [self.K0, self.C, self.r0, self.D]
+            if Branch.GENERIC in self.branches:
+                P1 = self.n0 * self.yplus + self.d0
+                P2 = self.yplus * self.yplus + 1.0
+                mags += [on(gen, x) for x in (self.g, self.yplus, self.n0, self.d0, self.one_m_yp, self.d0_m_n0,
+                                              2.0 * self.data_var * self.kappa * self.s * self.g,
+                                              self.s * (self.s * self.Q) / 2.0, self.r0m * (P2 * self.n0 * self.d0 / P1))]
+            if Branch.LOGISTIC in self.branches:
+                mags += [where(log & (self.km != 0), self.f0m / self.km, 0.0),
+                         on(log, 2.0 * self.data_var * self.s * self.kappa * self.f0m),
+                         on(log, self.s * self.s * self.Am / 2.0)]
+            return all(_within_band(x) for x in mags)
 
     def range_problems(self) -> list[str]:
         """What would leave the working precision's range (empty when nothing does).
@@ -508,27 +522,36 @@ _GENERIC_CODE.flags.writeable = False
 _GENERIC_SET = frozenset({Branch.GENERIC})
 
 
-def _generic_factors(c: Any) -> tuple[Any, ...]:
-    """The per-configuration factors the generic evaluator multiplies by (see ``branches.generic``)."""
-    P1 = c.n0 * c.yplus + c.d0
-    P2 = c.yplus * c.yplus + 1.0
-    return (2.0 * c.data_var * c.kappa * c.s * c.g, c.s * (c.s * c.Q) / 2.0, c.r0m * (P2 * c.n0 * c.d0 / P1),
-            c.g * P1 * c.one_m_yp, c.g * P2 * c.d0_m_n0)
-
-
 def _floats_in_band(sc: Scalars) -> bool:
-    """:meth:`Constants.in_band` for one generic configuration of Python floats."""
-    mags = (sc.uu, sc.ww, sc.uw, sc.area, sc.eta_u, sc.eta_w, sc.kappa, sc.target, sc.data_var, sc.A, sc.B, sc.K0,
-            sc.C, sc.r0, sc.D, sc.Q, sc.target / sc.kappa, sc.g, sc.yplus, sc.n0, sc.d0, sc.one_m_yp, sc.d0_m_n0,
-            *_generic_factors(sc))
+    """:meth:`Constants.in_band` for one generic configuration of Python floats (the same magnitudes)."""
+    P1 = sc.n0 * sc.yplus + sc.d0
+    P2 = sc.yplus * sc.yplus + 1.0
+    mags = (sc.uu, sc.ww, sc.uw, sc.area, sc.eta_u, sc.eta_w, sc.kappa, sc.target, sc.data_var, sc.target / sc.kappa,
+            sc.K0, sc.C, sc.r0, sc.D, sc.g, sc.yplus, sc.n0, sc.d0, sc.one_m_yp, sc.d0_m_n0,
+            2.0 * sc.data_var * sc.kappa * sc.s * sc.g, sc.s * (sc.s * sc.Q) / 2.0, sc.r0m * (P2 * sc.n0 * sc.d0 / P1))
     nonzero = [abs(x) for x in mags if x != 0.0]
     return min(nonzero) >= _LO and max(nonzero) <= _HI and not math.isnan(sum(nonzero))
 
 
-def _out_of_band(x: Any) -> bool:
-    """Some nonzero entry of ``x`` lies outside :data:`BAND` (or is not finite); NaN entries are not looked at."""
+def _within_band(x: Any) -> bool:
+    """Every nonzero entry of ``x`` lies in :data:`BAND` (a NaN or an infinity does not)."""
     a = np.abs(x)
-    return bool(np.any((a != 0) & ((a < _LO) | (a > _HI))))
+    if not a.max() <= _HI:
+        return False
+    return bool(np.min(a, where=a > 0, initial=np.inf) >= _LO)
+
+
+def inputs_in_band(*arrays: Any) -> bool:
+    """Every nonzero Gram statistic and hyperparameter in :data:`BAND`, and k/κ too (before
+    broadcasting: a scalar hyperparameter costs one comparison, not one per configuration).
+
+    Arguments:
+        arrays: uu, ww, uw, area, eta_u, eta_w, kappa, target, data_var.
+    """
+    kappa, target = arrays[6], arrays[7]
+    with np.errstate(all="ignore"):
+        k_over_kappa = np.where(kappa > 0, target / np.where(kappa > 0, kappa, 1.0), 0.0)
+    return all(_within_band(x) for x in (*arrays, k_over_kappa))
 
 
 def _extended() -> np.dtype[Any]:

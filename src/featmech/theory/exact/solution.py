@@ -14,7 +14,13 @@ from featmech._validation import check_array, check_scalar, check_times
 from featmech.errors import InputError
 from featmech.theory.config import F, Gram, Hyper, Init, freeze
 from featmech.theory.exact.branches import BRANCH_LABELS, Branch
-from featmech.theory.exact.constants import BAND, EXTENDED, Constants, Modes
+from featmech.theory.exact.constants import (
+    BAND,
+    EXTENDED,
+    Constants,
+    Modes,
+    inputs_in_band,
+)
 from featmech.theory.exact.evaluate import evaluate, fixed_point, weights
 from featmech.theory.exact.gram import modes as gram_modes
 from featmech.theory.exact.gram import vector_modes, vector_stats
@@ -104,6 +110,10 @@ class Solution:
             InputError: out of float64 range (see the class).
         """
         shape = gram.shape if gram.shape == hyper.shape else np.broadcast_shapes(gram.shape, hyper.shape)
+        small = gram.shape != shape or hyper.shape != shape  # check the inputs before broadcasting them
+        inputs_ok = small and inputs_in_band(*(getattr(gram, f) for f in ("uu", "ww", "uw", "area")),
+                                             *(getattr(hyper, f) for f in ("eta_u", "eta_w", "kappa", "target",
+                                                                          "data_var")))
         gram, hyper = gram.broadcast(shape), hyper.broadcast(shape)
         if not exact and init is not None:
             if EXTENDED is None:
@@ -121,7 +131,7 @@ class Solution:
         elif np.shape(modes.A) != shape:
             modes = Modes(*(np.broadcast_to(x, shape) for x in modes))
         c = Constants.of(gram, hyper, modes)
-        if c.in_band():
+        if c.in_band(inputs=not inputs_ok):
             fp = fixed_point(c)
             if _state_in_band(fp):
                 return cls._trusted(gram, hyper, c, init, fp)
@@ -397,8 +407,9 @@ def _state_in_band(st: State) -> bool:
                 return False
         return True
     for i, v in enumerate(vals):
-        a = np.abs(v) if i < 2 else v * v
-        if np.any((a != 0) & ((a < lo) | (a > hi))):
+        a = np.abs(v)
+        top, low = (hi, lo) if i < 2 else (math.sqrt(hi), math.sqrt(lo))  # (norms: their squares in BAND)
+        if not (a.max() <= top and np.min(a, where=a > 0, initial=np.inf) >= low):
             return False
     return True
 
