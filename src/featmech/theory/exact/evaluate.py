@@ -42,8 +42,9 @@ __all__ = ["evaluate", "fixed_point", "generic_observables", "weights"]
 
 _LINEAR, _LOGISTIC, _GENERIC = int(Branch.LINEAR), int(Branch.LOGISTIC), int(Branch.GENERIC)
 
-#: below this D·t, float64's 1 − e^{−Dt} is subnormal (the output of a balanced, orthogonal init needs it)
-_TINY_DT = 2.0**-960
+#: below this D·t, float64's (1 − e^{−Dt})·P1(1 − y+) may be subnormal (P1(1 − y+) >= 1e-100 in BAND): the
+#: output of a balanced orthogonal init (d0 = n0) is that product
+_TINY_DT = 1e-180
 #: above this D·t, float64's e^{−Dt} is subnormal (the residual r0·E·Φ needs its digits)
 _SUBNORMAL_DT = 708.39
 #: ... and up to this D·t the residual r0·E·Φ may still be a normal number (|r0·Φ| < 1e300)
@@ -98,9 +99,9 @@ def _clock(D: Any, T: F, any_rate_zero: bool, balanced: Any = False, zero_k: Any
 
     ``widen`` is ``None``, or (float64 only, where extended precision exists) the entries whose
     digits float64 cannot carry, as ``(residual_mask, output_mask)``: e^{−Dt} below float64's
-    normal range while the residual r0·E·Φ may not be (700 < Dt < 1420; the output too where the
-    target is 0, ``zero_k``), or a subnormal 1 − e^{−Dt} where it carries the output (a balanced
-    orthogonal init, ``balanced``). :func:`_splice` recomputes those in extended precision.
+    normal range while the residual r0·E·Φ may not be (708 < Dt < 1420; the output too where the
+    target is 0, ``zero_k``), or a tiny 1 − e^{−Dt} where it carries the output (a balanced
+    orthogonal init, ``balanced``: Dt < 1e-180). :func:`_splice` recomputes those in extended precision.
     """
     Dt = D * T
     if any_rate_zero:  # no dynamics: avoid 0·inf at t = inf
