@@ -222,8 +222,8 @@ class Hyper:
     @property
     def shape(self) -> tuple[int, ...]:
         """The batch shape all fields broadcast to."""
-        return np.broadcast_shapes(self.eta_u.shape, self.eta_w.shape, self.kappa.shape, self.target.shape,
-                                   self.data_var.shape)
+        shapes = (self.eta_u.shape, self.eta_w.shape, self.kappa.shape, self.target.shape, self.data_var.shape)
+        return shapes[0] if shapes.count(shapes[0]) == 5 else np.broadcast_shapes(*shapes)
 
     def broadcast(self, shape: tuple[int, ...]) -> "Hyper":
         """The same hyperparameters as read-only arrays of ``shape`` (no validation: they are valid).

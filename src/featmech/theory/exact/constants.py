@@ -289,7 +289,7 @@ class Constants:
         if cached is False:
             cached = None
             if self.branch.ndim == 0 and int(self.branch) == _GENERIC and self.dtype == np.float64:
-                cached = Scalars(*(float(getattr(self, f)) for f in Scalars._fields[:-1]), bool(self.mirror))
+                cached = Scalars._make([*(float(getattr(self, f)) for f in Scalars._fields[:-1]), bool(self.mirror)])
             object.__setattr__(self, "_scalars", cached)
         return cached
 
@@ -374,7 +374,7 @@ class Constants:
             The :class:`Constants`, or ``None`` when the configuration is not generic or not inside
             :data:`BAND` (the caller then uses :meth:`of`).
         """
-        uu, ww, uw, area = float(g.uu), float(g.ww), float(g.uw), float(g.area)
+        uu, ww, uw, area = float(g.uu), float(g.ww), float(g.uw), float(g.area)  # type: ignore[arg-type]
         eu, ew, kap, k, V = float(h.eta_u), float(h.eta_w), float(h.kappa), float(h.target), float(h.data_var)
         if not (eu > 0 and ew > 0 and kap > 0 and V > 0 and (uu > 0 or ww > 0)):
             return None

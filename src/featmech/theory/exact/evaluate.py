@@ -448,7 +448,8 @@ def weights(c: Constants, init: Init, t: F) -> tuple[F, F]:
         if ew == 0:
             return _out(u0 + (pt - p0) / c.ww[()] * w0), _out(np.broadcast_to(w0, shape).copy())
         return _out(np.broadcast_to(u0, shape).copy()), _out(w0 + (pt - p0) / c.uu[()] * u0)
-    su, sw = np.sqrt(eu), np.sqrt(ew)
+    su: Any = np.sqrt(eu)
+    sw: Any = np.sqrt(ew)
     if not ext:
         su, sw = math.sqrt(float(eu)), math.sqrt(float(ew))
     a = u0 / su + w0 / sw
@@ -460,6 +461,9 @@ def weights(c: Constants, init: Init, t: F) -> tuple[F, F]:
         E = np.exp(-Dt)
         Ec = -np.expm1(-Dt)
         if br == Branch.GENERIC:
+            n0: Any
+            d0: Any
+            yp: Any
             if ext:
                 n0, d0, yp = c.n0[()], c.d0[()], c.yplus[()]
             else:

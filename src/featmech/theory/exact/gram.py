@@ -72,7 +72,7 @@ def vector_gram(u: F, w: F) -> Gram:
     stats, exact = vector_stats(u, w)
     if not exact:
         with np.errstate(over="ignore", under="ignore"):
-            stats = tuple(float(x) for x in vector_stats(u, w, extended=True)[0])
+            stats = tuple(float(x) for x in vector_stats(u, w, extended=True)[0])  # type: ignore[assignment]
         if not all(math.isfinite(x) for x in stats):
             raise InputError("parameters out of float64 range: the squared norms |u0|², |w0|² overflow float64 "
                              "(entries beyond ~1e154)")
@@ -203,7 +203,8 @@ def vector_modes(u: F, w: F, h: Hyper, gram_modes: Modes | None = None) -> Modes
     Raises:
         InputError: the mode norms overflow the working precision.
     """
-    eu, ew = h.eta_u[()], h.eta_w[()]
+    eu: Any = h.eta_u[()]
+    ew: Any = h.eta_w[()]
     if not (eu > 0 and ew > 0):
         return None
     x = h.eta_u.dtype
@@ -212,6 +213,7 @@ def vector_modes(u: F, w: F, h: Hyper, gram_modes: Modes | None = None) -> Modes
     A, B = gram_modes.A[()], gram_modes.B[()]
     if not min(A, B) < 1e-6 * max(A, B):
         return None
+    out: Modes
     if x == np.float64:
         eu, ew = float(eu), float(ew)
         mu, mw = max(float(np.max(np.abs(u))), 1e-300), max(float(np.max(np.abs(w))), 1e-300)

@@ -450,6 +450,6 @@ def _extended_constants(gram: Gram, hyper: Hyper, init: Init | None) -> Constant
         m = gram_modes(xg, xh)
         m = vector_modes(init.u0, init.w0, xh, m) or m
     else:
-        xg = Gram.trusted(gram.uu, gram.ww, gram.uw, gram.area, dtype=x)
+        xg = Gram.trusted(gram.uu, gram.ww, gram.uw, gram.area, dtype=x)  # type: ignore[arg-type]
         m = gram_modes(xg, xh)
     return Constants.of(xg, xh, m)

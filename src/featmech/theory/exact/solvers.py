@@ -95,7 +95,8 @@ def solve(init: Init | Gram | ArrayLike, w0: ArrayLike | Hyper | None = None, hy
         return Solution.of(gram, h, init=vec, exact=False)
     eu, ew = float(h.eta_u), float(h.eta_w)
     if eu > 0 and ew > 0 and (float(gram.uu) > 0 or float(gram.ww) > 0):
-        g_modes = mode_formulas(FLOAT_OPS, float(gram.uu), float(gram.ww), float(gram.uw), float(gram.area), eu, ew)
+        g_modes = mode_formulas(FLOAT_OPS, float(gram.uu), float(gram.ww), float(gram.uw),
+                                float(gram.area), eu, ew)  # type: ignore[arg-type]
         if min(g_modes.A, g_modes.B) < 1e-6 * max(g_modes.A, g_modes.B):  # nearly aligned: from the vectors
             return Solution.of(gram, h, modes=vector_modes(vec.u0, vec.w0, h, gram_modes(gram, h)), init=vec)
         return Solution.of(gram, h, modes=g_modes, init=vec)
