@@ -101,7 +101,7 @@ def vector_stats(u: F, w: F, *, extended: bool = False) -> tuple[tuple[Any, Any,
         x = EXTENDED if EXTENDED is not None else np.dtype(np.float64)
         return _stats_scaled(u.astype(x), w.astype(x)), True
     with np.errstate(all="ignore"):
-        uu, ww, uw = float(u @ u), float(w @ w), float(u @ w)
+        uu, ww, uw = _dot(u, u), _dot(w, w), _dot(u, w)
     if not (math.isfinite(uu) and math.isfinite(ww) and math.isfinite(uw)):
         if not (np.isfinite(u).all() and np.isfinite(w).all()):
             raise InputError("u0 and w0 must be finite")
@@ -121,6 +121,19 @@ def vector_stats(u: F, w: F, *, extended: bool = False) -> tuple[tuple[Any, Any,
     if 0.0 < area < _TINY_SQ:
         return (uu, ww, uw, area), False
     return (uu, ww, uw, area), True
+
+
+#: between these widths dot products use NumPy's own single-threaded loop: on vectors that fit in the
+#: caches a multithreaded BLAS ddot costs several times more on a busy machine (its threads wait on each
+#: other); below, BLAS is the cheapest call, above, the product is bound by memory and BLAS's threads help
+_EINSUM = (1 << 16, 1 << 21)
+
+
+def _dot(a: F, b: F) -> float:
+    """a·b in float64 (BLAS, or NumPy's einsum loop for mid-sized vectors: see ``_EINSUM``)."""
+    if _EINSUM[0] <= a.size < _EINSUM[1]:
+        return float(np.einsum("i,i->", a, b))
+    return float(a @ b)
 
 
 def _stats_scaled(u: Any, w: Any) -> tuple[Any, Any, Any, Any]:
