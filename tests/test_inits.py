@@ -172,3 +172,45 @@ def test_aligned_validation():
             aligned(**base)
     with pytest.raises(InputError, match="width"):
         iid_gaussian(10**9)
+
+
+# ------------------------------------------------------------------ type slips, by class (issue 9)
+from decimal import Decimal  # noqa: E402
+
+#: values that are not real numbers, by class: each refused, naming the parameter (never coerced)
+SLIP_CLASSES = {
+    "complex": [1 + 0j, np.complex128(3.0), np.array([2 + 0j])],
+    "bool": [True, np.bool_(False), np.array([True])],
+    "string": ["3", b"3", np.array(["3"])],
+    "object array": [np.array([3.0], dtype=object), np.array(3.0, dtype=object)],
+    "other object": [Decimal("3"), {"width": 3}, None],
+}
+INIT_ENTRIES = {
+    **{f"iid_gaussian {n}": ((lambda n: lambda v: iid_gaussian(**{**dict(width=3), n: v}))(n), n)
+       for n in ("width", "sigma_u", "sigma_w", "rho", "seed")},
+    **{f"aligned {n}": ((lambda n: lambda v: aligned(**{**dict(width=3), n: v}))(n), n)
+       for n in ("width", "scale", "eta_u", "eta_w", "seed")},
+    **{f"sample_gram {n}": ((lambda n: lambda v: sample_gram(**{**dict(width=3), n: v}))(n), n)
+       for n in ("width", "sigma_u", "sigma_w", "rho", "seed", "size")},
+}
+
+
+@pytest.mark.parametrize("entry", list(INIT_ENTRIES))
+@pytest.mark.parametrize("kind", list(SLIP_CLASSES))
+def test_init_type_slips_by_class(kind, entry):
+    call, name = INIT_ENTRIES[entry]
+    for value in SLIP_CLASSES[kind]:
+        if value is None and name == "size":  # size=None: no extra batch dimensions (the default)
+            continue
+        with pytest.raises(InputError, match=name):
+            call(value)
+
+
+def test_gram_statistics_beyond_float64_are_refused_not_rounded():
+    """σ = 1e-200: |u0|² ≈ 1e-400 would round to 0 (an init that never moves): refused, with the way out."""
+    with pytest.raises(InputError, match="float64 range.*iid_gaussian"):
+        sample_gram(4, 1e-200, 1e-200)
+    with pytest.raises(InputError, match="float64 range"):
+        sample_gram(4, 1e200, 1.0)
+    g = sample_gram(4, 1e-140, 1e-140, seed=1)  # |u0|² ≈ 1e-280: held exactly
+    assert g.uu > 1e-290 and np.isfinite(g.ww)

@@ -103,14 +103,17 @@ class Param:
             try:
                 import numpy as np
 
-                if isinstance(value, np.generic) and value.dtype.kind in "iuf":
-                    value = value.item()
+                if isinstance(value, (np.generic, np.ndarray)) and value.ndim == 0 and value.dtype.kind in "iuf":
+                    value = value.item()  # a NumPy number or a 0-d array of one
                 else:
                     raise TypeError
             except TypeError:
                 kind = "an integer" if self.kind == "int" else "a real number"
                 raise InputError(f"{label} must be {kind}, got {value!r}") from None
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError:  # an int beyond float64
+            raise InputError(f"{label} must be in {self.range_text}, got an integer of {len(str(abs(value)))} digits") from None
         if not math.isfinite(v):
             raise InputError(f"{label} must be finite and in {self.range_text}, got {value!r}")
         if self.kind == "int" and not v.is_integer():

@@ -33,10 +33,11 @@ from typing import Any, Mapping, TypeVar
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import all_real, check_array
+from featmech._validation import check_array, type_slip
 from featmech.errors import InputError
 
-__all__ = ["Hyper", "Gram", "Init", "readonly", "freeze", "check_vectors", "object_or_keywords", "plain", "F"]
+__all__ = ["Hyper", "Gram", "Init", "readonly", "freeze", "frozen_scalars", "check_vectors", "object_or_keywords",
+           "plain", "F"]
 
 F = NDArray[np.float64]
 T = TypeVar("T")
@@ -94,6 +95,25 @@ def freeze(a: ArrayLike) -> NDArray[Any]:
     return arr
 
 
+def frozen_scalars(values: Any, dtype: Any = np.float64) -> list[NDArray[Any]]:
+    """Read-only 0-d arrays holding ``values``: views of one frozen array (one allocation for all).
+
+    Arguments:
+        values: numbers.
+        dtype: their dtype.
+
+    Returns:
+        One read-only 0-d array per value.
+
+    >>> a, b = frozen_scalars([1.5, 2.0])
+    >>> a.shape, float(b), a.flags.writeable
+    ((), 2.0, False)
+    """
+    packed = np.array(values, dtype=dtype)
+    packed.flags.writeable = False
+    return [packed[i, ...] for i in range(packed.shape[0])]
+
+
 def _frozen(a: NDArray[Any]) -> bool:
     """True when ``a`` and every array it views are read-only (so its values cannot change)."""
     x: Any = a
@@ -111,9 +131,14 @@ def _set(obj: Any, name: str, value: Any) -> None:
 def _trusted(cls: type, **values: Any) -> Any:
     """Build a frozen object from already-validated read-only arrays, skipping validation."""
     obj: Any = object.__new__(cls)
-    for k, v in values.items():
-        _set(obj, k, v)
+    obj.__dict__.update(values)  # (a frozen dataclass: its __setattr__ refuses, its __dict__ does not)
     return obj
+
+
+def _plain_ok(value: Any, low: float) -> bool:
+    """A Python float (or int, never a bool) that is finite and ``>= low``: valid as it is."""
+    t = type(value)
+    return (t is float or (t is int and abs(value) < 2**53)) and value >= low and math.isfinite(value)
 
 
 def _number(value: Any, low: float) -> NDArray[np.float64] | None:
@@ -170,16 +195,35 @@ class Hyper:
     data_var: F = 1.0  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        values = [getattr(self, name) for name in _HYPER_LOW]
+        if all(_plain_ok(v, low) for v, low in zip(values, _HYPER_LOW.values())):  # the common case: numbers
+            self.__dict__.update(zip(_HYPER_LOW, frozen_scalars(values)))
+            return
         for name, low in _HYPER_LOW.items():
             value = getattr(self, name)
             arr = _number(value, low)
             _set(self, name, arr if arr is not None else readonly(check_array(name, value, low=low)))
 
+    @classmethod
+    def trusted(cls, eta_u: ArrayLike, eta_w: ArrayLike, kappa: ArrayLike, target: ArrayLike, data_var: ArrayLike,
+                *, dtype: Any = np.float64) -> "Hyper":
+        """Build from values known to be valid (the library's own computations): no checks.
+
+        Arguments:
+            eta_u, eta_w, kappa, target, data_var: as for :class:`Hyper`.
+            dtype: the dtype of the fields (the extended precision of the exact solver uses ``longdouble``).
+
+        Returns:
+            A :class:`Hyper` of read-only arrays (converted copies where the dtype changes).
+        """
+        values = (eta_u, eta_w, kappa, target, data_var)
+        return _trusted(cls, **{n: readonly(np.asarray(v, dtype=dtype), dtype=dtype) for n, v in zip(_HYPER_LOW, values)})
+
     @property
     def shape(self) -> tuple[int, ...]:
         """The batch shape all fields broadcast to."""
-        return np.broadcast_shapes(self.eta_u.shape, self.eta_w.shape, self.kappa.shape, self.target.shape,
-                                   self.data_var.shape)
+        shapes = (self.eta_u.shape, self.eta_w.shape, self.kappa.shape, self.target.shape, self.data_var.shape)
+        return shapes[0] if shapes.count(shapes[0]) == 5 else np.broadcast_shapes(*shapes)
 
     def broadcast(self, shape: tuple[int, ...]) -> "Hyper":
         """The same hyperparameters as read-only arrays of ``shape`` (no validation: they are valid).
@@ -269,17 +313,21 @@ class Gram:
             _set(self, name, readonly(a if a.shape == shape else np.broadcast_to(a, shape)))
 
     @classmethod
-    def trusted(cls, uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, area: ArrayLike) -> "Gram":
+    def trusted(cls, uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, area: ArrayLike, *,
+                dtype: Any = np.float64) -> "Gram":
         """Build from values known to be valid (the library's own computations): no checks.
 
         Arguments:
             uu, ww, uw, area: as for :class:`Gram` (area required), broadcasting together.
+            dtype: the dtype of the fields (the extended precision of the exact solver uses ``longdouble``).
 
         Returns:
             A :class:`Gram`. It takes ownership of the arrays it is given: fresh arrays are
-            frozen in place (no copy), views are copied.
+            frozen in place (no copy), writable views are copied.
         """
-        arrays = [np.asarray(x, dtype=np.float64) for x in (uu, ww, uw, area)]
+        if dtype is np.float64 and all(type(x) is float for x in (uu, ww, uw, area)):
+            return _trusted(cls, **dict(zip(_GRAM_FIELDS, frozen_scalars([uu, ww, uw, area]))))
+        arrays = [np.asarray(x, dtype=dtype) for x in (uu, ww, uw, area)]
         shape = arrays[0].shape
         if any(a.shape != shape for a in arrays):
             shape = np.broadcast_shapes(*(a.shape for a in arrays))
@@ -345,14 +393,21 @@ class Init:
         Arguments:
             u0, w0: as for :class:`Init`.
 
+        The Gram statistics are computed at once (:attr:`gram`): their dot products are the one
+        pass over the vectors that finiteness is checked in.
+
         Returns:
             The :class:`Init`.
 
         Raises:
             InputError: as for :class:`Init`.
         """
-        u, w = check_vectors(u0, w0)
-        return _trusted(cls, u0=_view(u, u0), w0=_view(w, w0), _gram=None)
+        from featmech.theory.exact.gram import vector_stats
+
+        u, w = check_vectors(u0, w0, finite=False)
+        stats, exact = vector_stats(u, w)  # (raises for entries that are not finite)
+        return _trusted(cls, u0=_view(u, u0), w0=_view(w, w0), _gram=Gram.trusted(*stats) if exact else None,
+                        _exact=exact)
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         """``u0, w0 = init``: an Init unpacks into its two vectors."""
@@ -366,12 +421,24 @@ class Init:
     @property
     def gram(self) -> Gram:
         """The Gram statistics, computed once without overflow or cancellation (see
-        :func:`featmech.theory.exact.gram_of`)."""
-        if self._gram is None:
-            from featmech.theory.exact.gram import vector_gram
+        :func:`featmech.theory.exact.gram_of`; statistics below float64's smallest numbers are rounded).
 
-            _set(self, "_gram", vector_gram(self.u0, self.w0))
+        Raises:
+            InputError: the squared norms overflow float64."""
+        if self._gram is None:
+            from featmech.theory.exact.gram import vector_gram, vector_stats
+
+            stats, exact = vector_stats(self.u0, self.w0)
+            _set(self, "_exact", exact)
+            _set(self, "_gram", Gram.trusted(*stats) if exact else vector_gram(self.u0, self.w0))
         return self._gram  # type: ignore[return-value]
+
+    @property
+    def gram_is_exact(self) -> bool:
+        """Whether float64 holds the Gram statistics without rounding them away (no over- or
+        underflow); the exact solver otherwise computes from the vectors in extended precision."""
+        self.gram
+        return bool(self.__dict__.get("_exact", True))
 
 
 def _view(a: NDArray[Any], given: Any) -> NDArray[Any]:
@@ -418,12 +485,14 @@ def object_or_keywords(cls: type[T], given: Any, keywords: Mapping[str, Any], *,
     return given
 
 
-def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
+def check_vectors(u0: ArrayLike, w0: ArrayLike, *, finite: bool = True) -> tuple[F, F]:
     """Validate two weight vectors (1-D, real, finite, one length >= 1).
 
     Arguments:
         u0: the output layer's weights.
         w0: the hidden layer's weights.
+        finite: check that every entry is finite (one pass over each vector); ``False`` leaves
+            it to the caller (the Gram statistics' dot products check it in their own pass).
 
     Returns:
         ``(u0, w0)`` as float64 arrays (the inputs themselves where they already are).
@@ -431,15 +500,8 @@ def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
     Raises:
         InputError: naming ``u0``/``w0`` and what is wrong.
     """
-    for name, v in (("u0", u0), ("w0", w0)):
-        kind = np.asarray(v).dtype.kind if not isinstance(v, (str, bytes)) else "U"
-        if kind not in "iuf" and not (kind == "O" and all_real(v)):
-            raise InputError(f"{name} must be a 1-D array of real numbers, got dtype {np.asarray(v).dtype}")
-    try:
-        u = np.asarray(u0, dtype=np.float64)
-        w = np.asarray(w0, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InputError("u0 and w0 must be 1-D arrays of real numbers") from exc
+    u = _real_vector("u0", u0)
+    w = _real_vector("w0", w0)
     if u.ndim != 1:
         raise InputError(f"u0 must be a 1-D array, got shape {u.shape}")
     if w.ndim != 1:
@@ -448,6 +510,20 @@ def check_vectors(u0: ArrayLike, w0: ArrayLike) -> tuple[F, F]:
         raise InputError(f"u0 and w0 must have the same length (the width), got {u.size} and {w.size}")
     if u.size < 1:
         raise InputError("u0, w0 must have width >= 1")
-    if not (np.all(np.isfinite(u)) and np.all(np.isfinite(w))):
+    if finite and not (np.isfinite(u).all() and np.isfinite(w).all()):
         raise InputError("u0 and w0 must be finite")
     return u, w
+
+
+def _real_vector(name: str, v: Any) -> F:
+    """One weight vector as float64, refusing type slips (booleans, complex numbers, strings, objects)."""
+    if type(v) is np.ndarray and v.dtype == np.float64:
+        return v
+    slip = type_slip(v)
+    if slip is not None:
+        dtype = f"dtype {v.dtype}" if isinstance(v, np.ndarray) else slip
+        raise InputError(f"{name} must be a 1-D array of real numbers, got {dtype}")
+    try:
+        return np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"{name} must be a 1-D array of real numbers") from exc

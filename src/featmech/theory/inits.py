@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_array, check_int
+from featmech._validation import check_array, check_int, type_slip
 from featmech.errors import InputError
 from featmech.params import PARAMETERS, Param
 from featmech.theory.config import Gram, Init, check_vectors
@@ -53,19 +53,13 @@ def _check(name: str, value: Any) -> Any:
 
 
 def _check_array(name: str, value: Any) -> F:
-    """An array checked against the parameter table's range for ``name`` (booleans, complex refused)."""
+    """An array checked against the parameter table's range for ``name`` (type slips refused: booleans,
+    complex numbers, strings, object arrays; see :mod:`featmech._validation`)."""
     p = PARAMETERS[name]
-    what = "integers" if p.kind == "int" else "real numbers"
-    if isinstance(value, (str, bytes)):
-        raise InputError(f"{name} must be {what} in {p.range_text}, got {value!r}")
-    kind = np.asarray(value).dtype.kind
-    if kind not in "iuf" and not (kind == "O" and np.ndim(value) > 0):
-        raise InputError(f"{name} must be {what} in {p.range_text}, got {value!r}")
-    if kind == "O" or (not isinstance(value, np.ndarray) and np.ndim(value) > 0):
-        # a sequence: each element must be a number, never a bool (numpy would read True as 1)
-        for x in np.asarray(value, dtype=object).ravel():
-            if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, float, np.integer, np.floating)):
-                raise InputError(f"{name} must be {what} in {p.range_text}, got {x!r}")
+    slip = type_slip(value)
+    if slip is not None:
+        what = "integers" if p.kind == "int" else "real numbers"
+        raise InputError(f"{name} must be {what} in {p.range_text}, got {slip}")
     arr = check_array(name, value, low=p.low, low_inclusive=not p.low_open, high=p.high)
     if p.kind == "int" and np.any(arr != np.floor(arr)):
         raise InputError(f"{name} must be an integer in {p.range_text}, got {arr[arr != np.floor(arr)].ravel()[0]:g}")
@@ -192,16 +186,34 @@ def sample_gram(width: ArrayLike, sigma_u: ArrayLike = 1.0, sigma_w: ArrayLike =
                          f"{su.shape}, {sw.shape}, {r.shape}") from None
     d, su, sw, r = (np.broadcast_to(x, shape) for x in (d, su, sw, r))
     t11 = np.sqrt(rng.chisquare(d, size=shape))
-    if orthogonal:
-        uu = (su * t11) ** 2
-        ww = sw * sw * rng.chisquare(d, size=shape)
-        return Gram.trusted(uu, ww, np.zeros(shape), np.sqrt(uu) * np.sqrt(ww))
-    t22 = np.where(d > 1, np.sqrt(rng.chisquare(np.maximum(d - 1, 1), size=shape)), 0.0)
-    t21 = rng.standard_normal(size=shape)
-    q = np.sqrt(np.maximum(1.0 - r * r, 0.0))
-    w1 = sw * (r * t11 + q * t21)
-    w2 = sw * q * t22
-    return Gram.trusted((su * t11) ** 2, w1 * w1 + w2 * w2, su * t11 * w1, su * t11 * np.abs(w2))
+    with np.errstate(over="ignore", under="ignore"):
+        if orthogonal:
+            uu = (su * t11) ** 2
+            ww = sw * sw * rng.chisquare(d, size=shape)
+            _check_sampled(uu, ww, su, sw)
+            return Gram.trusted(uu, ww, np.zeros(shape), np.sqrt(uu) * np.sqrt(ww))
+        t22 = np.where(d > 1, np.sqrt(rng.chisquare(np.maximum(d - 1, 1), size=shape)), 0.0)
+        t21 = rng.standard_normal(size=shape)
+        q = np.sqrt(np.maximum(1.0 - r * r, 0.0))
+        w1 = sw * (r * t11 + q * t21)
+        w2 = sw * q * t22
+        uu, ww = (su * t11) ** 2, w1 * w1 + w2 * w2
+        _check_sampled(uu, ww, su, sw)
+        return Gram.trusted(uu, ww, su * t11 * w1, su * t11 * np.abs(w2))
+
+
+#: sampled squared norms below this have lost digits to underflow (float64's normal range ends at 2.2e-308)
+_MIN_SQ = 1e-290
+
+
+def _check_sampled(uu: F, ww: F, su: F, sw: F) -> None:
+    """Refuse statistics that float64 cannot hold: a Gram is float64, and rounding them away would
+    give a different init (e.g. σ = 1e-200: |u|² ≈ 1e-400 would become 0, an init that never moves)."""
+    bad = ~np.isfinite(uu) | ~np.isfinite(ww) | ((su > 0) & (uu < _MIN_SQ)) | ((sw > 0) & (ww < _MIN_SQ))
+    if np.any(bad):
+        raise InputError("parameters out of float64 range: the sampled Gram statistics σ²·χ²_width leave float64 "
+                         f"(|u0|² or |w0|² outside [{_MIN_SQ:g}, 1.8e308]); sample weight vectors with iid_gaussian "
+                         "instead (the exact solver takes vectors at any scale)")
 
 
 def _size(size: Any) -> tuple[int, ...]:

@@ -27,6 +27,13 @@ Observables: output :math:`f=g(1/y-y)`, NTK :math:`K=R(y+1/y)`, residual
 :math:`r = r_0 E\,\Phi(t)` with :math:`\Phi>0` (full relative accuracy down to underflow),
 alignment :math:`\zeta = p/\sqrt{p^2+|u\wedge w|^2}` (:math:`u\wedge w` is conserved).
 
+Any scale: configurations whose magnitudes all lie in
+:data:`~featmech.theory.exact.constants.BAND` (1e±100) are computed in float64, the others with the
+same formulas in extended precision (``longdouble``), every observable rounded to float64 once; what
+float64 cannot represent at all is refused (``InputError("parameters out of float64 range: …")``).
+The flow's scale covariance and why it cannot replace the wider exponent range (λ = k/g is
+invariant) are in ``docs/exact.md``.
+
 Degenerate cases get their own exact forms (:class:`Branch`): a zero aligned or anti-aligned
 mode (Saxe's logistic curve), one frozen layer (:math:`\eta=0`: linear regression, NTK
 constant), and no dynamics at all (:math:`\kappa=0`, :math:`V=0`, both :math:`\eta=0`, or

@@ -10,9 +10,9 @@ Every configuration falls in exactly one branch (decided once, in
   :math:`r(t) = r_0 e^{-K_0 t}`, constant NTK;
 - ``STATIC`` — no dynamics (:math:`\kappa=0`, :math:`V=0`, both :math:`\eta=0`, or nothing to move).
 
-An evaluator takes the per-configuration :class:`~featmech.theory.exact.constants.Constants`,
-the :class:`~featmech.theory.config.Gram` and :class:`~featmech.theory.config.Hyper` it was
-built from, and a :class:`Clock` (the times, :math:`E=e^{-Dt}` and :math:`1-E`), and returns the
+An evaluator takes the per-configuration :class:`~featmech.theory.exact.constants.Constants`
+(which hold the Gram statistics and hyperparameters they were built from, in the working
+precision) and a :class:`Clock` (the times, :math:`E=e^{-Dt}` and :math:`1-E`), and returns the
 :class:`Flow` — output, residual, NTK and :math:`\eta_w|u|^2+\eta_u|w|^2` — in the mirrored frame
 (:math:`k \ge 0`; see ``Constants.mirror``). :func:`~featmech.theory.exact.evaluate.evaluate`
 assembles the observables from it.
@@ -30,12 +30,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from featmech.theory.config import F, Gram, Hyper
+from featmech.theory.config import F
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from featmech.theory.exact.constants import Constants
 
-__all__ = ["Branch", "BRANCH_LABELS", "Clock", "Flow", "Evaluator", "EVALUATORS",
+__all__ = ["Branch", "BRANCH_LABELS", "Clock", "Flow", "Evaluator", "EVALUATORS", "generic_flow", "FLOAT_MUL",
            "generic", "logistic", "linear", "static"]
 
 
@@ -121,11 +121,20 @@ class Flow(NamedTuple):
 
 
 #: the common signature of the evaluators
-Evaluator = Callable[["Constants", Gram, Hyper, Clock], Flow]
+Evaluator = Callable[["Constants", Clock], Flow]
+
+#: element-wise products with an optional output buffer, on arrays and on Python floats
+ARRAY_MUL = np.multiply
 
 
-def generic(c: Constants, g: Gram, h: Hyper, clk: Clock) -> Flow:
-    r"""Both modes non-zero: the Riccati solution, with no cancellation for any t.
+def FLOAT_MUL(a: Any, b: Any, out: Any = None) -> Any:
+    """``a * b`` for Python floats (the signature of :func:`numpy.multiply`)."""
+    return a * b
+
+
+def generic_flow(n0: Any, d0: Any, yp: Any, gg: Any, one_m_yp: Any, d0_m_n0: Any, r0m: Any, R: Any, sQ: Any,
+                 E: Any, Ec: Any, scratch: Any = None, mul: Any = ARRAY_MUL) -> Flow:
+    r"""The generic branch's observables from its constants, on arrays or on Python floats.
 
     .. math::
         y(t) = \frac{y_+ P_1 (1-E) + n_0 P_2 E}{P_1(1-E) + d_0 P_2 E} = \frac{num}{den},\quad
@@ -138,45 +147,62 @@ def generic(c: Constants, g: Gram, h: Hyper, clk: Clock) -> Flow:
         \qquad K = R(y + 1/y),\quad \eta_w|u|^2+\eta_u|w|^2 = \tfrac{s^2 Q}{2}(y + 1/y).
 
     Arguments:
-        c, g, h, clk: as for every evaluator (module docstring).
+        n0, d0, yp, gg, one_m_yp, d0_m_n0, r0m: the constants (mirrored frame), numbers or columns.
+        R: :math:`2V\kappa s g`.
+        sQ: :math:`s\cdot(sQ)/2`.
+        E, Ec: :math:`e^{-Dt}` and :math:`1 - e^{-Dt}`.
+        scratch: a writable array of the output shape the evaluation may overwrite (arrays only).
+        mul: :func:`numpy.multiply` for arrays, :func:`FLOAT_MUL` for Python floats.
 
     Returns:
         The :class:`Flow` in the mirrored frame.
     """
-    col, E, Ec = clk.column, clk.E, clk.Ec
-    V, kap = col(h.data_var), col(h.kappa)
-    n0, d0, gg, yp = col(c.n0), col(c.d0), col(c.g), col(c.yplus)
-    s, Q, r0m = col(c.s), col(c.Q), col(c.r0m)
-    # (in-place arithmetic keeps the number of fresh temporaries, hence page faults, low)
+    # (in-place arithmetic keeps the number of fresh temporaries, hence page faults, low; on floats
+    # the augmented assignments simply rebind, and the numbers are the same)
     P1 = n0 * yp + d0
     P2 = yp * yp + 1.0
-    tmp = np.multiply(n0 * P2, E, out=clk.scratch)
-    num = np.multiply(yp * P1, Ec)
+    tmp = mul(n0 * P2, E, out=scratch)
+    num = mul(yp * P1, Ec)
     num += tmp
-    np.multiply(d0 * P2, E, out=tmp)
-    den = np.multiply(P1, Ec)
+    tmp = mul(d0 * P2, E, out=tmp)
+    den = mul(P1, Ec)
     den += tmp
-    inv_num = np.divide(1.0, num)
-    inv_den = np.divide(1.0, den)
-    y_inv = np.multiply(num, inv_den, out=num)  # y + 1/y (num is not needed any more)
-    y_inv += np.multiply(den, inv_num, out=den)
+    inv_num = 1.0 / num
+    inv_den = 1.0 / den
+    y_inv = mul(num, inv_den, out=num)  # y + 1/y (num is not needed any more)
+    y_inv += mul(den, inv_num, out=den)
     # r = r0·E·Φ,  Φ = P2 n0 d0 (y y+ + 1)/(P1 num) = (P2 n0 d0/P1)(y+/den + 1/num)
-    r_g = np.multiply(inv_den, yp)
+    r_g = mul(inv_den, yp)
     r_g += inv_num
     r_g *= E
     r_g *= r0m * (P2 * n0 * d0 / P1)
     # f = g(1/y − y) = g·Δ·(1/num + 1/den), Δ = den − num written without cancellation
-    f_g = np.multiply(P1 * col(c.one_m_yp), Ec)
-    f_g += np.multiply(P2 * col(c.d0_m_n0), E, out=tmp)
+    f_g = mul(P1 * one_m_yp, Ec)
+    f_g += mul(P2 * d0_m_n0, E, out=tmp)
     inv_num += inv_den
     f_g *= inv_num
     f_g *= gg
-    K_g = np.multiply(y_inv, 2.0 * V * kap * s * gg)
-    sS_g = np.multiply(y_inv, s * (s * Q) / 2.0, out=y_inv)
+    K_g = mul(y_inv, R)
+    sS_g = mul(y_inv, sQ, out=y_inv)
     return Flow(f_g, r_g, K_g, sS_g)
 
 
-def logistic(c: Constants, g: Gram, h: Hyper, clk: Clock) -> Flow:
+def generic(c: Constants, clk: Clock) -> Flow:
+    r"""Both modes non-zero: the Riccati solution, with no cancellation for any t (:func:`generic_flow`).
+
+    Arguments:
+        c, clk: as for every evaluator (module docstring).
+
+    Returns:
+        The :class:`Flow` in the mirrored frame.
+    """
+    col = clk.column
+    V, kap, s, gg, Q = col(c.data_var), col(c.kappa), col(c.s), col(c.g), col(c.Q)
+    return generic_flow(col(c.n0), col(c.d0), col(c.yplus), gg, col(c.one_m_yp), col(c.d0_m_n0), col(c.r0m),
+                        2.0 * V * kap * s * gg, s * (s * Q) / 2.0, clk.E, clk.Ec, clk.scratch)
+
+
+def logistic(c: Constants, clk: Clock) -> Flow:
     r"""A vanished mode: :math:`v = 1/z` obeys :math:`\dot v = -\alpha v^2 + \beta v` (Saxe's curve).
 
     With :math:`\rho = |f_0/k|` (mirrored frame) and :math:`v(0) = 1`:
@@ -186,13 +212,13 @@ def logistic(c: Constants, g: Gram, h: Hyper, clk: Clock) -> Flow:
     :math:`\eta_w|u|^2+\eta_u|w|^2 = s^2 A v/2`.
 
     Arguments:
-        c, g, h, clk: as for every evaluator (module docstring).
+        c, clk: as for every evaluator (module docstring).
 
     Returns:
         The :class:`Flow` in the mirrored frame.
     """
     col, E, Ec, T = clk.column, clk.E, clk.Ec, clk.t
-    V, kap = col(h.data_var), col(h.kappa)
+    V, kap = col(c.data_var), col(c.kappa)
     km, f0m, r0m, s, Am = col(c.km), col(c.f0m), col(c.r0m), col(c.s), col(c.Am)
     K0 = col(c.K0)
     ratio = np.abs(f0m / km)
@@ -208,33 +234,33 @@ def logistic(c: Constants, g: Gram, h: Hyper, clk: Clock) -> Flow:
     return Flow(f0m * v, r0m * Ev, K0 * v, s * s * Am * v / 2.0)
 
 
-def linear(c: Constants, g: Gram, h: Hyper, clk: Clock) -> Flow:
+def linear(c: Constants, clk: Clock) -> Flow:
     r"""One frozen layer: linear regression on fixed features, :math:`r = r_0 e^{-K_0 t}`, K constant.
 
     (:math:`D = K_0`; never mirrored.)
 
     Arguments:
-        c, g, h, clk: as for every evaluator (module docstring).
+        c, clk: as for every evaluator (module docstring).
 
     Returns:
         The :class:`Flow` (``sum_sq`` is NaN: the norms follow from the frozen layer).
     """
     col = clk.column
     r_l = col(c.r0) * clk.E
-    return Flow(col(h.target) + r_l, r_l, col(c.K0), np.nan)
+    return Flow(col(c.target) + r_l, r_l, col(c.K0), np.nan)
 
 
-def static(c: Constants, g: Gram, h: Hyper, clk: Clock) -> Flow:
+def static(c: Constants, clk: Clock) -> Flow:
     """No dynamics: everything keeps its initial value (output κ u0·w0, residual r0, NTK K0).
 
     Arguments:
-        c, g, h, clk: as for every evaluator (module docstring).
+        c, clk: as for every evaluator (module docstring).
 
     Returns:
         The :class:`Flow` (``sum_sq`` is NaN).
     """
     col = clk.column
-    return Flow(col(h.kappa) * col(g.uw), col(c.r0), col(c.K0), np.nan)
+    return Flow(col(c.kappa) * col(c.uw), col(c.r0), col(c.K0), np.nan)
 
 
 #: the evaluator of each branch, in the order they are evaluated

@@ -14,10 +14,16 @@ from featmech._validation import check_array, check_scalar, check_times
 from featmech.errors import InputError
 from featmech.theory.config import F, Gram, Hyper, Init, freeze
 from featmech.theory.exact.branches import BRANCH_LABELS, Branch
-from featmech.theory.exact.constants import Constants
-from featmech.theory.exact.evaluate import evaluate, weights
-from featmech.theory.exact.gram import Modes
+from featmech.theory.exact.constants import (
+    BAND,
+    EXTENDED,
+    Constants,
+    Modes,
+    inputs_in_band,
+)
+from featmech.theory.exact.evaluate import evaluate, fixed_point, weights
 from featmech.theory.exact.gram import modes as gram_modes
+from featmech.theory.exact.gram import vector_modes, vector_stats
 from featmech.theory.exact.state import State
 
 __all__ = ["Solution"]
@@ -71,17 +77,22 @@ class Solution:
         if self.gram.shape != shape or not (h.eta_u.shape == h.eta_w.shape == h.kappa.shape == h.target.shape
                                             == h.data_var.shape == shape):
             raise InputError(f"Solution: gram, hyper and constants must share the batch shape {shape}")
-        self.constants.check_range(self.hyper)
-        fp = evaluate(self.constants, self.gram, self.hyper, np.array(np.inf))
-        for name in ("ntk", "output", "norm_u", "norm_w"):
-            if not _finite(getattr(fp, name)):
-                raise InputError(f"parameters out of float64 range: the final {name} is not representable")
-        object.__setattr__(self, "fixed_point", fp)
+        object.__setattr__(self, "fixed_point", _checked(self.constants))
+
+    @classmethod
+    def _trusted(cls, gram: Gram, hyper: Hyper, constants: Constants, init: Init | None, fp: State) -> "Solution":
+        obj = object.__new__(cls)
+        obj.__dict__.update(gram=gram, hyper=hyper, constants=constants, init=init, fixed_point=fp)
+        return obj
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def of(cls, gram: Gram, hyper: Hyper, *, modes: Modes | None = None, init: Init | None = None) -> "Solution":
+    def of(cls, gram: Gram, hyper: Hyper, *, modes: Modes | None = None, init: Init | None = None,
+           exact: bool = True) -> "Solution":
         """The solution for (already validated) Gram statistics and hyperparameters.
+
+        Float64 where every magnitude lies in :data:`~featmech.theory.exact.constants.BAND` (at the
+        start and at the fixed point), else extended precision (``docs/exact.md``, "Any scale").
 
         Arguments:
             gram: Gram statistics.
@@ -89,6 +100,8 @@ class Solution:
             modes: the modes A, B, c when known more accurately than from the Gram statistics
                 (vector inits, :func:`~featmech.theory.exact.gram.vector_modes`); ``None``: from ``gram``.
             init: the vectors ``gram`` was computed from (single configuration).
+            exact: whether ``gram`` holds the vectors' statistics exactly (false when float64
+                rounded them: then the solution is computed from the vectors in extended precision).
 
         Returns:
             The :class:`Solution`.
@@ -96,13 +109,37 @@ class Solution:
         Raises:
             InputError: out of float64 range (see the class).
         """
-        shape = np.broadcast_shapes(gram.shape, hyper.shape)
+        shape = gram.shape if gram.shape == hyper.shape else np.broadcast_shapes(gram.shape, hyper.shape)
+        small = gram.shape != shape or hyper.shape != shape  # check the inputs before broadcasting them
+        inputs_ok = small and inputs_in_band(*(getattr(gram, f) for f in ("uu", "ww", "uw", "area")),
+                                             *(getattr(hyper, f) for f in ("eta_u", "eta_w", "kappa", "target",
+                                                                          "data_var")))
         gram, hyper = gram.broadcast(shape), hyper.broadcast(shape)
-        if modes is None:
+        if not exact and init is not None:
+            if EXTENDED is None:
+                raise InputError("parameters out of float64 range: the Gram statistics of the vectors underflow "
+                                 "float64 (NumPy's longdouble is plain float64 on this platform)")
+            return cls(gram, hyper, _extended_constants(gram, hyper, init), init)
+        if shape == ():
+            c = Constants.single(gram, hyper, modes)
+            if c is not None:
+                fp = fixed_point(c)
+                if _state_in_band(fp):
+                    return cls._trusted(gram, hyper, c, init, fp)
+        if modes is None or not isinstance(modes.A, np.ndarray):  # (floats from the fast path: recompute)
             modes = gram_modes(gram, hyper)
-        else:
-            modes = Modes(*(x if np.shape(x) == shape else np.broadcast_to(x, shape) for x in modes))
-        return cls(gram, hyper, Constants.of(gram, hyper, modes), init)
+        elif np.shape(modes.A) != shape:
+            modes = Modes(*(np.broadcast_to(x, shape) for x in modes))
+        c = Constants.of(gram, hyper, modes)
+        if c.in_band(inputs=not inputs_ok):
+            fp = fixed_point(c)
+            if _state_in_band(fp):
+                return cls._trusted(gram, hyper, c, init, fp)
+        if EXTENDED is None:  # no extended precision here: refuse rather than risk a wrong number
+            problems = c.range_problems() or [f"a magnitude outside [{BAND[0]:g}, {BAND[1]:g}]"]
+            raise InputError("parameters out of float64 range: " + "; ".join(problems) + " (NumPy's longdouble "
+                             "is plain float64 on this platform, so featmech cannot widen the computation)")
+        return cls(gram, hyper, _extended_constants(gram, hyper, init), init)
 
     # ------------------------------------------------------------------ basic info
     @property
@@ -179,7 +216,7 @@ class Solution:
             K0 = c.K0
             dev = np.abs(np.asarray(self.ntk_change))
             crosses = (c.branch == _GENERIC) & ((c.y0 - 1.0) * (c.yplus - 1.0) < 0) & (K0 > 0)
-            kmin = 4.0 * self.hyper.data_var * self.hyper.kappa * c.s * c.g
+            kmin = 4.0 * c.data_var * c.kappa * c.s * c.g
             dev = np.where(crosses, np.maximum(dev, np.abs(kmin / np.where(K0 > 0, K0, 1.0) - 1.0)), dev)
         return _scalarize(dev)
 
@@ -193,15 +230,18 @@ class Solution:
         """
         c = self.constants
         with np.errstate(all="ignore"):
-            lam = np.where(c.branch == _GENERIC, self.hyper.target / c.g,
-                           np.where(c.branch == _LOGISTIC, np.sign(self.hyper.target) * np.inf, np.nan))
+            lam = np.where(c.branch == _GENERIC, c.target / c.g,
+                           np.where(c.branch == _LOGISTIC, np.sign(c.target) * np.inf, np.nan))
         return _scalarize(lam)
 
     @property
     def y_range(self) -> tuple[F, F]:
         """The scaled variable y at t = 0 and t = ∞ in the frame with k ≥ 0 (NaN outside the
-        generic branch); read-only arrays of the batch shape."""
-        return self.constants.y0, self.constants.yplus
+        generic branch); read-only float64 arrays of the batch shape."""
+        c = self.constants
+        if c.dtype == np.float64:
+            return c.y0, c.yplus
+        return _float64(c.y0), _float64(c.yplus)
 
     # ------------------------------------------------------------------ evaluation
     def __call__(self, t: ArrayLike) -> State:
@@ -220,7 +260,7 @@ class Solution:
         tt = check_times(t)
         if tt.ndim == 0 and tt == math.inf:
             return self.fixed_point
-        return evaluate(self.constants, self.gram, self.hyper, tt)
+        return evaluate(self.constants, tt)
 
     def weights(self, t: ArrayLike) -> tuple[F, F]:
         """Weight vectors u(t), w(t), read-only arrays of shape ``t.shape + (width,)``.
@@ -236,7 +276,7 @@ class Solution:
         """
         if self.init is None:
             raise InputError("weights() needs a solution built from vectors with featmech.solve(u0, w0)")
-        return weights(self.constants, self.hyper, self.init, check_times(t))
+        return weights(self.constants, self.init, check_times(t))
 
     def index(self, idx: Any) -> "Solution":
         """One configuration (or a sub-batch) of a batch: ``idx`` indexes the batch axes."""
@@ -283,7 +323,7 @@ class Solution:
             InputError: ``fraction`` outside (0, 1].
         """
         fr = check_scalar("fraction", fraction, low=0.0, low_inclusive=False, high=1.0)
-        c, h = self.constants, self.hyper
+        c = self.constants
         br = c.branch
         with np.errstate(all="ignore"):
             D = c.D
@@ -297,7 +337,7 @@ class Solution:
             t_gen = -np.log(Estar) / D
             # logistic: Ev(t) = fraction
             rho = np.abs(c.f0m / km)
-            alpha = 2.0 * h.data_var * c.s * h.kappa * c.f0m
+            alpha = 2.0 * c.data_var * c.s * c.kappa * c.f0m
             E_pos = fr * rho / (1.0 - fr + fr * rho)
             E_neg = 1.0 - (1.0 / fr - 1.0) / rho
             t_log = np.where(km > 0, -np.log(E_pos) / D,
@@ -340,6 +380,76 @@ def _finite(a: NDArray[np.float64]) -> bool:
 
 
 def _scalarize(a: Any) -> Any:
-    """A float for a 0-d result, else the array made read-only."""
+    """A float for a 0-d result, else the array made read-only (float64: extended precision is rounded)."""
     arr = np.asarray(a)
-    return float(arr) if arr.ndim == 0 else freeze(arr)
+    if arr.ndim == 0:
+        return float(arr)
+    return freeze(arr) if arr.dtype == np.float64 else _float64(arr)
+
+
+def _float64(a: Any) -> F:
+    """An extended-precision array rounded to a read-only float64 one."""
+    with np.errstate(over="ignore", under="ignore"):
+        return freeze(np.array(a, dtype=np.float64))
+
+
+def _state_in_band(st: State) -> bool:
+    """The fixed point's magnitudes lie in BAND (so float64 holds the whole trajectory: every
+    observable is monotone or convex in time, bounded by its values at the ends)."""
+    lo, hi = BAND
+    vals = (st.ntk, st.output, st.norm_u, st.norm_w)
+    if st.ntk.ndim == 0:
+        for i, v in enumerate(vals):
+            a = abs(float(v))
+            if i >= 2:
+                a *= a
+            if a != 0.0 and not (lo <= a <= hi):
+                return False
+        return True
+    for i, v in enumerate(vals):
+        a = np.abs(v)
+        top, low = (hi, lo) if i < 2 else (math.sqrt(hi), math.sqrt(lo))  # (norms: their squares in BAND)
+        if not (a.max() <= top and np.min(a, where=a > 0, initial=np.inf) >= low):
+            return False
+    return True
+
+
+def _checked(c: Constants) -> State:
+    """The fixed point, after checking that every observable is representable in float64.
+
+    Raises:
+        InputError: ``"parameters out of float64 range: …"``.
+    """
+    c.check_range()
+    problems = []
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        K0 = np.asarray(c.K0, dtype=np.float64)
+        r0 = np.asarray(c.r0, dtype=np.float64)
+        loss0 = np.asarray(0.5 * c.data_var * c.r0 * c.r0, dtype=np.float64)
+    if not _finite(K0):
+        problems.append("the initial NTK V·κ²·(η_w|u0|²+η_u|w0|²)")
+    if not (_finite(r0) and _finite(loss0)):
+        problems.append("the initial loss ½V(κ u0·w0 − k)²")
+    fp = fixed_point(c)
+    for name in ("ntk", "output", "norm_u", "norm_w"):
+        if not _finite(getattr(fp, name)):
+            problems.append(f"the final {name}")
+    if problems:
+        raise InputError("parameters out of float64 range: " + "; ".join(problems) + " not representable")
+    return fp
+
+
+def _extended_constants(gram: Gram, hyper: Hyper, init: Init | None) -> Constants:
+    """The constants in extended precision: from the vectors when there are some (their float64
+    Gram statistics may have been rounded), else from the (exactly converted) Gram statistics."""
+    x = EXTENDED
+    xh = Hyper.trusted(hyper.eta_u, hyper.eta_w, hyper.kappa, hyper.target, hyper.data_var, dtype=x)
+    if init is not None:
+        stats, _ = vector_stats(init.u0, init.w0, extended=True)
+        xg = Gram.trusted(*stats, dtype=x)
+        m = gram_modes(xg, xh)
+        m = vector_modes(init.u0, init.w0, xh, m) or m
+    else:
+        xg = Gram.trusted(gram.uu, gram.ww, gram.uw, gram.area, dtype=x)  # type: ignore[arg-type]
+        m = gram_modes(xg, xh)
+    return Constants.of(xg, xh, m)

@@ -9,6 +9,7 @@ from numpy.typing import ArrayLike
 
 from featmech.errors import InputError
 from featmech.theory.config import Gram, Hyper, Init, object_or_keywords
+from featmech.theory.exact.constants import FLOAT_OPS, mode_formulas
 from featmech.theory.exact.gram import check_gram, vector_modes
 from featmech.theory.exact.gram import modes as gram_modes
 from featmech.theory.exact.solution import Solution
@@ -90,7 +91,16 @@ def solve(init: Init | Gram | ArrayLike, w0: ArrayLike | Hyper | None = None, hy
             raise InputError(f"{name} must be a single number with vectors u0, w0 (use a Gram or solve_gram "
                              f"for batches)")
     gram = vec.gram
-    return Solution.of(gram, h, modes=vector_modes(vec.u0, vec.w0, h, gram_modes(gram, h)), init=vec)
+    if not vec.gram_is_exact:  # float64 rounded the statistics: extended precision from the vectors
+        return Solution.of(gram, h, init=vec, exact=False)
+    eu, ew = float(h.eta_u), float(h.eta_w)
+    if eu > 0 and ew > 0 and (float(gram.uu) > 0 or float(gram.ww) > 0):
+        g_modes = mode_formulas(FLOAT_OPS, float(gram.uu), float(gram.ww), float(gram.uw),
+                                float(gram.area), eu, ew)  # type: ignore[arg-type]
+        if min(g_modes.A, g_modes.B) < 1e-6 * max(g_modes.A, g_modes.B):  # nearly aligned: from the vectors
+            return Solution.of(gram, h, modes=vector_modes(vec.u0, vec.w0, h, gram_modes(gram, h)), init=vec)
+        return Solution.of(gram, h, modes=g_modes, init=vec)
+    return Solution.of(gram, h, init=vec)
 
 
 def solve_gram(uu: ArrayLike, ww: ArrayLike, uw: ArrayLike, *, area: ArrayLike | None = None,

@@ -51,8 +51,7 @@ class State:
     def trusted(cls, **arrays: F) -> "State":
         """Build from read-only arrays the caller owns (every field by name): no copies, no checks."""
         obj = object.__new__(cls)
-        for name in _FIELDS:
-            object.__setattr__(obj, name, arrays[name])
+        obj.__dict__.update({name: arrays[name] for name in _FIELDS})
         return obj
 
     def as_dict(self) -> dict[str, F]:
