@@ -713,12 +713,18 @@ def test_squared_norm_overflow_is_refused_with_the_range_error():
 
 def test_cli_example_of_issue_9():
     """``featmech trajectory --width 4 --sigma-u 1e-200 …`` sampled a Gram that underflowed to 0 and
-    reported output 0 and "kernel": it is now refused with the range error (exit 2)."""
+    reported output 0 and "kernel". The Gram of such an init is beyond float64, so the init is drawn
+    as vectors and solved in extended precision: checked against the 250-digit closed form, the output
+    reaches the target and the label is feature learning by alignment (a small balanced init)."""
     from featmech.analysis.runs import exact_run, iid_init
 
-    with pytest.raises(InputError, match="float64 range"):
-        exact_run(iid_init({"width": 4, "sigma_u": 1e-200, "sigma_w": 1e-200}), featmech.Hyper(),
-                  [0.0, 100.0, math.inf])
+    init = iid_init({"width": 4, "sigma_u": 1e-200, "sigma_w": 1e-200})
+    run = exact_run(init, featmech.Hyper(), [0.0, 100.0, math.inf])
+    assert run.classification.regime == "feature" and run.classification.mechanism == "alignment"
+    assert run.state.output[-1] == pytest.approx(1.0, rel=1e-12)
+    ref = mp_exact(*mp_gram(init.u0, init.w0), eta_u=1.0, eta_w=1.0, kappa=1.0, target=1.0, data_var=1.0,
+                   times=[100.0])
+    assert float(run.state.output[1]) == pytest.approx(float(ref["output"][0]), rel=1e-9, abs=0.0)
 
 
 # ---------------------------------------------------------------------- type slips (issue 9)

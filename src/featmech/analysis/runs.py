@@ -45,7 +45,7 @@ from featmech.params import GROUPS, PARAMETERS, defaults
 from featmech.tables import Table
 from featmech.theory.config import Gram, Hyper, Init
 from featmech.theory.exact import Branch, Solution, State, solve
-from featmech.theory.inits import sample_gram
+from featmech.theory.inits import MAX_VECTOR_WIDTH, iid_gaussian, sample_gram
 from featmech.theory.optim import Optimizer
 from featmech.theory.simulate import (
     OBSERVABLES,
@@ -58,8 +58,13 @@ from featmech.theory.simulate import (
 __all__ = ["OBSERVABLES", "iid_init", "flow_times", "ExactRun", "exact_run", "SimulatedRun", "simulated_run"]
 
 
-def iid_init(values: Mapping[str, Any]) -> Gram:
+def iid_init(values: Mapping[str, Any]) -> Gram | Init:
     """The Gram statistics of an iid Gaussian init, sampled exactly (:func:`~featmech.theory.inits.sample_gram`).
+
+    Where those statistics leave float64 (scales so extreme that |u0|² underflows, e.g. σ = 1e-200)
+    but the width allows vectors (≤ :data:`~featmech.theory.inits.MAX_VECTOR_WIDTH`), the vectors
+    themselves are drawn (:func:`~featmech.theory.inits.iid_gaussian`, same seed): the exact solution
+    then works from them in extended precision instead of refusing.
 
     Arguments:
         values: the parameters of the ``init`` group — ``width``, ``sigma_u``, ``sigma_w``,
@@ -67,16 +72,24 @@ def iid_init(values: Mapping[str, Any]) -> Gram:
             :data:`~featmech.params.PARAMETERS` (other keys are ignored).
 
     Returns:
-        The :class:`~featmech.theory.config.Gram` of one configuration.
+        The :class:`~featmech.theory.config.Gram` of one configuration (an
+        :class:`~featmech.theory.config.Init` in the extreme-scale case above).
 
     Raises:
-        InputError: a value out of range.
+        InputError: a value out of range, or statistics beyond float64 at a width too large for vectors.
 
     >>> iid_init({"width": 10**12, "seed": 3}).shape
     ()
+    >>> type(iid_init({"width": 4, "sigma_u": 1e-200, "sigma_w": 1e-200})).__name__
+    'Init'
     """
     v = {**defaults(GROUPS["init"]), **{n: values[n] for n in GROUPS["init"] if values.get(n) is not None}}
-    return sample_gram(v["width"], v["sigma_u"], v["sigma_w"], rho=v["rho"], seed=v["seed"])
+    try:
+        return sample_gram(v["width"], v["sigma_u"], v["sigma_w"], rho=v["rho"], seed=v["seed"])
+    except InputError as exc:
+        if "float64 range" not in str(exc) or v["width"] > MAX_VECTOR_WIDTH:
+            raise
+        return iid_gaussian(v["width"], v["sigma_u"], v["sigma_w"], rho=v["rho"], seed=v["seed"])
 
 
 def flow_times(rate: float, t_max: float | None = None, points: int = PARAMETERS["points"].default) -> np.ndarray:
