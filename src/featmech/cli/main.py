@@ -12,16 +12,20 @@ one line on stderr:
 - I/O errors a user can fix: no such file, permission denied, is (not) a directory, disk full,
   read-only file system (the message names the path).
 
-A missing optional extra (``pip install 'featmech[torch]'`` and the like) is one line and exit
-status 1.
+A missing optional extra (``pip install 'featmech[torch]'`` and the like), a run aborted by
+Ctrl-C, and a sweep ended by a fault (:class:`~featmech.sweeps.executors.SweepAborted`: a lost
+Dask scheduler, no worker left) are one line and exit status 1; SIGTERM stops a command the same
+way (its ``finally`` blocks run: pool workers are ended, the store is closed) with exit status 143.
 Anything else is a bug: it propagates with its traceback (exit status 1).
 """
 
 from __future__ import annotations
 
 import errno
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Any, Sequence
 
 import click
 
@@ -32,8 +36,19 @@ from featmech.cli.nets import experiment
 from featmech.cli.report import reproduce
 from featmech.cli.sweeps import sweep
 from featmech.errors import InputError
+from featmech.sweeps.executors import SweepAborted
 
-__all__ = ["cli", "main", "IO_ERRORS", "explain_os_error"]
+__all__ = ["cli", "main", "IO_ERRORS", "explain_os_error", "Terminated"]
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGTERM while :func:`main` runs, so that
+    the command stops like on Ctrl-C: its ``finally`` blocks run (pool workers ended, stores closed).
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` swallows it."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -95,11 +110,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 2 (and one ``featmech: error: …`` line on stderr) on a user
-        mistake or an explainable I/O error, 1 when aborted or an optional extra is missing.
+        mistake or an explainable I/O error, 1 when aborted (Ctrl-C, a sweep ended by a fault) or
+        an optional extra is missing, 143 on SIGTERM.
 
     Raises:
         Exception: any other exception is a bug and propagates with its traceback.
     """
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return _main(argv)
+    except Terminated:
+        click.echo("featmech: terminated (SIGTERM)", err=True)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="featmech", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # click >= 8.2: a group without a command
@@ -110,6 +140,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except InputError as exc:
         return _error(str(exc) or "invalid input")
+    except SweepAborted as exc:
+        _error(str(exc) or "the sweep was aborted")
+        return 1
     except BrokenPipeError:
         return 0
     except ImportError as exc:  # an optional extra that is not installed: the library says which
