@@ -28,6 +28,8 @@ featmech.errors.InputError: scheduler address 'inproc://x': an inproc:// address
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import signal
@@ -36,7 +38,7 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any, Callable, Generator, Sequence
+from typing import Any, Callable, Generator, Iterator, Sequence
 
 from featmech.errors import InputError
 from featmech.records import PointOutcome
@@ -253,6 +255,7 @@ def run_dask(computation: Computation, chunks: Sequence[Chunk], *, workers: int 
         return
     client, cluster = _dask_client(workers, scheduler, connect_timeout)
     where = scheduler or "of the local cluster"
+    finished = False
     try:
         from distributed import CancelledError
         from distributed import as_completed as das_completed
@@ -278,10 +281,29 @@ def run_dask(computation: Computation, chunks: Sequence[Chunk], *, workers: int 
                 checked = time.monotonic()
             else:
                 time.sleep(0.02)
+        finished = True
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        # after a fault, Dask's own reports of it (a reconnect given up, …) would add tracebacks
+        # to the one line of the error: they are silenced while the client closes
+        with contextlib.nullcontext() if finished else _quiet("distributed"):
+            client.close()
+            if cluster is not None:
+                cluster.close()
+
+
+@contextlib.contextmanager
+def _quiet(name: str) -> Iterator[None]:
+    """Silence the logger ``name`` and its children for a while."""
+    loggers = [logging.getLogger(name)] + [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)
+                                            if n.startswith(name + ".")]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, was in zip(loggers, before):
+            lg.disabled = was
 
 
 def _check_cluster(client: Any, where: str, timeout: float) -> None:
