@@ -275,8 +275,8 @@ def test_canonical_json_csv_and_files(capsys, tmp_path):
     assert obj["regime"] == ["feature", "kernel", "feature", "feature", "feature"]
     assert obj["mechanism"] == ["alignment", "none", "rescaling", "rescaling", "disalignment"]
     code, out, err = run(["canonical", "--format", "csv"], capsys)
-    assert out.splitlines()[0] == ("case,expected,regime,mechanism,ntk_max_deviation,ntk_ratio,alignment_start,"
-                                   "alignment_end,balance_change,rate")
+    assert out.splitlines()[0] == ("case,expected,regime,mechanism,status,borderline,ntk_max_deviation,ntk_ratio,"
+                                   "alignment_start,alignment_end,balance_change,rate")
     code, out, err = run(["canonical"], capsys)
     assert "all cases as docs/theory.md states: True" in out
 

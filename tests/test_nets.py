@@ -189,8 +189,10 @@ def test_activation_experiment_quick():
     assert json.loads(json.dumps(obj))["runs"][0]["regime"] == "feature"
     assert type(obj["runs"][0]["regime"]) is str and obj["runs"][0]["alignment"] == lin.alignment.tolist()
     t = res.table()
-    assert list(t.columns) == ["activation", "regime", "mechanism", "alignment_start", "alignment_end",
-                               "ntk_max_deviation", "theory_max_deviation"]
+    assert list(t.columns) == ["activation", "regime", "mechanism", "status", "borderline", "alignment_start",
+                               "alignment_end", "ntk_max_deviation", "theory_max_deviation"]
+    assert t.columns["status"][0] == "converged" and lin.converged
+    assert obj["runs"][0]["converged"] is True and obj["runs"][0]["status"] == "converged"
     assert t.columns["alignment_end"][0] == lin.classification.alignment_end
     assert t.columns["theory_max_deviation"] == [lin.theory_max_deviation, ""]
     csv_rows = res.summary()
@@ -219,7 +221,7 @@ def test_network_experiments_quick_and_seeded():
     assert "history" not in a.as_dict(history=False)["rows"][0]
     t = r.table()
     assert list(t.columns) == ["lr_ratio", "seed", "test_accuracy", "ntk_ratio", "kernel_distance", "regime",
-                               "mechanism", "per_pair"]
+                               "mechanism", "status", "borderline", "per_pair"]
     assert t.columns["per_pair"][1] == ", ".join(p.mechanism for p in r.runs[1].pairs)
     s = a.summary()
     assert list(s.columns)[:3] == ["scale", "lr_ratio", "seed"] and "pairs" not in s.columns and "history" not in s.columns
@@ -244,7 +246,8 @@ def test_network_point_is_one_run():
     assert {k: v for k, v in p.scalars.items() if k != "seconds"} == {
         "test_accuracy": run.test_accuracy, "ntk_ratio": run.ntk_ratio, "kernel_distance": run.kernel_distance,
         "kernel_target_alignment": run.kernel_target_alignment, "regime": run.regime, "mechanism": run.mechanism,
-        "diverged": run.diverged, "final_loss": run.final_loss,
+        "converged": run.converged, "status": run.status, "borderline": run.borderline,
+        "borderline_threshold": run.borderline_threshold, "diverged": run.diverged, "final_loss": run.final_loss,
         "pair_mechanisms": ",".join(p.mechanism for p in run.pairs)}
     assert np.array_equal(p.arrays["ntk_trace"], run.history.ntk_trace)
     assert np.array_equal(p.arrays["ntk_step"], [0, 25])
@@ -316,9 +319,88 @@ def test_monitor_history_and_train_result_are_read_only():
             a[0] = 0
     t = mon.table()
     assert isinstance(t, Table) and list(t.columns) == ["step", "quantity", "name", "value"]
-    assert t.n_rows == 5 * (2 + 1) + 3 * 3
+    assert t.n_rows == 5 * (2 + 1) + 3 * 5
+    # the probe here is the whole training set: its loss is train's loss before the update of that step
+    assert np.allclose(h.probe_loss[:2], res.losses[[0, 4]], rtol=1e-12) and np.all(np.isnan(h.probe_accuracy))
     norms = [v for q, v in zip(t.columns["quantity"], t.columns["value"]) if q == "norm"]
     assert np.allclose(norms, h.norms.ravel())
+
+
+def test_a_digits_run_at_chance_did_not_train():
+    """Scale 0.1 for 150 steps never leaves the saddle: loss ln 10, chance accuracy -> no label, said in words."""
+    import math
+
+    from featmech.analysis.labels import Status
+    from featmech.analysis.regimes import chance_accuracy
+    from featmech.nets.experiments import init_scale_experiment
+
+    calls = []
+    res = init_scale_experiment((0.1,), seeds=(0,), quick=True, progress=lambda *a: calls.append(a))
+    run = res.runs[0]
+    n_test = len(load_dataset("digits").x_test)
+    assert abs(run.final_loss - math.log(10)) < 0.05 and run.test_accuracy <= chance_accuracy(10, n_test)
+    assert (run.regime, run.mechanism, run.status, run.converged) == (Regime.UNDETERMINED, Mechanism.NONE,
+                                                                      Status.DID_NOT_TRAIN, False)
+    assert all(p.regime == "undetermined" and p.classification.status == "did not train" for p in run.pairs)
+    row = json.loads(json.dumps(res.as_dict(history=False)))["rows"][0]
+    assert row["regime"] == "undetermined" and row["status"] == "did not train" and row["converged"] is False
+    assert res.table().columns["status"] == ["did not train"]
+    assert res.summary().columns["status"] == ["did not train"]
+    # progress: before the run (done 0) and after it (done 1, with the outcome in words)
+    assert [c[:2] for c in calls] == [(0, 1), (1, 1)] and calls[0][2] == "scale=0.1 seed=0"
+    assert calls[1][2].startswith("scale=0.1 seed=0: undetermined (did not train), ")
+    with pytest.raises(ValueError, match="progress"):
+        init_scale_experiment((1.0,), progress="yes")
+
+
+def test_monitor_labels_only_a_converged_run():
+    from featmech.analysis.labels import Status
+    from featmech.errors import InputError
+
+    x, y = regression_1d(64, target=1.0, seed=0)
+    net = TwoLayerNet(50, "linear", sigma_u=0.1, sigma_w=0.1, seed=0)
+    mon = MechanismMonitor(net, x, y, every=5, ntk_every=5)
+    res = train(net, x, y, lr=0.05, steps=20, monitor=mon)  # far from converged
+    assert res.losses[-1] > 1e-2 * res.losses[0]
+    c = mon.classify()["hidden->output"]  # judged from the recorded probe loss (the probe is the data)
+    assert (c.regime, c.status, c.converged) == (Regime.UNDETERMINED, Status.NOT_CONVERGED, False)
+    assert mon.classify(losses=res.losses)["hidden->output"].status is Status.NOT_CONVERGED
+    assert mon.classify(status="converged")["hidden->output"].converged  # the caller vouches
+    assert mon.classify(diverged=True)["hidden->output"].regime == "unstable"
+    with pytest.raises(InputError, match="either losses or status"):
+        mon.classify(losses=res.losses, status="converged")
+    blind = MechanismMonitor(net, x, every=1, ntk_every=1)
+    blind.step(0)
+    with pytest.raises(InputError, match="cannot tell whether training converged"):
+        blind.classify()
+    assert blind.classify(losses=[1.0, 1e-3])["hidden->output"].converged
+    with pytest.raises(InputError, match="loss must be one of"):
+        MechanismMonitor(net, x, y, loss="hinge")
+    with pytest.raises(InputError, match="integer class labels"):
+        MechanismMonitor(net, x, y, loss="ce")
+
+
+def test_monitor_warns_once_on_an_adaptive_optimizer():
+    import warnings
+
+    from featmech.nets.monitor import is_adaptive
+
+    torch.manual_seed(0)
+    model = MLP(4, (8,), 2)
+    x = np.random.default_rng(0).normal(size=(6, 4))
+    for opt in (torch.optim.Adam(model.parameters()), torch.optim.AdamW(model.parameters()),
+                torch.optim.RMSprop(model.parameters()), torch.optim.Adagrad(model.parameters())):
+        assert is_adaptive(opt)
+        mon = MechanismMonitor(model, x, every=1, ntk_every=1)
+        with pytest.warns(UserWarning, match="adaptive optimizer.*assumes SGD steps") as rec:
+            mon.attach(opt).remove()
+            mon.attach(opt).remove()  # once per monitor
+        assert len([w for w in rec if "adaptive" in str(w.message)]) == 1, type(opt).__name__
+    for opt in (torch.optim.SGD(model.parameters(), lr=0.1), torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)):
+        assert not is_adaptive(opt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            MechanismMonitor(model, x, every=1, ntk_every=1).attach(opt).remove()
 
 
 def test_cli_experiments(tmp_path, capsys):

@@ -77,7 +77,8 @@ def test_simulated_run_is_defaults_simulate_classify():
     ref = featmech.simulate(g, h, Optimizer(lr=lr, momentum=0.5, batch_size=16, noise=0.1, seed=3), 400, Record(4))
     assert run.lr == lr and run.lr_times_ntk0 == pytest.approx(0.5, rel=1e-15)
     assert np.array_equal(run.result.step, ref.step) and np.array_equal(run.result.loss, ref.loss)
-    cl = classify_trajectory(ref.ntk, ref.alignment, ref.norm_u, ref.norm_w, eta_u=2.0, eta_w=1.0, output=ref.output)
+    cl = classify_trajectory(ref.ntk, ref.alignment, ref.norm_u, ref.norm_w, eta_u=2.0, eta_w=1.0, output=ref.output,
+                             loss=ref.loss)
     assert repr(run.classification) == repr(cl)  # NaN fields (convergence_time, lam) compare by their repr
     assert run.final_loss == float(ref.loss[-1]) and run.diverged is False and run.diverged_at is None
     assert list(run.settings) == list(GROUPS["optimizer"])

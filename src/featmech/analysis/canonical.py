@@ -228,15 +228,19 @@ class CanonicalReport:
         """The report as a :class:`~featmech.tables.Table`.
 
         Returns:
-            Columns ``case, expected, regime, mechanism, ntk_max_deviation, ntk_ratio,
-            alignment_start, alignment_end, balance_change, rate`` (``expected`` is the expected
-            category); scalar ``all_agree``; extra entries ``thresholds`` and ``seed``.
+            Columns ``case, expected, regime, mechanism, status, borderline, ntk_max_deviation,
+            ntk_ratio, alignment_start, alignment_end, balance_change, rate`` (``expected`` is the
+            expected category; ``status``: converged, or not converged for a flow that ends at a
+            saddle; ``borderline``: the thresholds a label lies within 20 % of, empty if none);
+            scalar ``all_agree``; extra entries ``thresholds`` and ``seed``.
         """
         cols: dict[str, list[Any]] = {
             "case": [r.name for r in self.rows],
             "expected": [r.case.category for r in self.rows],
             "regime": [r.classification.regime for r in self.rows],
             "mechanism": [r.classification.mechanism for r in self.rows],
+            "status": [r.classification.status for r in self.rows],
+            "borderline": [r.classification.borderline_threshold for r in self.rows],
         }
         for m in CANONICAL_METRICS:
             cols[m] = [float(getattr(r.classification, m)) for r in self.rows]

@@ -16,6 +16,12 @@ checks of expected outcomes compare it, so it is written in exactly one place:
 ('feature/disalignment', 'kernel')
 >>> CATEGORIES
 ('kernel', 'feature/alignment', 'feature/disalignment', 'feature/rescaling', 'unstable')
+
+A run that did not converge, or never trained, earns no label: its regime is
+:attr:`Regime.UNDETERMINED`, a category of its own, and :class:`Status` says why:
+
+>>> category(Regime.UNDETERMINED, Mechanism.NONE), ALL_CATEGORIES[-1], Status.DID_NOT_TRAIN.label
+('undetermined', 'undetermined', 'did not train (loss or accuracy at chance)')
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from featmech.errors import InputError
 
-__all__ = ["Regime", "Mechanism", "LimitRegime", "category", "categories", "CATEGORIES"]
+__all__ = ["Regime", "Mechanism", "Status", "LimitRegime", "category", "categories", "CATEGORIES", "ALL_CATEGORIES"]
 
 
 class Regime(enum.StrEnum):
@@ -42,7 +48,28 @@ class Regime(enum.StrEnum):
     def label(self) -> str:
         """Words for people."""
         return {"kernel": "kernel (lazy) regime", "feature": "feature learning", "unstable": "unstable (diverged)",
-                "undetermined": "undetermined (did not converge)"}[self.value]
+                "undetermined": "undetermined (no label earned)"}[self.value]
+
+
+class Status(enum.StrEnum):
+    """Whether a run got where a label needs it to be (the ``status`` of a classification).
+
+    A label describes a trajectory *from its start to convergence*: only a ``converged`` run
+    earns a regime. ``not converged`` and ``did not train`` give :attr:`Regime.UNDETERMINED`;
+    ``diverged`` gives :attr:`Regime.UNSTABLE`. The rules are in :mod:`featmech.analysis.regimes`.
+    """
+
+    CONVERGED = "converged"  #: the loss fell to a small fraction of its start (exact flow: finite convergence time)
+    NOT_CONVERGED = "not converged"  #: it did not (too few steps, a saddle, or no dynamics)
+    DID_NOT_TRAIN = "did not train"  #: a classifier whose loss or accuracy stayed at chance
+    DIVERGED = "diverged"  #: the discrete-time run blew up
+
+    @property
+    def label(self) -> str:
+        """Words for people."""
+        return {"converged": "converged", "not converged": "not converged",
+                "did not train": "did not train (loss or accuracy at chance)",
+                "diverged": "diverged"}[self.value]
 
 
 class Mechanism(enum.StrEnum):
@@ -91,7 +118,7 @@ def category(regime: str, mechanism: str) -> str:
 
     Returns:
         ``"feature/<mechanism>"`` in the feature-learning regime, the regime's value otherwise
-        (a plain ``str``).
+        (a plain ``str``; ``"undetermined"`` for a run that earned no label).
 
     Raises:
         InputError: a string that is not a regime or a mechanism.
@@ -139,9 +166,13 @@ def _regime_value(regime: str) -> str:
     return str(regime)
 
 
-#: the categories of a finite-width classification, in plotting order (phase diagrams, palettes)
+#: the categories of a finite-width label that was earned, in plotting order (phase diagrams, palettes)
 CATEGORIES: tuple[str, ...] = (
     Regime.KERNEL.value,
     *(category(Regime.FEATURE, m) for m in Mechanism if m is not Mechanism.NONE),
     Regime.UNSTABLE.value,
 )
+
+#: every category a finite-width classification can have: :data:`CATEGORIES` and ``"undetermined"``
+#: (a run that did not converge or never trained), last
+ALL_CATEGORIES: tuple[str, ...] = (*CATEGORIES, Regime.UNDETERMINED.value)

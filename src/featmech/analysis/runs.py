@@ -3,8 +3,11 @@ r"""One configuration of the linear network, run and classified.
 The computations behind the ``trajectory``, ``simulate`` and ``explain`` commands and the
 ``trajectory`` and ``simulate`` sweep points: an init (weight vectors or their Gram statistics)
 and the hyperparameters go in; the exact gradient flow (:func:`exact_run`) or width-free
-discrete-time training (:func:`simulated_run`) is computed, classified with THEORY.md §5's rule,
-and returned as a typed result whose :meth:`~ExactRun.table` is what the command line prints.
+discrete-time training (:func:`simulated_run`) is computed, classified with docs/theory.md §5's
+rule, and returned as a typed result whose :meth:`~ExactRun.table` is what the command line
+prints. A simulated run earns a label only when its loss fell to
+:data:`~featmech.analysis.regimes.LOSS_FRACTION` of its start (otherwise the regime is
+``undetermined``, status ``not converged``); an exact run only when the flow reaches zero loss.
 
 - :func:`iid_init` — the Gram statistics of the iid Gaussian init named by the ``init``
   parameters of :data:`featmech.params.GROUPS` (sampled exactly, any width at O(1));
@@ -101,6 +104,12 @@ def flow_times(rate: float, t_max: float | None = None, points: int = PARAMETERS
     return np.linspace(0.0, t_max, points) if points > 1 else np.array([t_max])
 
 
+def _flags(cl: Classification) -> dict[str, Any]:
+    """The scalars a printed run carries besides its labels: ``status``, ``borderline`` and
+    ``borderline_threshold`` (as in :class:`~featmech.analysis.regimes.Classification`)."""
+    return {"status": cl.status, "borderline": cl.borderline, "borderline_threshold": cl.borderline_threshold}
+
+
 @dataclass(frozen=True)
 class ExactRun:
     """The exact gradient flow of one configuration at some times, and its classification.
@@ -137,7 +146,10 @@ class ExactRun:
             config: the configuration to record in the JSON (``config``), if any.
 
         Returns:
-            Columns ``t`` and :data:`OBSERVABLES`; scalars ``regime, mechanism, ntk_ratio, rate``;
+            Columns ``t`` and :data:`OBSERVABLES`; scalars ``regime, mechanism, status, borderline,
+            borderline_threshold, ntk_ratio, rate`` (``status``: converged, or not converged for a
+            flow that ends at a saddle; ``borderline``: whether the label lies within 20 % of a
+            threshold, ``borderline_threshold`` which, ``""`` if none);
             extra entries ``classification``, ``config`` (when given), ``conserved`` (the conserved
             η_w|u|² − η_u|w|²) and ``branch`` (its label, e.g. ``"generic"``).
         """
@@ -147,7 +159,7 @@ class ExactRun:
             extra["config"] = dict(config)
         extra.update(conserved=float(st.conserved.ravel()[0]), branch=self.branch.label)
         return Table({"t": st.t, **{n: getattr(st, n) for n in OBSERVABLES}},
-                     scalars={"regime": cl.regime, "mechanism": cl.mechanism,
+                     scalars={"regime": cl.regime, "mechanism": cl.mechanism, **_flags(cl),
                               "ntk_ratio": float(self.solution.ntk_ratio), "rate": self.rate},
                      extra=extra)
 
@@ -192,7 +204,9 @@ class SimulatedRun:
 
     Attributes:
         result: the recorded trajectory (:class:`~featmech.theory.simulate.SimResult`).
-        classification: the §5 label of the record (``unstable`` when the run diverged).
+        classification: the §5 label of the record (``unstable`` when the run diverged,
+            ``undetermined`` when its last loss is above
+            :data:`~featmech.analysis.regimes.LOSS_FRACTION` × its first).
         defaults: the initial NTK K0 and the step size and recording interval used
             (:class:`~featmech.theory.simulate.RunDefaults`).
         settings: the values of the ``optimizer`` parameters used, ``lr`` and ``every`` resolved
@@ -238,7 +252,10 @@ class SimulatedRun:
 
         Returns:
             Columns ``step`` and :data:`OBSERVABLES` (the records before a divergence); scalars
-            ``diverged, diverged_at, regime, mechanism, lr, lr_times_ntk0``; extra entries
+            ``diverged, diverged_at, regime, mechanism, status, borderline, borderline_threshold, lr,
+            lr_times_ntk0``
+            (``status``: converged, not converged or diverged; ``borderline`` as for
+            :meth:`ExactRun.table`); extra entries
             ``classification`` and ``config`` (when given).
         """
         data = self.result.truncated()
@@ -248,7 +265,8 @@ class SimulatedRun:
             extra["config"] = dict(config)
         return Table({"step": data["step"], **{n: data[n] for n in OBSERVABLES}},
                      scalars={"diverged": data["diverged"], "diverged_at": data["diverged_at"], "regime": cl.regime,
-                              "mechanism": cl.mechanism, "lr": self.lr, "lr_times_ntk0": self.lr_times_ntk0},
+                              "mechanism": cl.mechanism, **_flags(cl), "lr": self.lr,
+                              "lr_times_ntk0": self.lr_times_ntk0},
                      extra=extra)
 
     def as_dict(self) -> dict[str, Any]:
@@ -277,7 +295,9 @@ def simulated_run(init: Gram | Init, hyper: Hyper, steps: int = PARAMETERS["step
         thresholds: ε, δ, F (default :class:`~featmech.analysis.regimes.Thresholds`).
 
     Returns:
-        A :class:`SimulatedRun`.
+        A :class:`SimulatedRun`; its classification is ``undetermined`` (status ``not converged``)
+        when the last recorded loss is above :data:`~featmech.analysis.regimes.LOSS_FRACTION` ×
+        the first (:func:`~featmech.analysis.regimes.run_status`).
 
     Raises:
         InputError: a value out of range, a batch instead of one configuration, or ``lr=None``
@@ -289,7 +309,7 @@ def simulated_run(init: Gram | Init, hyper: Hyper, steps: int = PARAMETERS["step
     res = simulate(init, hyper, opt, steps, d.record)
     cl = classify_trajectory(res.ntk, res.alignment, res.norm_u, res.norm_w, eta_u=float(hyper.eta_u),
                              eta_w=float(hyper.eta_w), diverged=bool(res.diverged), output=res.output,
-                             thresholds=thresholds)
+                             thresholds=thresholds, loss=res.loss)
     settings = dict(lr=d.lr, steps=steps, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
                     noise=noise, every=d.every)
     return SimulatedRun(result=res, classification=cl, defaults=d,

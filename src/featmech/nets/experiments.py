@@ -17,6 +17,19 @@ Results are frozen dataclasses: ``as_dict()`` gives the JSON content, ``table()`
 people and ``summary()`` one row of scalars per run (the CSV content), both as
 :class:`featmech.tables.Table`. Figures are drawn by the report layer from ``as_dict()``.
 
+A run earns a label only when it converged (:func:`featmech.analysis.regimes.run_status`): a
+regression run (the two-layer experiments) when its final loss is at most 1e-2 × its initial
+loss, a classifier when its final loss is not within 5 % of chance (ln C) and its test accuracy
+is not at chance. Otherwise its regime is ``undetermined`` and ``status`` says ``not converged``
+or ``did not train``; every result carries ``converged``, ``status``, ``borderline`` and
+``borderline_threshold``.
+
+Long experiments report progress through an optional callback
+``progress(done: int, total: int, what: str)`` (:data:`Progress`): called before each run with
+the number of runs finished so far and what starts (``"scale=0.1 seed=0"``), and after each run
+with ``done`` incremented and what finished, with its outcome
+(``"scale=0.1 seed=0: undetermined (did not train), 41.2 s"``).
+
 >>> cfg = network_defaults(quick=True, scale=0.5)
 >>> cfg.scale, cfg.hidden, cfg.steps
 (0.5, (64, 64), 150)
@@ -32,7 +45,7 @@ import enum
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,8 +56,8 @@ except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.nets.experiments needs PyTorch: pip install 'featmech[torch]'") from exc
 
 from featmech._validation import check_int
-from featmech.analysis.labels import Mechanism, Regime
-from featmech.analysis.regimes import Classification, Thresholds
+from featmech.analysis.labels import Mechanism, Regime, Status, category
+from featmech.analysis.regimes import Classification, Thresholds, run_status
 from featmech.data import Dataset, load_dataset, regression_1d
 from featmech.errors import InputError
 from featmech.nets.monitor import MechanismMonitor, MonitorHistory
@@ -68,7 +81,10 @@ from featmech.theory.exact import solve
 __all__ = ["ALL_ACTIVATIONS", "CASES", "ActivationCase", "activation_case", "ActivationRun", "ActivationsResult",
            "activations_experiment", "NetworkConfig", "network_defaults", "PairResult", "NetworkRun",
            "NetworkSweepResult", "run_network", "network_point", "init_scale_experiment", "lr_ratio_experiment",
-           "make_probe"]
+           "make_probe", "Progress"]
+
+#: the progress callback of the experiments: ``progress(done, total, what)`` (see the module docstring)
+Progress = Callable[[int, int, str], None]
 
 #: the activations of :func:`activations_experiment` by default (``swish`` is ``silu``)
 ALL_ACTIVATIONS = ("linear", "relu", "leaky_relu", "tanh", "sigmoid", "silu")
@@ -98,19 +114,57 @@ def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
 
 
 class _Labelled:
-    """``regime`` and ``mechanism`` of a result that carries the ``classification`` of one configuration."""
+    """``regime``, ``mechanism``, ``status``, ``converged``, ``borderline`` and ``borderline_threshold``
+    of a result that carries the ``classification`` of one configuration."""
 
     classification: Classification
 
     @property
     def regime(self) -> Regime:
-        """The regime (for a layer pair: the run's, the NTK being global)."""
+        """The regime (for a layer pair: the run's, the NTK being global); ``undetermined`` when the
+        run did not converge or did not train."""
         return Regime(self.classification.regime)  # type: ignore[arg-type]
 
     @property
     def mechanism(self) -> Mechanism:
         """The mechanism of feature learning (``none`` outside that regime)."""
         return Mechanism(self.classification.mechanism)  # type: ignore[arg-type]
+
+    @property
+    def status(self) -> Status:
+        """Converged, not converged, did not train or diverged."""
+        return Status(self.classification.status)  # type: ignore[arg-type]
+
+    @property
+    def converged(self) -> bool:
+        """Whether the run converged (it earned its label)."""
+        return bool(self.classification.converged)
+
+    @property
+    def borderline(self) -> bool:
+        """Whether the label lies within 20 % of a threshold."""
+        return bool(self.classification.borderline)
+
+    @property
+    def borderline_threshold(self) -> str:
+        """The thresholds the label lies near (``"eps"``, ``"delta,factor"``; ``""`` if none)."""
+        return str(self.classification.borderline_threshold)
+
+
+def _check_progress(progress: Progress | None) -> Progress | None:
+    if progress is not None and not callable(progress):
+        raise InputError(f"progress must be a callable progress(done, total, what) or None, got {progress!r}")
+    return progress
+
+
+def _outcome(regime: Regime, mechanism: Mechanism, status: Status, borderline_threshold: str, seconds: float) -> str:
+    """One run's outcome in words, for progress reports: ``"feature/alignment, borderline (eps), 3.1 s"``."""
+    words = category(regime, mechanism)
+    if regime is Regime.UNDETERMINED or regime is Regime.UNSTABLE:
+        words += f" ({status.value})"
+    if borderline_threshold:
+        words += f", borderline ({borderline_threshold})"
+    return f"{words}, {seconds:.1f} s"
 
 
 class _Runs:
@@ -186,7 +240,8 @@ class ActivationRun(_Labelled):
         ntk: the NTK trace tr(K)/n, interpolated from its records to those steps.
         ntk_step, ntk_exact_steps: the steps at which the NTK was computed, and its trace there.
         loss: the training loss at the recorded steps.
-        classification: the monitor's label for the pair ``hidden->output``.
+        classification: the monitor's label for the pair ``hidden->output`` (``undetermined``,
+            status ``not converged``, when the final loss is above 1e-2 × the initial one).
         diverged: whether GD diverged.
         seconds: wall time of the run.
         theory_alignment: for ``linear``, |ζ| of the exact gradient flow from the same init with the
@@ -220,7 +275,9 @@ class ActivationRun(_Labelled):
             "steps": self.steps, "seed": self.seed, "step": self.step, "time": self.time,
             "alignment": self.alignment, "ntk": self.ntk, "ntk_step": self.ntk_step,
             "ntk_exact_steps": self.ntk_exact_steps, "loss": self.loss, "regime": self.regime,
-            "mechanism": self.mechanism, "classification": self.classification.as_dict(),
+            "mechanism": self.mechanism, "converged": self.converged, "status": self.status,
+            "borderline": self.borderline, "borderline_threshold": self.borderline_threshold,
+            "classification": self.classification.as_dict(),
             "diverged": self.diverged, "seconds": self.seconds}
         if self.theory_alignment is not None:
             d["theory_alignment"] = self.theory_alignment
@@ -247,13 +304,17 @@ class ActivationsResult(_Runs):
         return {"case": self.case, "runs": [r.as_dict() for r in self.runs]}
 
     def table(self) -> Table:
-        """For people: per activation its label, ζ at start and end (``alignment_start/end``),
-        max|K/K0 − 1| (``ntk_max_deviation``) and, for ``linear``, the largest deviation from the
-        exact theory (``theory_max_deviation``; empty for the others)."""
+        """For people: per activation its label (``regime, mechanism``), ``status`` (converged, not
+        converged, diverged) and ``borderline`` (the thresholds the label lies within 20 % of,
+        empty if none), ζ at start and end (``alignment_start/end``), max|K/K0 − 1|
+        (``ntk_max_deviation``) and, for ``linear``, the largest deviation from the exact theory
+        (``theory_max_deviation``; empty for the others)."""
         return Table({
             "activation": [r.activation for r in self.runs],
             "regime": [r.regime for r in self.runs],
             "mechanism": [r.mechanism for r in self.runs],
+            "status": [r.status for r in self.runs],
+            "borderline": [r.borderline_threshold for r in self.runs],
             "alignment_start": [float(r.classification.alignment_start) for r in self.runs],
             "alignment_end": [float(r.classification.alignment_end) for r in self.runs],
             "ntk_max_deviation": [float(r.classification.ntk_max_deviation) for r in self.runs],
@@ -261,8 +322,9 @@ class ActivationsResult(_Runs):
                                      for r in self.runs]})
 
     def summary(self) -> Table:
-        """One row of scalars per run (the CSV content): configuration, labels, diverged, seconds,
-        and ``theory_max_deviation`` (empty except for ``linear``)."""
+        """One row of scalars per run (the CSV content): configuration, labels, ``converged``,
+        ``status``, ``borderline``, ``borderline_threshold``, diverged, seconds, and
+        ``theory_max_deviation`` (empty except for ``linear``)."""
         return Table.from_records([{k: v for k, v in r.as_dict().items() if not isinstance(v, (list, dict))}
                                    for r in self.runs])
 
@@ -288,7 +350,8 @@ def _probe_indices(n_data: int, n: int, seed: int) -> NDArray[np.int64]:
 
 def activations_experiment(case: str = "alignment", activations: Sequence[str] = ALL_ACTIVATIONS, *,
                            seed: int = 0, quick: bool = False, n_data: int = 256, ntk_every: int | None = None,
-                           thresholds: Thresholds | None = None) -> ActivationsResult:
+                           thresholds: Thresholds | None = None,
+                           progress: Progress | None = None) -> ActivationsResult:
     """ζ(t), NTK and loss of the two-layer net for each activation (full-batch GD on fixed samples).
 
     The data are ``n_data`` samples of y = k x (:func:`featmech.data.regression_1d`); every
@@ -304,14 +367,19 @@ def activations_experiment(case: str = "alignment", activations: Sequence[str] =
         n_data: the number of samples.
         ntk_every: the NTK recording interval in steps.
         thresholds: the classification thresholds (default :class:`Thresholds`).
+        progress: ``progress(done, total, what)``, called before and after each activation's run
+            (see the module docstring); ``None``: silent.
 
     Returns:
-        An :class:`ActivationsResult`.
+        An :class:`ActivationsResult`. A run whose final loss is above 1e-2 × its initial loss is
+        ``undetermined`` (status ``not converged``).
 
     Raises:
-        InputError: an unknown case or activation, or a bad ``n_data``, ``seed`` or ``ntk_every``.
+        InputError: an unknown case or activation, or a bad ``n_data``, ``seed``, ``ntk_every``
+            or ``progress``.
     """
     c = activation_case(case, quick)
+    progress = _check_progress(progress)
     for a in activations:
         _choice("activation", a, tuple(ACTIVATIONS))
     seed = PARAMETERS["seed"].check(seed)
@@ -321,7 +389,11 @@ def activations_experiment(case: str = "alignment", activations: Sequence[str] =
     mult = {"hidden": c.eta, "output": c.eta}
     training = Training(lr=c.lr, steps=c.steps, multipliers=mult)
     runs = []
-    for act in activations:
+    total = len(activations)
+    for i, act in enumerate(activations):
+        what = f"{case} {act}"
+        if progress is not None:
+            progress(i, total, what)
         t0 = time.perf_counter()
         net = TwoLayerNet(c.width, act, sigma_u=c.sigma_u, sigma_w=c.sigma_w, rho=c.rho, kappa=c.kappa, seed=seed)
         u0, w0 = net.u.copy(), net.w.copy()
@@ -330,7 +402,8 @@ def activations_experiment(case: str = "alignment", activations: Sequence[str] =
         h = mon.history()
         # per-step loss at the recorded steps: the loss before update t is losses[t]
         loss_at = [float(res.losses[s]) if s < c.steps else _mse(net, x, y) for s in h.step]
-        cl = mon.classify(thresholds, diverged=res.diverged)["hidden->output"]
+        status = None if res.diverged else run_status(loss_at)
+        cl = mon.classify(thresholds, diverged=res.diverged, status=status)["hidden->output"]
         theory = dev = None
         if act == "linear":
             V = float(np.mean(x**2))
@@ -344,6 +417,9 @@ def activations_experiment(case: str = "alignment", activations: Sequence[str] =
             ntk=readonly(np.interp(h.step, h.ntk_step, h.ntk_trace)), ntk_step=h.ntk_step,
             ntk_exact_steps=h.ntk_trace, loss=readonly(loss_at), classification=cl, diverged=res.diverged,
             seconds=time.perf_counter() - t0, theory_alignment=theory, theory_max_deviation=dev))
+        if progress is not None:
+            r = runs[-1]
+            progress(i + 1, total, f"{what}: {_outcome(r.regime, r.mechanism, r.status, r.borderline_threshold, r.seconds)}")
     return ActivationsResult(case, tuple(runs))
 
 
@@ -429,9 +505,11 @@ class PairResult(_Labelled):
     classification: Classification
 
     def as_dict(self) -> dict[str, Any]:
-        """``pair, regime, mechanism, alignment_start, alignment_end, balance_change, ntk_max_deviation``."""
+        """``pair, regime, mechanism, borderline, borderline_threshold, alignment_start,
+        alignment_end, balance_change, ntk_max_deviation``."""
         c = self.classification
         return _plain({"pair": self.pair, "regime": self.regime, "mechanism": self.mechanism,
+                       "borderline": self.borderline, "borderline_threshold": self.borderline_threshold,
                        "alignment_start": float(c.alignment_start), "alignment_end": float(c.alignment_end),
                        "balance_change": float(c.balance_change), "ntk_max_deviation": float(c.ntk_max_deviation)})
 
@@ -446,8 +524,13 @@ class NetworkRun:
         ntk_ratio: tr K(end) / tr K(0) on the probe.
         kernel_distance: 1 − ⟨K0, K⟩/(‖K0‖‖K‖) at the end.
         kernel_target_alignment: ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖) at the end.
-        regime: the regime (from the NTK, common to all pairs).
+        regime: the regime (from the NTK, common to all pairs); ``undetermined`` when the run did
+            not train (final loss within 5 % of chance, or test accuracy at chance) or, for MSE
+            on one-hot targets, likewise against the chance loss ½(1 − 1/C).
         mechanism: the most frequent mechanism among the pairs that learn features (``none`` if none does).
+        status: converged, did not train or diverged (:class:`~featmech.analysis.labels.Status`).
+        borderline: whether a pair's label lies within 20 % of a threshold.
+        borderline_threshold: the thresholds the pairs' labels lie near (comma-separated, ``""`` if none).
         pairs: the label of each consecutive layer pair.
         diverged: whether the loss became non-finite.
         final_loss: the last finite training loss (``None`` if none).
@@ -462,11 +545,19 @@ class NetworkRun:
     kernel_target_alignment: float
     regime: Regime
     mechanism: Mechanism
+    status: Status
+    borderline: bool
+    borderline_threshold: str
     pairs: tuple[PairResult, ...]
     diverged: bool
     final_loss: float | None
     seconds: float
     history: MonitorHistory
+
+    @property
+    def converged(self) -> bool:
+        """Whether the run earned its labels (``status == "converged"``)."""
+        return self.status is Status.CONVERGED
 
     @property
     def scale(self) -> float:
@@ -484,18 +575,22 @@ class NetworkRun:
         return self.config.seed
 
     def as_dict(self, history: bool = True) -> dict[str, Any]:
-        """Builtin types (NaN kept): ``scale, lr_ratio, seed``, the results, ``pairs`` (a list of
-        :meth:`PairResult.as_dict`) and with ``history`` its ``step, zeta, norms, ntk_step, ntk_trace``."""
+        """Builtin types (NaN kept): ``scale, lr_ratio, seed``, the results, the labels with
+        ``converged, status, borderline, borderline_threshold``, ``pairs`` (a list of
+        :meth:`PairResult.as_dict`) and with ``history`` its ``step, zeta, norms, ntk_step,
+        ntk_trace, probe_loss, probe_accuracy``."""
         d: dict[str, Any] = {
             "scale": self.scale, "lr_ratio": self.lr_ratio, "seed": self.seed, "test_accuracy": self.test_accuracy,
             "ntk_ratio": self.ntk_ratio, "kernel_distance": self.kernel_distance,
             "kernel_target_alignment": self.kernel_target_alignment, "regime": self.regime,
-            "mechanism": self.mechanism, "pairs": [p.as_dict() for p in self.pairs], "diverged": self.diverged,
+            "mechanism": self.mechanism, "converged": self.converged, "status": self.status,
+            "borderline": self.borderline, "borderline_threshold": self.borderline_threshold,
+            "pairs": [p.as_dict() for p in self.pairs], "diverged": self.diverged,
             "final_loss": self.final_loss, "seconds": self.seconds}
         if history:
             h = self.history
             d["history"] = {"step": h.step, "zeta": h.zeta, "norms": h.norms, "ntk_step": h.ntk_step,
-                            "ntk_trace": h.ntk_trace}
+                            "ntk_trace": h.ntk_trace, "probe_loss": h.probe_loss, "probe_accuracy": h.probe_accuracy}
         return _plain(d)
 
 
@@ -524,13 +619,16 @@ class NetworkSweepResult(_Runs):
 
     def table(self) -> Table:
         """For people: per run the swept value, ``seed, test_accuracy, ntk_ratio, kernel_distance,
-        regime, mechanism`` and ``per_pair``, the mechanism of each pair."""
+        regime, mechanism, status`` (converged, did not train, diverged), ``borderline`` (the
+        thresholds a label lies within 20 % of, empty if none) and ``per_pair``, the mechanism of
+        each pair."""
         rs = self.runs
         return Table({
             self.parameter: [getattr(r.config, self.parameter) for r in rs], "seed": [r.seed for r in rs],
             "test_accuracy": [r.test_accuracy for r in rs], "ntk_ratio": [r.ntk_ratio for r in rs],
             "kernel_distance": [r.kernel_distance for r in rs], "regime": [r.regime for r in rs],
-            "mechanism": [r.mechanism for r in rs],
+            "mechanism": [r.mechanism for r in rs], "status": [r.status for r in rs],
+            "borderline": [r.borderline_threshold for r in rs],
             "per_pair": [", ".join(str(p.mechanism) for p in r.pairs) for r in rs]})
 
     def summary(self) -> Table:
@@ -545,12 +643,14 @@ def _build(ds: Dataset, config: NetworkConfig) -> torch.nn.Module:
     return SmallCNN(ds.image_shape, ds.n_classes, init_scale=config.scale, seed=config.seed)
 
 
-def _summarize_pairs(cls: Mapping[str, Classification]) -> tuple[Regime, Mechanism, tuple[PairResult, ...]]:
+def _summarize_pairs(cls: Mapping[str, Classification]) -> dict[str, Any]:
+    """The run's labels from its pairs' (the NTK and the status are global: every pair has the same regime)."""
     pairs = tuple(PairResult(name, c) for name, c in cls.items())
-    regime = pairs[0].regime  # the NTK is global: every pair has the same regime
     feats = [p.mechanism for p in pairs if p.mechanism != Mechanism.NONE]
-    mech = Counter(feats).most_common(1)[0][0] if feats else Mechanism.NONE
-    return regime, mech, pairs
+    near = sorted({n for p in pairs for n in p.borderline_threshold.split(",") if n},
+                  key=("eps", "delta", "factor").index)
+    return dict(regime=pairs[0].regime, mechanism=Counter(feats).most_common(1)[0][0] if feats else Mechanism.NONE,
+                status=pairs[0].status, borderline=bool(near), borderline_threshold=",".join(near), pairs=pairs)
 
 
 def run_network(ds: Dataset, config: NetworkConfig, thresholds: Thresholds | None = None) -> NetworkRun:
@@ -565,7 +665,9 @@ def run_network(ds: Dataset, config: NetworkConfig, thresholds: Thresholds | Non
         thresholds: the classification thresholds (default :class:`Thresholds`).
 
     Returns:
-        A :class:`NetworkRun`.
+        A :class:`NetworkRun`; ``undetermined`` (status ``did not train``) when the final training
+        loss is within 5 % of the chance loss or the test accuracy is at chance
+        (:func:`~featmech.analysis.regimes.run_status` with the data set's classes and test size).
 
     Raises:
         InputError: a probe or batch larger than the data.
@@ -586,7 +688,9 @@ def run_network(ds: Dataset, config: NetworkConfig, thresholds: Thresholds | Non
     acc = res.test_accuracy
     if config.loss == "mse" and not res.diverged:
         acc = accuracy(net, ds.x_test, ds.y_test)
-    regime, mech, pairs = _summarize_pairs(mon.classify(thresholds, diverged=res.diverged))
+    status = None if res.diverged else run_status(res.losses, n_classes=ds.n_classes, loss=config.loss,
+                                                  accuracy=acc, n_eval=len(ds.x_test))
+    labels = _summarize_pairs(mon.classify(thresholds, diverged=res.diverged, status=status))
     h = mon.history()
     return NetworkRun(
         config=config, test_accuracy=acc if acc is not None else float("nan"),
@@ -594,7 +698,7 @@ def run_network(ds: Dataset, config: NetworkConfig, thresholds: Thresholds | Non
         kernel_distance=float(h.kernel_distance[-1]) if len(h.kernel_distance) else float("nan"),
         kernel_target_alignment=float(h.kernel_target_alignment[-1]) if len(h.kernel_target_alignment)
         else float("nan"),
-        regime=regime, mechanism=mech, pairs=pairs, diverged=res.diverged, final_loss=res.final_loss,
+        **labels, diverged=res.diverged, final_loss=res.final_loss,
         seconds=time.perf_counter() - t0, history=h)
 
 
@@ -609,9 +713,9 @@ def network_point(config: Mapping[str, Any]) -> PointResult:
 
     Returns:
         A :class:`~featmech.records.PointResult` whose scalars are the run's summary (test accuracy,
-        NTK ratio, kernel distance, kernel-target alignment, regime, mechanism, diverged, final loss,
-        seconds, ``pair_mechanisms`` as a comma-separated string) and whose arrays are ``ntk_step``
-        and ``ntk_trace``.
+        NTK ratio, kernel distance, kernel-target alignment, regime, mechanism, converged, status,
+        borderline, borderline_threshold, diverged, final loss, seconds, ``pair_mechanisms`` as a
+        comma-separated string) and whose arrays are ``ntk_step`` and ``ntk_trace``.
 
     Raises:
         InputError: an unknown data set, architecture or loss, a value out of range, or missing
@@ -632,20 +736,32 @@ def network_point(config: Mapping[str, Any]) -> PointResult:
 
 def _network_sweep(parameter: str, values: Sequence[float], base: NetworkConfig, seeds: Sequence[int], *,
                    dataset: str, data_dir: str | None, max_train: int | None,
-                   thresholds: Thresholds | None) -> NetworkSweepResult:
+                   thresholds: Thresholds | None, progress: Progress | None) -> NetworkSweepResult:
     """One run per (value, seed): ``base`` with ``parameter`` set to the value; all validated first."""
     if not len(seeds):
         raise InputError("seeds must hold at least one seed")
+    progress = _check_progress(progress)
     changes: list[dict[str, Any]] = [{parameter: v, "seed": s} for v in values for s in seeds]
     configs = [replace(base, **c) for c in changes]
     ds = load_dataset(dataset, data_dir=data_dir, seed=0, max_train=max_train)
-    return NetworkSweepResult(parameter, tuple(run_network(ds, c, thresholds) for c in configs))
+    runs = []
+    for i, c in enumerate(configs):
+        what = f"{parameter}={getattr(c, parameter):g} seed={c.seed}"
+        if progress is not None:
+            progress(i, len(configs), what)
+        r = run_network(ds, c, thresholds)
+        runs.append(r)
+        if progress is not None:
+            outcome = _outcome(r.regime, r.mechanism, r.status, r.borderline_threshold, r.seconds)
+            progress(i + 1, len(configs), f"{what}: {outcome}")
+    return NetworkSweepResult(parameter, tuple(runs))
 
 
 def init_scale_experiment(scales: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0), *, dataset: str = "digits",
                           data_dir: str | None = None, seeds: Sequence[int] = (0, 1, 2), arch: str = "mlp",
                           lr: float = 0.05, loss: str = "ce", quick: bool = False, steps: int | None = None,
-                          max_train: int | None = None, thresholds: Thresholds | None = None) -> NetworkSweepResult:
+                          max_train: int | None = None, thresholds: Thresholds | None = None,
+                          progress: Progress | None = None) -> NetworkSweepResult:
     """Train the MLP (or CNN) per init scale and seed; one run per (scale, seed).
 
     Arguments:
@@ -656,30 +772,33 @@ def init_scale_experiment(scales: Sequence[float] = (0.1, 0.3, 1.0, 3.0, 10.0), 
         quick: the CI-sized defaults (:func:`network_defaults`).
         steps: the SGD steps (default: 1500, ``quick`` 150).
         thresholds: the classification thresholds.
+        progress: ``progress(done, total, what)``, called before and after each run (see the
+            module docstring); ``None``: silent.
 
     Returns:
         A :class:`NetworkSweepResult` over ``scale``.
 
     Raises:
-        InputError: a value out of range, an unknown data set, or missing data files.
+        InputError: a value out of range, an unknown data set, missing data files, or a
+            ``progress`` that is not callable.
     """
     base = network_defaults(quick, arch=arch, lr=lr, loss=loss, **({} if steps is None else {"steps": steps}))
     return _network_sweep("scale", scales, base, seeds, dataset=dataset, data_dir=data_dir, max_train=max_train,
-                          thresholds=thresholds)
+                          thresholds=thresholds, progress=progress)
 
 
 def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0), *, dataset: str = "digits",
                         data_dir: str | None = None, seeds: Sequence[int] = (0, 1, 2), arch: str = "mlp",
                         lr: float = 0.02, loss: str = "ce", scale: float = 1.0, quick: bool = False,
                         steps: int | None = None, max_train: int | None = None,
-                        thresholds: Thresholds | None = None) -> NetworkSweepResult:
+                        thresholds: Thresholds | None = None, progress: Progress | None = None) -> NetworkSweepResult:
     """Train over the output-to-hidden learning-rate ratio η_out/η_hidden; one run per (ratio, seed).
 
     Arguments:
         ratios: the ratios, each > 0.
         scale: the init scale of every run.
-        dataset, data_dir, seeds, arch, lr, loss, quick, steps, max_train, thresholds: as for
-            :func:`init_scale_experiment`.
+        dataset, data_dir, seeds, arch, lr, loss, quick, steps, max_train, thresholds, progress: as
+            for :func:`init_scale_experiment`.
 
     Returns:
         A :class:`NetworkSweepResult` over ``lr_ratio``.
@@ -690,4 +809,4 @@ def lr_ratio_experiment(ratios: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0),
     base = network_defaults(quick, arch=arch, lr=lr, loss=loss, scale=scale,
                             **({} if steps is None else {"steps": steps}))
     return _network_sweep("lr_ratio", ratios, base, seeds, dataset=dataset, data_dir=data_dir, max_train=max_train,
-                          thresholds=thresholds)
+                          thresholds=thresholds, progress=progress)

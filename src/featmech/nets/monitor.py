@@ -13,12 +13,20 @@ Attach it to a model and call :meth:`MechanismMonitor.step` once per training st
   η_θ the layer's learning-rate multiplier, so that for the linear model trace(K)/n equals
   docs/theory.md's K = Vκ²(η_w|u|² + η_u|w|²) with V the probe's E[x²]); its normalized trace
   tr(K)/n, the kernel distance from initialization 1 − ⟨K0, Kt⟩/(‖K0‖‖Kt‖) and the kernel-target
-  alignment ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖).
+  alignment ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖); with probe targets also the probe loss (MSE ½·mean Σ_c (f_c − y_c)²,
+  or cross-entropy for integer labels) and, for labels, the probe accuracy.
 
 :meth:`~MechanismMonitor.classify` labels each pair with
 :func:`featmech.analysis.regimes.classify_trajectory` (NTK trace, ζ_l, ‖W_{l+1}‖ as "u", ‖W_l‖ as
 "w"); :meth:`~MechanismMonitor.history` returns the records as a frozen :class:`MonitorHistory`
 and :meth:`~MechanismMonitor.table` as a tidy :class:`featmech.tables.Table`.
+
+A label is given only to a run that converged (:func:`featmech.analysis.regimes.run_status`):
+``classify`` judges it from the training losses you pass, or from the probe loss it recorded; a
+run that did not converge, or a classifier at chance, is ``undetermined``. The NTK weighting
+assumes SGD steps (the update of θ is −lr·η_θ·∂L/∂θ): :meth:`~MechanismMonitor.attach` warns once
+when the optimizer is adaptive (Adam, RMSprop, Adagrad, …), whose steps follow a preconditioned
+gradient instead.
 
 >>> from featmech.nets.networks import TwoLayerNet
 >>> net = TwoLayerNet(8, "linear", rho=1.0, seed=0)
@@ -31,6 +39,7 @@ and :meth:`~MechanismMonitor.table` as a tidy :class:`featmech.tables.Table`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -45,13 +54,35 @@ except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.monitor needs PyTorch: pip install 'featmech[torch]'") from exc
 
 from featmech._validation import check_int
-from featmech.analysis.regimes import Classification, Thresholds, classify_trajectory
+from featmech.analysis.labels import Status
+from featmech.analysis.regimes import (
+    Classification,
+    Thresholds,
+    classify_trajectory,
+    run_status,
+)
 from featmech.errors import InputError
 from featmech.nets.networks import layer_multipliers, to_tensor, weight_layers
 from featmech.tables import Table
 from featmech.theory.config import readonly
 
-__all__ = ["MechanismMonitor", "MonitorHistory", "pair_alignment", "empirical_ntk", "fast_ntk"]
+__all__ = ["MechanismMonitor", "MonitorHistory", "pair_alignment", "empirical_ntk", "fast_ntk", "ADAPTIVE_OPTIMIZERS",
+           "is_adaptive"]
+
+#: the optimizers whose steps are not (momentum) SGD steps lr·η_θ·∂L/∂θ: per-coordinate preconditioned
+#: (Adam and its variants, RMSprop, Adagrad, Adadelta), sign-based (Rprop) or quasi-Newton (L-BFGS)
+ADAPTIVE_OPTIMIZERS: tuple[str, ...] = ("Adam", "AdamW", "Adamax", "NAdam", "RAdam", "SparseAdam", "RMSprop",
+                                        "Adagrad", "Adadelta", "Rprop", "LBFGS", "Adafactor")
+
+
+def is_adaptive(optimizer: Any) -> bool:
+    """Whether ``optimizer`` is one of :data:`ADAPTIVE_OPTIMIZERS` (or a subclass of one).
+
+    >>> is_adaptive(torch.optim.Adam([torch.zeros(1, requires_grad=True)])), is_adaptive(object())
+    (True, False)
+    """
+    classes = tuple(c for c in (getattr(torch.optim, n, None) for n in ADAPTIVE_OPTIMIZERS) if isinstance(c, type))
+    return isinstance(optimizer, classes)
 
 
 def _right(w: torch.Tensor) -> torch.Tensor:
@@ -211,6 +242,8 @@ class MonitorHistory:
         ntk_trace: tr(K)/n at those steps.
         kernel_distance: 1 − ⟨K0, Kt⟩/(‖K0‖‖Kt‖) at those steps.
         kernel_target_alignment: ⟨K, YYᵀ⟩/(‖K‖‖YYᵀ‖) at those steps (NaN without probe targets).
+        probe_loss: the loss on the probe batch at those steps (NaN without probe targets).
+        probe_accuracy: the accuracy on the probe batch at those steps (NaN unless the targets are labels).
     """
 
     layers: tuple[str, ...]
@@ -222,6 +255,8 @@ class MonitorHistory:
     ntk_trace: NDArray[np.float64]
     kernel_distance: NDArray[np.float64]
     kernel_target_alignment: NDArray[np.float64]
+    probe_loss: NDArray[np.float64]
+    probe_accuracy: NDArray[np.float64]
 
     def ntk_rows(self) -> NDArray[np.int64]:
         """The indices into ``step`` (and ``norms``, ``zeta``) of the NTK records."""
@@ -233,7 +268,8 @@ class MonitorHistory:
         return {"layers": list(self.layers), "pairs": list(self.pairs), "step": self.step.tolist(),
                 "norms": self.norms.tolist(), "zeta": self.zeta.tolist(), "ntk_step": self.ntk_step.tolist(),
                 "ntk_trace": self.ntk_trace.tolist(), "kernel_distance": self.kernel_distance.tolist(),
-                "kernel_target_alignment": self.kernel_target_alignment.tolist()}
+                "kernel_target_alignment": self.kernel_target_alignment.tolist(),
+                "probe_loss": self.probe_loss.tolist(), "probe_accuracy": self.probe_accuracy.tolist()}
 
 
 class MechanismMonitor:
@@ -243,20 +279,27 @@ class MechanismMonitor:
         model: the network (its weight layers: :func:`featmech.nets.networks.weight_layers`).
         probe_x: the NTK probe batch, (n, …) with n ≥ 1.
         probe_y: optional probe targets (integer labels or regression targets), for the
-            kernel-target alignment.
+            kernel-target alignment and the probe loss (from which :meth:`classify` judges
+            convergence when it is not given the training losses).
         every: record norms and ζ every ``every`` steps (≥ 1).
         ntk_every: record the NTK every ``ntk_every`` steps (0 turns it off).
         multipliers: the per-layer learning-rate multipliers η_l (as in
             :func:`featmech.nets.networks.layer_multipliers`), weighting the NTK and the layer balance.
         n_classes: the number of classes for integer ``probe_y`` (default: its largest label + 1).
+        loss: the training loss, ``"ce"`` (cross-entropy on integer labels) or ``"mse"``
+            (½·mean Σ_c (f_c − y_c)², one-hot for integer labels); default: ``"ce"`` for 1-D
+            integer ``probe_y``, ``"mse"`` otherwise. It decides how the probe loss is computed and
+            which rule of :func:`~featmech.analysis.regimes.run_status` applies (a classifier when
+            the targets are labels).
 
     Raises:
         InputError: a model without weight layers, an empty probe, ``probe_y`` of the wrong
-            length, bad intervals or multipliers.
+            length, bad intervals, multipliers or loss.
     """
 
     def __init__(self, model: nn.Module, probe_x: Any, probe_y: Any = None, *, every: int = 1, ntk_every: int = 50,
-                 multipliers: Mapping[str, float] | Sequence[float] | None = None, n_classes: int | None = None) -> None:
+                 multipliers: Mapping[str, float] | Sequence[float] | None = None, n_classes: int | None = None,
+                 loss: str | None = None) -> None:
         self.model = model
         self.layers = weight_layers(model)
         self.names = [n for n, _ in self.layers]
@@ -272,6 +315,12 @@ class MechanismMonitor:
             for pname, _ in m.named_parameters(recurse=False):
                 self._eta_param[f"{lname}.{pname}" if lname else pname] = e
         self._yy = None
+        self._labels: torch.Tensor | None = None  # integer probe labels (classification)
+        self._targets: torch.Tensor | None = None  # float probe targets (MSE; one-hot for labels)
+        self.n_classes: int | None = None
+        if loss is not None and loss not in ("ce", "mse"):
+            raise InputError(f"loss must be one of ce, mse, got {loss!r}")
+        self.loss: str | None = loss
         if probe_y is not None:
             y = np.asarray(probe_y)
             if y.shape[0] != self.probe_x.shape[0]:
@@ -279,9 +328,16 @@ class MechanismMonitor:
             if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
                 k = int(n_classes or (y.max() + 1))
                 Y = np.eye(k)[y]
+                self.n_classes = k
+                self._labels = torch.as_tensor(y.astype(np.int64))
+                self.loss = loss or "ce"
             else:
+                if loss == "ce":
+                    raise InputError("loss='ce' needs integer class labels as probe_y")
                 Y = y.reshape(len(y), -1).astype(np.float64)
+                self.loss = "mse"
             self._yy = torch.as_tensor(Y @ Y.T, dtype=torch.float64)
+            self._targets = torch.as_tensor(Y, dtype=dtype)
         ws = [m.weight for _, m in self.layers]
         self._left_cache = []
         for i in range(len(ws) - 1):  # how W_{l+1} is viewed as a matrix on W_l's outputs (fixed per model)
@@ -294,8 +350,11 @@ class MechanismMonitor:
         self.ntk_trace: list[float] = []
         self.kernel_distance: list[float] = []
         self.kernel_target_alignment: list[float] = []
+        self.probe_loss: list[float] = []
+        self.probe_accuracy: list[float] = []
         self._K0: torch.Tensor | None = None
         self._count = 0
+        self._warned = False
 
     # ------------------------------------------------------------------ recording
     def step(self, step: int | None = None) -> None:
@@ -344,13 +403,44 @@ class MechanismMonitor:
             self.kernel_target_alignment.append(float((K * self._yy).sum()) / den if den > 0 else float("nan"))
         else:
             self.kernel_target_alignment.append(float("nan"))
+        loss, acc = self._probe_loss()
+        self.probe_loss.append(loss)
+        self.probe_accuracy.append(acc)
+
+    def _probe_loss(self) -> tuple[float, float]:
+        """The loss and accuracy on the probe batch (NaN without targets), the model's buffers untouched."""
+        if self._targets is None:
+            return float("nan"), float("nan")
+        saved = [(b, b.detach().clone()) for b in self.model.buffers()]  # e.g. batch-norm running statistics
+        with torch.no_grad():
+            out = self.model(self.probe_x)
+            for b, v in saved:
+                b.copy_(v)
+            out2 = out.reshape(out.shape[0], -1)
+            if self.loss == "ce" and self._labels is not None:
+                loss = float(torch.nn.functional.cross_entropy(out2.double(), self._labels))
+            else:
+                loss = float(0.5 * ((out2.double() - self._targets.double()) ** 2).sum(-1).mean())
+            acc = (float((out2.argmax(-1) == self._labels).double().mean()) if self._labels is not None
+                   else float("nan"))
+        return loss, acc
 
     def attach(self, optimizer: torch.optim.Optimizer) -> Any:
         """Call :meth:`step` after every ``optimizer.step()`` (records the initial state first).
 
+        Warns (``UserWarning``, once per monitor) when the optimizer is adaptive
+        (:func:`is_adaptive`): the NTK is weighted by the SGD learning-rate multipliers, which is the
+        kernel of the training dynamics only for (momentum) SGD steps.
+
         Returns:
             The hook handle (``.remove()`` detaches the monitor).
         """
+        if is_adaptive(optimizer) and not self._warned:
+            self._warned = True
+            warnings.warn(f"MechanismMonitor attached to {type(optimizer).__name__}, an adaptive optimizer: its NTK "
+                          "weighting assumes SGD steps (lr·η_θ·∂L/∂θ), so the NTK it records is not the kernel of "
+                          "these dynamics and its regime and mechanism labels may not apply", UserWarning,
+                          stacklevel=2)
         self.step(0)
         return optimizer.register_step_post_hook(lambda *_: self.step())
 
@@ -369,40 +459,73 @@ class MechanismMonitor:
             zeta=readonly(np.array(self.zetas, dtype=float).reshape(n, len(self.names) - 1)),
             ntk_step=readonly(self.ntk_steps, np.int64), ntk_trace=readonly(self.ntk_trace),
             kernel_distance=readonly(self.kernel_distance),
-            kernel_target_alignment=readonly(self.kernel_target_alignment))
+            kernel_target_alignment=readonly(self.kernel_target_alignment),
+            probe_loss=readonly(self.probe_loss), probe_accuracy=readonly(self.probe_accuracy))
 
-    def classify(self, thresholds: Thresholds | None = None, diverged: bool = False) -> dict[str, Classification]:
+    def classify(self, thresholds: Thresholds | None = None, diverged: bool = False, *,
+                 losses: Any = None, status: Status | str | None = None) -> dict[str, Classification]:
         """Regime and mechanism per consecutive layer pair (docs/theory.md §5, from the records at NTK steps).
 
         Each pair is classified as a two-layer network: K the NTK trace, ζ_l, ‖W_{l+1}‖ as "u"
-        and ‖W_l‖ as "w" with their η.
+        and ‖W_l‖ as "w" with their η. Only a run that converged earns a label
+        (:func:`~featmech.analysis.regimes.run_status`); the evidence, in order of precedence:
+
+        1. ``status``, when given (you vouch for it);
+        2. ``losses``, the training losses in order (e.g. ``TrainResult.losses``): a regression
+           run converged when the last is at most 1e-2 × the first; a classifier (integer probe
+           labels) did not train when the last is within 5 % of the chance loss (ln C for
+           cross-entropy) or the last probe accuracy is at chance;
+        3. the probe loss (and accuracy) this monitor recorded at its NTK steps, by the same rules.
 
         Arguments:
             thresholds: the classification thresholds (default :class:`Thresholds`).
             diverged: whether the training diverged (the regime is then unstable).
+            losses: the training losses (see above).
+            status: the run's :class:`~featmech.analysis.labels.Status` (see above).
 
         Returns:
-            pair name -> :class:`~featmech.analysis.regimes.Classification`.
+            pair name -> :class:`~featmech.analysis.regimes.Classification` (regime ``undetermined``
+            with status ``not converged`` or ``did not train`` when the run earned no label).
 
         Raises:
-            InputError: no NTK was recorded.
+            InputError: no NTK was recorded; both ``losses`` and ``status``; or no evidence of
+                convergence at all (no probe targets, no ``losses``, no ``status``).
         """
         if not self.ntk_steps:
             raise InputError("no NTK was recorded (ntk_every=0 or no step taken): cannot classify")
+        if losses is not None and status is not None:
+            raise InputError("give either losses or status, not both")
+        if status is None and not diverged:
+            status = self._status(losses)
         h = self.history()
         idx = h.ntk_rows()
         out = {}
         for j, name in enumerate(self.pairs):
             out[name] = classify_trajectory(h.ntk_trace, h.zeta[idx, j], h.norms[idx, j + 1],
                                             h.norms[idx, j], eta_u=self.eta_layer[j + 1],
-                                            eta_w=self.eta_layer[j], diverged=diverged, thresholds=thresholds)
+                                            eta_w=self.eta_layer[j], diverged=diverged, thresholds=thresholds,
+                                            status=status)
         return out
+
+    def _status(self, losses: Any) -> Status:
+        """Whether the run converged, from the training losses or the probe records (see :meth:`classify`)."""
+        acc = [a for a in self.probe_accuracy if np.isfinite(a)]
+        probe: dict[str, Any] = dict(accuracy=acc[-1], n_eval=int(self.probe_x.shape[0])) if acc else {}
+        classifier: dict[str, Any] = (dict(n_classes=self.n_classes, loss=self.loss or "ce", **probe)
+                                      if self.n_classes else {})
+        if losses is not None:
+            return run_status(losses, **classifier)
+        if self._targets is None:
+            raise InputError("the monitor cannot tell whether training converged: give it probe_y (it records the "
+                             "probe loss), or pass classify(losses=...) or classify(status=...)")
+        return run_status(self.probe_loss, **classifier)
 
     def table(self) -> Table:
         """Tidy table: one row per (step, quantity, layer or pair), columns ``step, quantity, name, value``.
 
         Quantities: ``norm`` (per layer), ``alignment`` (ζ per pair), and per NTK record
-        ``ntk_trace``, ``kernel_distance``, ``kernel_target_alignment`` (name ``model``).
+        ``ntk_trace``, ``kernel_distance``, ``kernel_target_alignment``, ``probe_loss`` and
+        ``probe_accuracy`` (name ``model``).
         """
         rows: dict[str, list[Any]] = {"step": [], "quantity": [], "name": [], "value": []}
 
@@ -417,8 +540,11 @@ class MechanismMonitor:
                 add(t, "norm", n, v)
             for p, v in zip(self.pairs, zs):
                 add(t, "alignment", p, v)
-        for t, tr, kd, ka in zip(self.ntk_steps, self.ntk_trace, self.kernel_distance, self.kernel_target_alignment):
+        for t, tr, kd, ka, pl, pa in zip(self.ntk_steps, self.ntk_trace, self.kernel_distance,
+                                         self.kernel_target_alignment, self.probe_loss, self.probe_accuracy):
             add(t, "ntk_trace", "model", tr)
             add(t, "kernel_distance", "model", kd)
             add(t, "kernel_target_alignment", "model", ka)
+            add(t, "probe_loss", "model", pl)
+            add(t, "probe_accuracy", "model", pa)
         return Table(rows)
