@@ -275,6 +275,8 @@ def network_options(f: Callable[..., Any]) -> Callable[..., Any]:
         out_option("Write JSON, CSV and figures here."),
         format_option(("table", "json")),
         threshold_options,
+        click.option("--quiet", is_flag=True, help="No progress lines on stderr."),
+        force_option("Run even when the estimated time is over an hour (the size guard: runs × --steps)."),
     )(f)
 
 
