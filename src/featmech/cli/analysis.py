@@ -20,7 +20,14 @@ from featmech.cli.options import (
     parse_assignments,
     threshold_options,
 )
-from featmech.cli.output import echo, figures, make_dir, write, write_json
+from featmech.cli.output import (
+    check_out_dir,
+    echo,
+    figures,
+    make_dir,
+    write,
+    write_json,
+)
 from featmech.tables import Table
 
 __all__ = ["phase", "scaling", "presets", "DIAGRAM_POINT_SECONDS", "DIAGRAM_POINT_BYTES", "SEED_SECONDS",
@@ -58,6 +65,7 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
       featmech phase --x sigma_w=1e-3:1:log:30 --y eta_ratio=1e-3:1e3:log:30 --set width=10000 --format json
     """
     th = Thresholds(eps, delta, factor)
+    check_out_dir(out_dir)
     pd = phase_diagram(parse_axis(x_spec), parse_axis(y_spec), parse_assignments(fixed), seeds=seeds, seed=seed,
                        thresholds=th, force=force)
     table = pd.table()
@@ -128,6 +136,7 @@ def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, 
       featmech scaling --preset ntk --diagram kappa=-1.5:0.5:41 sigma2=-2:1:31 --out out/scaling
     """
     check_cost(force, f"--seeds {seeds}", seconds=seeds * SEED_SECONDS, memory=seeds * SEED_BYTES)
+    check_out_dir(out_dir)
     if diagram is not None:
         n = _diagram_points(diagram)
         check_cost(force, f"--diagram {' '.join(diagram)} ({n:,} points)", seconds=n * DIAGRAM_POINT_SECONDS,

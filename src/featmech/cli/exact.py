@@ -24,7 +24,7 @@ from featmech.cli.options import (
     threshold_options,
     time_options,
 )
-from featmech.cli.output import echo, figures, make_dir, write
+from featmech.cli.output import check_out_dir, echo, figures, make_dir, write
 from featmech.params import GROUPS, PARAMETERS
 from featmech.tables import Table
 from featmech.theory.config import Gram, Hyper, Init
@@ -150,6 +150,7 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_
       featmech canonical --format json
       featmech canonical --out out/canonical
     """
+    check_out_dir(out_dir)
     report = run_canonical(seed, Thresholds(eps, delta, factor))
     table = report.table()
     files: list[Path] = []

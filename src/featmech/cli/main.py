@@ -12,10 +12,11 @@ one line on stderr:
 - I/O errors a user can fix: no such file, permission denied, is (not) a directory, disk full,
   read-only file system (the message names the path).
 
-A missing optional extra (``pip install 'featmech[torch]'`` and the like), a run aborted by
-Ctrl-C, and a sweep ended by a fault (:class:`~featmech.sweeps.executors.SweepAborted`: a lost
-Dask scheduler, no worker left) are one line and exit status 1; SIGTERM stops a command the same
-way (its ``finally`` blocks run: pool workers are ended, the store is closed) with exit status 143.
+A missing optional extra (``pip install 'featmech[torch]'`` and the like) and a sweep ended by a
+fault (:class:`~featmech.sweeps.executors.SweepAborted`: a lost Dask scheduler, no worker left)
+are one line and exit status 1. Ctrl-C and SIGTERM stop a command cleanly — its ``finally``
+blocks run: pool workers are ended, the store is closed — with one line and exit status 130 or
+143 (128 + the signal).
 Anything else is a bug: it propagates with its traceback (exit status 1).
 """
 
@@ -42,13 +43,26 @@ __all__ = ["cli", "main", "IO_ERRORS", "explain_os_error", "Terminated"]
 
 
 class Terminated(BaseException):
-    """Raised in the main thread when the process receives SIGTERM while :func:`main` runs, so that
-    the command stops like on Ctrl-C: its ``finally`` blocks run (pool workers ended, stores closed).
-    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` swallows it."""
+    """Raised in the main thread when the process receives SIGINT (Ctrl-C) or SIGTERM while
+    :func:`main` runs: the command stops and its ``finally`` blocks run (pool workers ended, stores
+    closed). A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` swallows it.
+
+    Attributes:
+        signum: the signal.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+def _on_signal(signum: int, frame: Any) -> None:
     raise Terminated(signum)
+
+
+#: the signals :func:`main` turns into :class:`Terminated`, each with the handler it replaces
+#: (a signal set to be ignored, as in a background job, stays ignored)
+_SIGNALS = ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -110,23 +124,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 2 (and one ``featmech: error: …`` line on stderr) on a user
-        mistake or an explainable I/O error, 1 when aborted (Ctrl-C, a sweep ended by a fault) or
-        an optional extra is missing, 143 on SIGTERM.
+        mistake or an explainable I/O error, 1 when a sweep ended by a fault or an optional extra
+        is missing, 130 on Ctrl-C, 143 on SIGTERM.
 
     Raises:
         Exception: any other exception is a bug and propagates with its traceback.
     """
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        for sig, default in _SIGNALS:
+            if signal.getsignal(sig) is default:
+                previous[sig] = signal.signal(sig, _on_signal)
     try:
         return _main(argv)
-    except Terminated:
-        click.echo("featmech: terminated (SIGTERM)", err=True)
-        return 128 + signal.SIGTERM
+    except Terminated as exc:
+        click.echo("featmech: " + ("interrupted (Ctrl-C)" if exc.signum == signal.SIGINT else "terminated (SIGTERM)"),
+                   err=True)
+        return 128 + exc.signum
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _main(argv: Sequence[str] | None) -> int:

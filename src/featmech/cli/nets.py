@@ -23,7 +23,14 @@ from featmech.cli.options import (
     parse_floats,
     pick,
 )
-from featmech.cli.output import echo, figures, make_dir, write, write_json
+from featmech.cli.output import (
+    check_out_dir,
+    echo,
+    figures,
+    make_dir,
+    write,
+    write_json,
+)
 from featmech.sweeps.progress import Progress
 from featmech.tables import Table
 
@@ -123,6 +130,7 @@ def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: boo
       featmech experiment activations --case alignment --out out/act
       featmech experiment activations --case disalignment --activation linear --format json
     """
+    check_out_dir(out_dir)
     ex = experiments_module()
     result = ex.activations_experiment(case, list(acts) or list(ex.ALL_ACTIVATIONS), seed=seed, quick=quick,
                                        thresholds=Thresholds(eps, delta, factor),
@@ -167,6 +175,7 @@ def experiment_init_scale(scales: str, lr: float, **kw: Any) -> None:
     """
     values = parse_floats(scales, "--scales")
     _check_time(kw, values, "--scales")
+    check_out_dir(kw["out_dir"])
     ex = experiments_module()
     result = ex.init_scale_experiment(values, seeds=_seeds(kw["n_seeds"]), lr=lr,
                                       thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw),
@@ -188,6 +197,7 @@ def experiment_lr_ratio(ratios: str, lr: float, **kw: Any) -> None:
     """
     values = parse_floats(ratios, "--ratios")
     _check_time(kw, values, "--ratios")
+    check_out_dir(kw["out_dir"])
     ex = experiments_module()
     result = ex.lr_ratio_experiment(values, seeds=_seeds(kw["n_seeds"]), lr=lr,
                                     thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw),

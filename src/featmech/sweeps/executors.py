@@ -272,6 +272,9 @@ def run_dask(computation: Computation, chunks: Sequence[Chunk], *, workers: int 
                     raise SweepAborted(f"lost the connection to the Dask scheduler {where}; the points finished "
                                        "before are in the store: run the same command to resume") from exc
                 except Exception as exc:  # the task failed as a whole (KilledWorker, …): its points failed
+                    if client.status != "running":  # … unless the cluster is going away
+                        raise SweepAborted(f"lost the connection to the Dask scheduler {where}; the points "
+                                           "finished before are in the store: run the same command to resume") from exc
                     out = _failed(futs[f], exc)
                 yield out
             if batch:

@@ -590,19 +590,21 @@ class Store:
             status: ``"done"`` (default) or ``"failed"`` (then an ``error`` column is added).
 
         Returns:
-            column name -> list of values (``None`` where a point lacks a column).
+            column name -> list of values (``None`` where a point lacks a column). A result
+            named like a parameter (the ``t_max`` a trajectory used when its parameter was
+            ``None``) is the column ``NAME_result``: no result is hidden by a parameter.
         """
         pts = self.points(status)
         pcols: list[str] = []
         rcols: list[str] = []
         for r in pts:
             pcols += [k for k in r.config if k not in pcols]
-            rcols += [k for k in r.result if k not in rcols and k not in pcols]
+            rcols += [k for k in r.result if k not in rcols]
         cols: dict[str, list[Any]] = {"key": [r.key for r in pts], "computation": [r.computation for r in pts]}
         for k in pcols:
             cols[k] = [r.config.get(k) for r in pts]
-        for k in rcols:
-            cols[k] = [r.result.get(k) for r in pts]
+        for k in rcols:  # a result named like a parameter (t_max: the one used) is kept as NAME_result
+            cols[k + "_result" if k in pcols or k in ("key", "computation") else k] = [r.result.get(k) for r in pts]
         if status == "failed":
             cols["error"] = [r.error for r in pts]
         return cols
