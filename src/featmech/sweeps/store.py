@@ -463,16 +463,23 @@ class Store:
             How many rows were written.
         """
         now = time.time()
+        version, encode = __version__, _encode
         batch: dict[str, tuple[tuple[Any, ...], Mapping[str, NDArray[Any]] | None]] = {}
-        for o in outcomes:
-            ok = o.ok and o.result is not None
-            prev = batch.get(o.key)
+        seen = batch.get
+        for o in outcomes:  # the hot loop of a sweep's writes: plain locals, no copies of plain dicts
+            res, key, cfg = o.result, o.key, o.config
+            ok = res is not None and o.error is None
+            prev = seen(key)
             if prev is not None and (prev[0][3] == "done" or not ok):
                 continue  # the same key twice in one batch: the first success wins
-            row = (o.key, computation, _encode(dict(o.config)), "done" if ok else "failed",
-                   _encode(dict(o.result.scalars)) if ok and o.result is not None else None,
-                   None if ok else (o.error or "no result"), __version__, float(o.seconds), now)
-            batch[o.key] = (row, o.result.arrays if ok and o.result is not None and o.result.arrays else None)
+            cfg_json = encode(cfg if type(cfg) is dict else dict(cfg))
+            if ok:
+                sc = res.scalars  # type: ignore[union-attr]
+                batch[key] = ((key, computation, cfg_json, "done", encode(sc if type(sc) is dict else dict(sc)), None,
+                               version, float(o.seconds), now), res.arrays or None)  # type: ignore[union-attr]
+            else:
+                batch[key] = ((key, computation, cfg_json, "failed", None, o.error or "no result", version,
+                               float(o.seconds), now), None)
         if not batch:
             return 0
         plain = [row for row, arrays in batch.values() if arrays is None]
