@@ -18,6 +18,7 @@ from featmech.cli.options import (
     hyper_options,
     init_options,
     optimizer_options,
+    option,
     out_option,
     parse_times,
     pick,
@@ -139,7 +140,7 @@ _CANONICAL_TEXT = ("case", "expected", "regime", "mechanism", "ntk_max_deviation
 
 
 @click.command()
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random inits.")
+@option("seed", help="Seed of the random inits.")
 @compose(format_option(), threshold_options,
          out_option("Write a figure per case (exact flow as lines, simulated GD as points) and canonical.json."))
 def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_dir: str | None) -> None:

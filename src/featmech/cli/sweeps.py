@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ TIMEOUT = 10.0
 @sweep.command("run")
 @click.argument("spec_path", metavar="SPEC.toml", type=NonEmptyPath())
 @click.option("--store", "store_path", required=True, type=NonEmptyPath(), help="Results store file (created if missing).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local process pool size (default: all cores).")
+@click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
+              help="Local process pool size (default: all cores).")
 @click.option("--serial", is_flag=True, help="Run in this process (no pool).")
-@click.option("--dask-local", type=click.IntRange(min=1), default=None, metavar="N",
+@click.option("--dask-local", type=click.IntRange(min=1, max=1024), default=None, metavar="N",
               help="Start a Dask LocalCluster of N workers on 127.0.0.1.")
 @click.option("--scheduler", type=SchedulerAddress(), default=None, metavar="tcp://HOST:PORT",
               help="Join an existing Dask cluster.")
@@ -55,7 +57,7 @@ TIMEOUT = 10.0
 @click.option("--chunk-size", type=click.IntRange(min=1), default=None, help="Points per task (default: automatic).")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @format_option(("table", "json"))
-@force_option("Allow a spec of more than 1e6 points (grid points × seeds).")
+@force_option("Allow a spec of more than 1e6 points (grid points × seeds), or more workers than 4 per core.")
 def sweep_run(spec_path: str, store_path: str, workers: int | None, serial: bool, dask_local: int | None,
               scheduler: str | None, timeout: float | None, retry_failed: bool, chunk_size: int | None, quiet: bool,
               fmt: str, force: bool) -> None:
@@ -80,6 +82,10 @@ def sweep_run(spec_path: str, store_path: str, workers: int | None, serial: bool
                                 "--scheduler": "--workers sets the process pool's size; a --scheduler cluster has "
                                                "its own workers"}[chosen[0]])
     executor = "serial" if serial else ("dask" if (dask_local or scheduler) else "pool")
+    n, cores = dask_local or workers, os.cpu_count() or 1
+    if n is not None and n > max(8, 4 * cores) and not force:
+        raise click.UsageError(f"{'--dask-local' if dask_local else '--workers'} {n} would start {n} processes on "
+                               f"{cores} cores; pass --force to run it anyway")
     if timeout is not None and executor != "dask":
         raise click.UsageError("--timeout applies to Dask (--dask-local, --scheduler), not to "
                                + ("--serial" if serial else "the process pool"))

@@ -55,7 +55,7 @@ from featmech.tables import Table
 
 __all__ = ["Spec", "Point", "load_spec", "parse_spec", "points", "run_point", "run_sweep", "SweepReport",
            "Progress", "Computation", "COMPUTATIONS", "register", "get", "EXECUTORS", "MAX_CHUNK", "MAX_POINTS",
-           "SweepAborted"]
+           "MAX_WORKERS", "SweepAborted"]
 
 #: the largest automatic chunk of cheap points
 MAX_CHUNK = 256
@@ -126,11 +126,16 @@ def run_point(computation: str | Computation, config: Mapping[str, Any]) -> Poin
     return comp.run(comp.config(config))
 
 
-def _check_count(name: str, value: Any) -> int | None:
+#: the most processes a pool or a local Dask cluster may have
+MAX_WORKERS = 1024
+
+
+def _check_count(name: str, value: Any, high: int | None = None) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (high is not None and value > high):
+        raise InputError(f"{name} must be an integer in [1, {high}], got {value!r}" if high is not None
+                         else f"{name} must be an integer >= 1, got {value!r}")
     return value
 
 
@@ -171,7 +176,7 @@ def run_sweep(spec: Spec, store_path: str | os.PathLike[str], *, executor: str =
     """
     if executor not in EXECUTORS:
         raise InputError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
-    workers = _check_count("workers", workers)
+    workers = _check_count("workers", workers, MAX_WORKERS)
     chunk_size = _check_count("chunk_size", chunk_size)
     connect_timeout = check_timeout("connect_timeout", connect_timeout)
     if scheduler is not None:
