@@ -47,6 +47,8 @@ BAD_SPECS = {
     "bool_width": ('computation = "simulate"\n[fixed]\nwidth = true\n', "width"),
     "str_kappa": ('computation = "simulate"\n[fixed]\nkappa = "1"\n', "kappa"),
     "noise": ('computation = "simulate"\n[fixed]\nnoise = -1.0\n', "noise"),
+    "noise_alone": ('computation = "simulate"\n[fixed]\nnoise = 0.1\n', "batch_size"),
+    "noise_axis": ('computation = "simulate"\n[axes]\nnoise = [0.0, 0.1]\n', "batch_size"),
     "huge": ('computation = "trajectory"\n[axes]\nkappa = {start = 0.1, stop = 1.0, num = 1000000}\n'
              'width = {start = 1, stop = 1e12, num = 1000000, scale = "log"}\n', "points"),
     "huge_num": ('computation = "trajectory"\n[axes]\nkappa = {start = 0.1, stop = 1.0, num = 1000000000000}\n',

@@ -222,7 +222,22 @@ def parse_spec(data: Mapping[str, Any], source: str = "", *, force: bool = False
         values = tuple(comp.check(name, v, f"spec [axes] {name}: ") for v in vals)
         _distinct(f"spec [axes] {name}: the values", values)
         axes[name] = values
+    _check_together(comp, fixed, axes)
     return Spec(comp.name, seeds, fixed, axes, source)
+
+
+def _check_together(comp: Computation, fixed: Mapping[str, Any], axes: Mapping[str, tuple[Any, ...]]) -> None:
+    """The rules between parameters that no single value breaks, refused as the command line
+    refuses them (rather than every point failing later): label noise needs minibatches."""
+    if "noise" in comp.params and "batch_size" in comp.params:
+        defaults = comp.default_config()
+
+        def values(name: str) -> tuple[Any, ...]:
+            return axes.get(name, (fixed.get(name, defaults.get(name)),))
+
+        if any(n for n in values("noise")) and None in values("batch_size"):
+            raise InputError("spec: noise > 0 needs batch_size (label noise only enters through minibatches); "
+                             "set batch_size in [fixed] or on an axis")
 
 
 def load_spec(path: str | os.PathLike[str], *, force: bool = False) -> Spec:
