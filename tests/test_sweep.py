@@ -233,6 +233,84 @@ def test_unreachable_scheduler_fails_fast(tmp_path):
         run_sweep(spec, tmp_path / "s.db", executor="dask", scheduler="tcp://127.0.0.1:9", connect_timeout=2,
                   progress=False)
     assert time.time() - t0 < 30
+    assert not (tmp_path / "s.db").exists()  # a failed connection leaves no empty store behind
+
+
+def _in_process_cluster(n_workers):
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False, protocol="tcp",
+                        host="127.0.0.1", dashboard_address=":0")
+
+
+def test_a_cluster_without_workers_times_out(tmp_path):
+    pytest.importorskip("distributed")
+    from featmech.sweeps.sweep import SweepAborted
+
+    spec = load_spec(write_spec(tmp_path, steps=10, n=1))
+    with _in_process_cluster(0) as cluster:
+        t0 = time.time()
+        with pytest.raises(SweepAborted, match="no Dask worker connected .* for 1 s"):
+            run_sweep(spec, tmp_path / "w.db", executor="dask", scheduler=cluster.scheduler_address,
+                      connect_timeout=1, progress=False)
+        assert time.time() - t0 < 30  # a timeout, not an endless wait
+    assert not (tmp_path / "w.db").exists()
+
+
+def test_a_lost_scheduler_ends_the_run_and_keeps_the_store(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    from featmech.sweeps.sweep import SweepAborted
+
+    spec = load_spec(write_spec(tmp_path, steps=3000, n=5))
+    cluster = _in_process_cluster(1)
+    stored = []
+
+    def lose_the_scheduler(n):
+        stored.append(n)
+        if len(stored) == 2:
+            cluster.close()
+
+    db = tmp_path / "l.db"
+    try:
+        with pytest.raises(SweepAborted, match=r"lost the connection to the Dask scheduler .*of the 20 points") as exc:
+            run_sweep(spec, db, executor="dask", scheduler=cluster.scheduler_address, chunk_size=1,
+                      connect_timeout=5, progress=False, on_result=lose_the_scheduler)
+    finally:
+        cluster.close()
+    n = int(str(exc.value).rsplit("(", 1)[1].split()[0])  # results already fetched may be stored too
+    assert 2 <= n < 20
+    with Store(db) as st:
+        assert st.counts() == {"done": n, "failed": 0}  # nothing lost, no point marked failed by the fault
+        assert st.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rep = run_sweep(spec, db, executor="serial", progress=False)  # and the same sweep resumes
+    assert (rep.skipped, rep.computed) == (n, 20 - n)
+
+
+def test_run_sweep_checks_its_options_before_the_store(tmp_path):
+    spec = load_spec(write_spec(tmp_path, steps=10, n=1))
+    db = tmp_path / "never.db"
+    for kw, match in (({"executor": "dask", "scheduler": "inproc://x"}, "inproc"),
+                      ({"executor": "dask", "scheduler": ""}, "tcp://HOST:PORT"),
+                      ({"executor": "dask", "scheduler": "tcp://127.0.0.1:9", "workers": 2}, "not both"),
+                      ({"executor": "pool", "scheduler": "tcp://127.0.0.1:9"}, "needs the dask executor"),
+                      ({"executor": "serial", "workers": 2}, "serial executor"),
+                      ({"connect_timeout": float("nan")}, "connect_timeout"),
+                      ({"connect_timeout": float("inf")}, "connect_timeout"),
+                      ({"connect_timeout": True}, "connect_timeout")):
+        with pytest.raises(InputError, match=match):
+            run_sweep(spec, db, progress=False, **kw)
+    assert not db.exists()
+    big = {"computation": "trajectory", "seeds": list(range(10)),
+           "axes": {"kappa": {"start": 0.1, "stop": 1.0, "num": 1000}, "target": {"start": 0.1, "stop": 1, "num": 1000}}}
+    from featmech.sweeps.sweep import MAX_POINTS, parse_spec
+
+    with pytest.raises(InputError, match="10,000,000 points .* force"):
+        parse_spec(big)
+    small = parse_spec({**big, "seeds": [0]}, force=True)
+    assert small.n_points == 10**6 == MAX_POINTS
+    with pytest.raises(InputError, match="force"):
+        run_sweep(parse_spec(big, force=True), db, executor="serial", progress=False)
+    assert not db.exists()
 
 
 def test_progress_lines_when_not_a_tty(capsys):

@@ -11,16 +11,34 @@ from featmech.analysis.phase import LABELS, parse_axis, phase_diagram
 from featmech.analysis.regimes import Thresholds
 from featmech.analysis.scaling import PRESETS, exponents, scaling_report, verify_presets
 from featmech.cli.options import (
+    check_cost,
     compose,
+    force_option,
     format_option,
+    option,
     out_option,
     parse_assignments,
     threshold_options,
 )
-from featmech.cli.output import echo, figures, make_dir, write, write_json
+from featmech.cli.output import (
+    check_out_dir,
+    echo,
+    figures,
+    make_dir,
+    write,
+    write_json,
+)
 from featmech.tables import Table
 
-__all__ = ["phase", "scaling", "presets", "phase_map"]
+__all__ = ["phase", "scaling", "presets", "phase_map", "DIAGRAM_POINT_SECONDS", "DIAGRAM_POINT_BYTES", "SEED_SECONDS",
+           "SEED_BYTES"]
+
+#: the size guard of ``scaling`` (measured on 2 busy cores, rounded up): seconds and bytes per
+#: point of an exponent diagram, and per seed of the numeric check (11 widths)
+DIAGRAM_POINT_SECONDS = 3e-4
+DIAGRAM_POINT_BYTES = 500.0
+SEED_SECONDS = 1e-4
+SEED_BYTES = 1000.0
 
 #: one letter per category of featmech.analysis.phase.LABELS in the text map (others: their first letter)
 LETTERS = {"kernel": "K", "feature/alignment": "A", "feature/disalignment": "D", "feature/rescaling": "R",
@@ -64,8 +82,8 @@ def phase_map(pd: Any) -> list[str]:
               help="x axis, e.g. width=1e1:1e6:log:40 (or NAME=v1,v2,...).")
 @click.option("--y", "y_spec", required=True, metavar="NAME=START:STOP:log|linear:NUM", help="y axis, e.g. kappa=1e-6:1:log:40.")
 @click.option("--set", "fixed", multiple=True, metavar="NAME=VALUE", help="Fix another parameter (repeatable).")
-@click.option("--seeds", type=int, default=3, show_default=True, help="Random inits per grid point.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Base random seed.")
+@click.option("--seeds", type=click.IntRange(min=1), default=3, show_default=True, help="Random inits per grid point.")
+@option("seed", help="Base random seed.")
 @out_option("Write table.csv, summary.json and figures (PNG + SVG) here.")
 @click.option("--force", is_flag=True, help="Allow grids over 1e8 points × seeds.")
 @compose(format_option(), threshold_options)
@@ -80,6 +98,7 @@ def phase(x_spec: str, y_spec: str, fixed: Sequence[str], seeds: int, seed: int,
       featmech phase --x sigma_w=1e-3:1:log:30 --y eta_ratio=1e-3:1e3:log:30 --set width=10000 --format json
     """
     th = Thresholds(eps, delta, factor)
+    check_out_dir(out_dir)
     pd = phase_diagram(parse_axis(x_spec), parse_axis(y_spec), parse_assignments(fixed), seeds=seeds, seed=seed,
                        thresholds=th, force=force)
     table = pd.table()
@@ -130,15 +149,17 @@ def _with_mechanism(regime: Any, mechanism: Any) -> str:
 
 @click.command()
 @_exponent_options
-@click.option("--seeds", type=int, default=16, show_default=True, help="Inits per width in the numeric check.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=16, show_default=True,
+              help="Inits per width in the numeric check.")
+@option("seed", help="Base random seed of the numeric check.")
 @click.option("--diagram", nargs=2, type=str, default=None, metavar="X=LO:HI:NUM Y=LO:HI:NUM",
               help="Also map the analytic label over two exponents (axes: sigma_u2 sigma_w2 sigma2 eta_u eta_w eta kappa).")
 @out_option("Write JSON and figures here.")
 @format_option(("table", "json"))
+@force_option("Allow a diagram or a check estimated over 10 minutes or 2 GB (the size guard).")
 def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, eta_u: float | None,
             eta_w: float | None, kappa: float | None, orthogonal: bool | None, seeds: int, seed: int,
-            diagram: tuple[str, str] | None, out_dir: str | None, fmt: str) -> None:
+            diagram: tuple[str, str] | None, out_dir: str | None, fmt: str, force: bool) -> None:
     """Infinite-width regime from exponents of the width d, verified by fitting d = 1e2…1e12.
 
     \b
@@ -147,6 +168,12 @@ def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, 
       featmech scaling --sigma-u2 0 --sigma-w2 0 --eta-u 0 --eta-w 0 --kappa -0.5     # NTK parametrization
       featmech scaling --preset ntk --diagram kappa=-1.5:0.5:41 sigma2=-2:1:31 --out out/scaling
     """
+    check_cost(force, f"--seeds {seeds}", seconds=seeds * SEED_SECONDS, memory=seeds * SEED_BYTES)
+    check_out_dir(out_dir)
+    if diagram is not None:
+        n = _diagram_points(diagram)
+        check_cost(force, f"--diagram {' '.join(diagram)} ({n:,} points)", seconds=n * DIAGRAM_POINT_SECONDS,
+                   memory=n * DIAGRAM_POINT_BYTES)
     exps = exponents(preset, sigma_u2=sigma_u2, sigma_w2=sigma_w2, eta_u=eta_u, eta_w=eta_w, kappa=kappa,
                      orthogonal=orthogonal)
     report = scaling_report(exps, seeds=seeds, seed=seed, diagram=diagram)
@@ -171,6 +198,16 @@ def scaling(preset: str | None, sigma_u2: float | None, sigma_w2: float | None, 
                f"d = {ver.widths[-1]:.0e}: {ver.finite_width_label}")
     for f in files:
         click.echo(f"wrote {f}")
+
+
+def _diagram_points(diagram: tuple[str, str]) -> int:
+    """The number of points of ``--diagram X=LO:HI:NUM Y=LO:HI:NUM``, read before any axis is built
+    (a malformed axis counts as one point: the library explains it)."""
+    n = 1
+    for ax in diagram:
+        num = ax.rpartition(":")[2].strip()
+        n *= int(num) if num.isdigit() else 1
+    return n
 
 
 @click.command()

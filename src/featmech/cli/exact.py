@@ -11,24 +11,33 @@ from featmech.analysis.canonical import run_canonical
 from featmech.analysis.regimes import Thresholds
 from featmech.analysis.runs import exact_run, iid_init, simulated_run
 from featmech.cli.options import (
+    check_cost,
     compose,
+    force_option,
     format_option,
     hyper_options,
     init_options,
     optimizer_options,
+    option,
     out_option,
     parse_times,
     pick,
     threshold_options,
     time_options,
 )
-from featmech.cli.output import echo, figures, make_dir, write
+from featmech.cli.output import check_out_dir, echo, figures, make_dir, write
 from featmech.params import GROUPS, PARAMETERS
 from featmech.tables import Table
 from featmech.theory.config import Gram, Hyper, Init
 from featmech.theory.inits import load_npz
 
-__all__ = ["trajectory", "simulate", "explain", "canonical", "initial"]
+__all__ = ["trajectory", "simulate", "explain", "canonical", "initial", "STEP_SECONDS", "ROW_SECONDS", "ROW_BYTES"]
+
+#: the size guard's estimates (measured on 2 busy cores, rounded up): seconds per simulated step,
+#: and seconds and bytes per printed row of a trajectory (the evaluation and its rendering)
+STEP_SECONDS = 1.5e-5
+ROW_SECONDS = 3e-5
+ROW_BYTES = 1000.0
 
 
 def initial(values: Mapping[str, Any]) -> tuple[Gram | Init, dict[str, Any]]:
@@ -57,7 +66,8 @@ def initial(values: Mapping[str, Any]) -> tuple[Gram | Init, dict[str, Any]]:
 
 
 @click.command()
-@compose(init_options, hyper_options, format_option(), time_options, threshold_options)
+@compose(init_options, hyper_options, format_option(), time_options, threshold_options,
+         force_option("Allow --points over about 2e6 (the size guard: time and memory of the output)."))
 def trajectory(**kw: Any) -> None:
     """Exact gradient-flow trajectory, with its regime and mechanism.
 
@@ -69,6 +79,9 @@ def trajectory(**kw: Any) -> None:
     """
     th = Thresholds(**pick(kw, "thresholds"))
     times = parse_times(kw["times"], kw["t_max"])
+    if times is None:
+        n = kw["points"]
+        check_cost(kw["force"], f"--points {n}", seconds=n * ROW_SECONDS, memory=n * ROW_BYTES)
     init, cfg = initial(kw)
     hyper = pick(kw, "hyper")
     run = exact_run(init, Hyper(**hyper), times, t_max=kw["t_max"], points=kw["points"], thresholds=th)
@@ -76,7 +89,8 @@ def trajectory(**kw: Any) -> None:
 
 
 @click.command()
-@compose(init_options, hyper_options, format_option(), optimizer_options, threshold_options)
+@compose(init_options, hyper_options, format_option(), optimizer_options, threshold_options,
+         force_option("Allow runs estimated over 10 minutes or 2 GB (--steps over about 4e7, or too many records)."))
 def simulate(**kw: Any) -> None:
     """Discrete-time GD / SGD / momentum / weight decay, exact at any width in O(1) per step.
 
@@ -87,6 +101,10 @@ def simulate(**kw: Any) -> None:
       featmech simulate --batch-size 32 --noise 0.1 --momentum 0.9 --lr 1e-4 --steps 10000
     """
     th = Thresholds(**pick(kw, "thresholds"))
+    steps, every = kw["steps"], kw["every"]
+    records = steps // (every or max(1, steps // 100)) + 1
+    check_cost(kw["force"], f"--steps {steps}" + (f" --every {every}" if every else ""), seconds=steps * STEP_SECONDS,
+               memory=records * ROW_BYTES, detail=f" (about {STEP_SECONDS:g} s per step, {records:,} records)")
     init, cfg = initial(kw)
     hyper = pick(kw, "hyper")
     run = simulated_run(init, Hyper(**hyper), **pick(kw, "optimizer"), seed=cfg.get("seed", 0), thresholds=th)
@@ -122,7 +140,7 @@ _CANONICAL_TEXT = ("case", "expected", "regime", "mechanism", "ntk_max_deviation
 
 
 @click.command()
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the random inits.")
+@option("seed", help="Seed of the random inits.")
 @compose(format_option(), threshold_options,
          out_option("Write a figure per case (exact flow as lines, simulated GD as points) and canonical.json."))
 def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_dir: str | None) -> None:
@@ -133,6 +151,7 @@ def canonical(seed: int, fmt: str, eps: float, delta: float, factor: float, out_
       featmech canonical --format json
       featmech canonical --out out/canonical
     """
+    check_out_dir(out_dir)
     report = run_canonical(seed, Thresholds(eps, delta, factor))
     table = report.table()
     files: list[Path] = []

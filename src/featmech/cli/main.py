@@ -12,16 +12,21 @@ one line on stderr:
 - I/O errors a user can fix: no such file, permission denied, is (not) a directory, disk full,
   read-only file system (the message names the path).
 
-A missing optional extra (``pip install 'featmech[torch]'`` and the like) is one line and exit
-status 1.
+A missing optional extra (``pip install 'featmech[torch]'`` and the like) and a sweep ended by a
+fault (:class:`~featmech.sweeps.executors.SweepAborted`: a lost Dask scheduler, no worker left)
+are one line and exit status 1. Ctrl-C and SIGTERM stop a command cleanly — its ``finally``
+blocks run: pool workers are ended, the store is closed — with one line and exit status 130 or
+143 (128 + the signal).
 Anything else is a bug: it propagates with its traceback (exit status 1).
 """
 
 from __future__ import annotations
 
 import errno
+import signal
 import sys
-from typing import Sequence
+import threading
+from typing import Any, Sequence
 
 import click
 
@@ -33,8 +38,32 @@ from featmech.cli.nets import experiment
 from featmech.cli.report import reproduce
 from featmech.cli.sweeps import sweep
 from featmech.errors import InputError
+from featmech.sweeps.executors import SweepAborted
 
-__all__ = ["cli", "main", "IO_ERRORS", "explain_os_error"]
+__all__ = ["cli", "main", "IO_ERRORS", "explain_os_error", "Terminated"]
+
+
+class Terminated(BaseException):
+    """Raised in the main thread when the process receives SIGINT (Ctrl-C) or SIGTERM while
+    :func:`main` runs: the command stops and its ``finally`` blocks run (pool workers ended, stores
+    closed). A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` swallows it.
+
+    Attributes:
+        signum: the signal.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+#: the signals :func:`main` turns into :class:`Terminated`, each with the handler it replaces
+#: (a signal set to be ignored, as in a background job, stays ignored)
+_SIGNALS = ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,11 +132,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         The exit status: 0 on success, 2 (and one ``featmech: error: …`` line on stderr) on a user
-        mistake or an explainable I/O error, 1 when aborted or an optional extra is missing.
+        mistake or an explainable I/O error, 1 when a sweep ended by a fault or an optional extra
+        is missing, 130 on Ctrl-C, 143 on SIGTERM.
 
     Raises:
         Exception: any other exception is a bug and propagates with its traceback.
     """
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig, default in _SIGNALS:
+            if signal.getsignal(sig) is default:
+                previous[sig] = signal.signal(sig, _on_signal)
+    try:
+        return _main(argv)
+    except Terminated as exc:
+        click.echo("featmech: " + ("interrupted (Ctrl-C)" if exc.signum == signal.SIGINT else "terminated (SIGTERM)"),
+                   err=True)
+        return 128 + exc.signum
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="featmech", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:  # click >= 8.2: a group without a command
@@ -118,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.exit_code)
     except InputError as exc:
         return _error(str(exc) or "invalid input")
+    except SweepAborted as exc:
+        _error(str(exc) or "the sweep was aborted")
+        return 1
     except BrokenPipeError:
         return 0
     except ImportError as exc:  # an optional extra that is not installed: the library says which

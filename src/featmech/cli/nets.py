@@ -1,4 +1,9 @@
-"""``featmech experiment``: the networks layer (needs the torch extra)."""
+"""``featmech experiment``: the networks layer (needs the torch extra).
+
+The experiments run for minutes: each run is reported on stderr as it finishes (with its outcome
+and an ETA; ``--quiet`` for none), and ``init-scale`` / ``lr-ratio`` estimate their time first,
+asking for ``--force`` above an hour (:data:`STEP_SECONDS`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import click
 
 from featmech.analysis.regimes import Thresholds
 from featmech.cli.options import (
+    check_cost,
     compose,
     format_option,
     network_options,
@@ -17,10 +23,57 @@ from featmech.cli.options import (
     parse_floats,
     pick,
 )
-from featmech.cli.output import echo, figures, make_dir, write, write_json
+from featmech.cli.output import (
+    check_out_dir,
+    echo,
+    figures,
+    make_dir,
+    write,
+    write_json,
+)
+from featmech.sweeps.progress import Progress
 from featmech.tables import Table
 
-__all__ = ["experiment", "experiments_module"]
+__all__ = ["experiment", "experiments_module", "progress_reporter", "STEP_SECONDS", "LONG_EXPERIMENT"]
+
+#: the size guard's seconds per SGD step of one network run (measured on 2 busy cores with the
+#: bundled digits, rounded up; MNIST and CIFAR-10 count twice): (arch, quick) -> seconds
+STEP_SECONDS = {("mlp", True): 4e-3, ("mlp", False): 2e-2, ("cnn", True): 1e-2, ("cnn", False): 5e-2}
+#: the estimated seconds above which ``init-scale`` / ``lr-ratio`` ask for ``--force`` (the
+#: default full runs take 6 to 9 minutes)
+LONG_EXPERIMENT = 3600.0
+
+
+def progress_reporter(label: str, enabled: bool = True) -> Callable[[int, int, str], None] | None:
+    """The ``progress(done, total, what)`` callback of the experiments, drawn on stderr.
+
+    A line per finished run (its outcome and the ETA); on a terminal the run that begins is shown
+    too. ``None`` when not ``enabled`` (``--quiet``).
+    """
+    if not enabled:
+        return None
+    state: dict[str, Progress] = {}
+
+    def report(done: int, total: int, what: str) -> None:
+        prog = state.get("p")
+        if prog is None:
+            prog = state["p"] = Progress(total, label=label, unit="runs", every=0.0)
+        if done > prog.done:
+            prog.update(done - prog.done, note=what)
+        else:
+            prog.start(what)
+
+    return report
+
+
+def _check_time(kw: Mapping[str, Any], values: Sequence[float], flag: str) -> None:
+    """The size guard of a network sweep: values × seeds × steps × seconds per step; over
+    :data:`LONG_EXPERIMENT` needs --force."""
+    steps = kw["steps"] if kw["steps"] is not None else (150 if kw["quick"] else 1500)
+    per = STEP_SECONDS[(kw["arch"], bool(kw["quick"]))] * (1 if kw["dataset"] == "digits" else 2)
+    runs = len(values) * kw["n_seeds"]
+    check_cost(kw["force"], f"{len(values)} {flag} values × --seeds {kw['n_seeds']} × --steps {steps}",
+               seconds=runs * steps * per, limit=LONG_EXPERIMENT, detail=f" (about {per:g} s per step)")
 
 
 def experiments_module() -> Any:
@@ -67,8 +120,9 @@ def _present(result: Any, json_obj: Mapping[str, Any], fmt: str, files: list[Pat
 @option("quick")
 @compose(out_option("Write JSON, CSV and figures here."), format_option(("table", "json")))
 @compose(*(option(n) for n in ("eps", "delta", "factor")))
+@click.option("--quiet", is_flag=True, help="No progress lines on stderr.")
 def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: bool, out_dir: str | None, fmt: str,
-                           eps: float, delta: float, factor: float) -> None:
+                           eps: float, delta: float, factor: float, quiet: bool) -> None:
     """ζ(t) of the two-layer net f(x) = κ Σ u_i σ(w_i x) for each activation, exact theory for linear.
 
     \b
@@ -76,9 +130,11 @@ def experiment_activations(case: str, acts: Sequence[str], seed: int, quick: boo
       featmech experiment activations --case alignment --out out/act
       featmech experiment activations --case disalignment --activation linear --format json
     """
+    check_out_dir(out_dir)
     ex = experiments_module()
     result = ex.activations_experiment(case, list(acts) or list(ex.ALL_ACTIVATIONS), seed=seed, quick=quick,
-                                       thresholds=Thresholds(eps, delta, factor))
+                                       thresholds=Thresholds(eps, delta, factor),
+                                       progress=progress_reporter("experiment activations", not quiet))
 
     def plot(out: Path) -> list[Path]:
         from featmech.report.plots import plot_activations
@@ -117,9 +173,13 @@ def experiment_init_scale(scales: str, lr: float, **kw: Any) -> None:
       featmech experiment init-scale --dataset digits --scales 0.1,0.3,1,3,10 --out out/scale
       featmech experiment init-scale --dataset mnist --data-dir ~/data/mnist --max-train 5000
     """
+    values = parse_floats(scales, "--scales")
+    _check_time(kw, values, "--scales")
+    check_out_dir(kw["out_dir"])
     ex = experiments_module()
-    result = ex.init_scale_experiment(parse_floats(scales, "--scales"), seeds=_seeds(kw["n_seeds"]), lr=lr,
-                                      thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
+    result = ex.init_scale_experiment(values, seeds=_seeds(kw["n_seeds"]), lr=lr,
+                                      thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw),
+                                      progress=progress_reporter("experiment init-scale", not kw["quiet"]))
     _network_sweep(result, "init_scale", kw["out_dir"], kw["fmt"], "init scale (weights ~ N(0, scale²/fan-in))")
 
 
@@ -135,9 +195,13 @@ def experiment_lr_ratio(ratios: str, lr: float, **kw: Any) -> None:
     Example:
       featmech experiment lr-ratio --dataset digits --out out/lr
     """
+    values = parse_floats(ratios, "--ratios")
+    _check_time(kw, values, "--ratios")
+    check_out_dir(kw["out_dir"])
     ex = experiments_module()
-    result = ex.lr_ratio_experiment(parse_floats(ratios, "--ratios"), seeds=_seeds(kw["n_seeds"]), lr=lr,
-                                    thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw))
+    result = ex.lr_ratio_experiment(values, seeds=_seeds(kw["n_seeds"]), lr=lr,
+                                    thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw),
+                                    progress=progress_reporter("experiment lr-ratio", not kw["quiet"]))
     _network_sweep(result, "lr_ratio", kw["out_dir"], kw["fmt"], "learning-rate ratio η_out / η_hidden")
 
 

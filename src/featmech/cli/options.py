@@ -22,9 +22,15 @@ from featmech.errors import InputError
 from featmech.params import GROUPS, PARAMETERS, Param
 from featmech.tables import FORMATS
 
-__all__ = ["ParamValue", "option", "compose", "pick", "format_option", "init_options", "hyper_options",
-           "threshold_options", "time_options", "optimizer_options", "network_options", "out_option",
-           "parse_times", "parse_floats", "parse_assignments", "F"]
+__all__ = ["ParamValue", "Seconds", "NonEmptyPath", "option", "compose", "pick", "format_option", "init_options",
+           "hyper_options", "threshold_options", "time_options", "optimizer_options", "network_options",
+           "out_option", "force_option", "check_cost", "duration", "parse_times", "parse_floats",
+           "parse_assignments", "F", "LONG_RUN", "BIG_MEMORY"]
+
+#: seconds of estimated work above which a command asks for ``--force``
+LONG_RUN = 600.0
+#: bytes of estimated memory above which a command asks for ``--force``
+BIG_MEMORY = 2e9
 
 #: The type of a click decorator.
 F = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -68,6 +74,84 @@ class ParamValue(click.ParamType):
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str | None:  # type: ignore[override]
         """``INTEGER`` or ``FLOAT`` in ``--help``."""
         return self.name.upper()
+
+
+class Seconds(click.ParamType):
+    """A timeout in seconds: a real number in (0, a week] — not NaN, not inf, not negative.
+
+    >>> Seconds().convert("2.5", None, None)
+    2.5
+    """
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse and check one timeout."""
+        if value is None or isinstance(value, float):
+            return value
+        from featmech.sweeps.executors import check_timeout
+
+        try:
+            return check_timeout("the timeout", float(str(value).strip()))
+        except (ValueError, InputError) as exc:
+            msg = str(exc) if isinstance(exc, InputError) else f"must be a number of seconds, got {value!r}"
+            self.fail(msg, param, ctx)
+
+
+class NonEmptyPath(click.ParamType):
+    """A file or directory name that is not empty (``--out ''`` is a mistake, not the current directory)."""
+
+    name = "path"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Refuse an empty (or blank) path."""
+        if value is not None and not str(value).strip():
+            self.fail("the path is empty", param, ctx)
+        return value
+
+
+def duration(seconds: float) -> str:
+    """Seconds in words for people: ``"40 s"``, ``"12 min"``, ``"4.6 h"``, ``"3.2 days"``.
+
+    >>> duration(40), duration(720), duration(16560), duration(3e5)
+    ('40 s', '12 min', '4.6 h', '3.5 days')
+    """
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.2g} h"
+    return f"{seconds / 86400:.2g} days"
+
+
+def check_cost(force: bool, what: str, *, seconds: float = 0.0, memory: float = 0.0, detail: str = "",
+               limit: float = LONG_RUN) -> None:
+    """The size guard of a command: refuse work estimated over ``limit`` seconds (default
+    :data:`LONG_RUN`) or :data:`BIG_MEMORY` bytes unless ``--force``; the error says the estimate.
+
+    Arguments:
+        force: the command's ``--force``.
+        what: the option and value that make it big (``"--steps 1000000000"``).
+        seconds, memory: the estimated time and memory.
+        detail: how the estimate was made (``" at about 1.5e-05 s per step"``).
+        limit: the seconds allowed without ``--force``.
+
+    Raises:
+        click.UsageError: over a limit without ``force`` (exit status 2, one line).
+    """
+    parts = []
+    if seconds > limit:
+        parts.append(f"about {duration(seconds)}")
+    if memory > BIG_MEMORY:
+        parts.append(f"about {memory / 1e9:.2g} GB of memory")
+    if parts and not force:
+        raise click.UsageError(f"{what} would take {' and '.join(parts)}{detail}; pass --force to run it anyway")
+
+
+def force_option(help: str = "Run even when the estimated time or memory is large (the size guard).") -> F:
+    """``--force``: lift the size guard of :func:`check_cost`."""
+    return click.option("--force", is_flag=True, help=help)
 
 
 def _help(p: Param, text: str | None, implied_default: bool) -> str:
@@ -134,7 +218,14 @@ def format_option(choices: Sequence[str] = FORMATS) -> F:
 
 def out_option(help: str) -> F:
     """``--out DIR``: where files are written."""
-    return click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help=help)
+    return click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, help=help,
+                        callback=_not_empty)
+
+
+def _not_empty(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is not None and not str(value).strip():
+        raise click.BadParameter("the path is empty", ctx=ctx, param=param)
+    return value
 
 
 def init_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -184,6 +275,8 @@ def network_options(f: Callable[..., Any]) -> Callable[..., Any]:
         out_option("Write JSON, CSV and figures here."),
         format_option(("table", "json")),
         threshold_options,
+        click.option("--quiet", is_flag=True, help="No progress lines on stderr."),
+        force_option("Run even when the estimated time is over an hour (the size guard: runs × --steps)."),
     )(f)
 
 

@@ -11,7 +11,7 @@ import click
 
 from featmech.tables import Table
 
-__all__ = ["echo", "write", "write_json", "make_dir", "figures", "note"]
+__all__ = ["echo", "write", "write_json", "make_dir", "check_out_dir", "figures", "note"]
 
 
 def echo(table: Table, fmt: str) -> None:
@@ -58,6 +58,27 @@ def make_dir(path: str | os.PathLike[str]) -> Path:
         raise NotADirectoryError(errno.ENOTDIR, "exists and is not a directory", str(p)) from exc
     except OSError as exc:
         raise _named(exc, p) from exc
+    return p
+
+
+def check_out_dir(path: str | os.PathLike[str] | None) -> Path | None:
+    """Check, before any work, that the output directory ``path`` exists or can be made there
+    (without making it: a run that fails later leaves nothing behind); ``None`` passes.
+
+    Raises:
+        OSError: it is a file, lies under a file, or its nearest existing directory is not
+            writable; the error names ``path``.
+    """
+    if path is None:
+        return None
+    p = Path(path)
+    where = p
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    if not where.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(p))
+    if not os.access(where, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, "permission denied", str(p))
     return p
 
 

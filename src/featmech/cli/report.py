@@ -6,6 +6,8 @@ from typing import Sequence
 
 import click
 
+from featmech.cli.options import NonEmptyPath
+from featmech.cli.output import check_out_dir
 from featmech.report.html import SECTIONS
 from featmech.report.html import reproduce as build_report
 
@@ -14,7 +16,8 @@ __all__ = ["reproduce"]
 
 @click.command()
 @click.option("--quick", is_flag=True, help="Smaller grids and networks: about two minutes on 2 cores.")
-@click.option("--out", "out_dir", type=click.Path(), default="featmech-report", show_default=True)
+@click.option("--out", "out_dir", type=NonEmptyPath(), default="featmech-report", show_default=True,
+              help="The report's directory (created if missing).")
 @click.option("--section", "sections", multiple=True, type=click.Choice(list(SECTIONS)),
               help="Only these sections (repeatable; default: all).")
 def reproduce(quick: bool, out_dir: str, sections: Sequence[str]) -> None:
@@ -25,6 +28,7 @@ def reproduce(quick: bool, out_dir: str, sections: Sequence[str]) -> None:
       featmech reproduce --quick --out out/report
       featmech reproduce --out out/full
     """
+    check_out_dir(out_dir)
     path = build_report(out_dir, quick=quick, sections=list(sections) or list(SECTIONS),
                         log=lambda m: click.echo(m, err=True))
     click.echo(f"wrote {path}")

@@ -46,7 +46,6 @@ PALETTE = {
     "rich": "#56B4E9",
     "frozen": "#F0E442",
     "divergent-output": "#000000",
-    "undetermined": "#FFFFFF",
 }
 
 #: how a run without a regime label is drawn: face colour and marker

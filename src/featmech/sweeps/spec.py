@@ -43,10 +43,13 @@ from featmech.params import PARAMETERS
 from featmech.sweeps.registry import Computation, get
 from featmech.sweeps.store import point_key
 
-__all__ = ["Spec", "Point", "parse_spec", "load_spec", "points", "TOP_KEYS"]
+__all__ = ["Spec", "Point", "parse_spec", "load_spec", "points", "check_size", "TOP_KEYS", "MAX_POINTS"]
 
 #: the keys a spec may have at its top level
 TOP_KEYS = ("computation", "seeds", "fixed", "axes")
+#: the most points (grid points × seeds) a spec may have without ``force``: each point is planned
+#: in memory (about 1 kB) before anything runs
+MAX_POINTS = 10**6
 _RANGE_KEYS = {"start", "stop", "num", "scale"}
 
 
@@ -142,7 +145,37 @@ def _range(name: str, ax: Mapping[str, Any], kind: str) -> list[Any]:
     return vals
 
 
-def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
+def check_size(n_points: int, force: bool = False) -> None:
+    """Refuse a sweep of more than :data:`MAX_POINTS` points unless ``force``.
+
+    >>> check_size(10**7)
+    Traceback (most recent call last):
+    ...
+    featmech.errors.InputError: the sweep has 10,000,000 points (grid points × seeds), over 1,000,000 (about 10 GB to plan); pass force=True (--force) to run it
+
+    Raises:
+        InputError: too many points.
+    """
+    if n_points > MAX_POINTS and not force:
+        raise InputError(f"the sweep has {n_points:,} points (grid points × seeds), over {MAX_POINTS:,} "
+                         f"(about {n_points * 1e3 / 1e9:.3g} GB to plan); pass force=True (--force) to run it")
+
+
+def _size(data: Mapping[str, Any], axes: Mapping[str, Any]) -> int:
+    """The number of points a spec asks for, counted before any axis is built (an upper bound:
+    an integer range may merge values)."""
+    seeds = data.get("seeds", [0])
+    n = len(seeds) if isinstance(seeds, (list, tuple)) else 1
+    for ax in axes.values():
+        if isinstance(ax, Mapping):
+            num = ax.get("num", 1)
+            n *= num if isinstance(num, int) and not isinstance(num, bool) and num > 0 else 1
+        elif isinstance(ax, (list, tuple)):
+            n *= max(len(ax), 1)
+    return n
+
+
+def parse_spec(data: Mapping[str, Any], source: str = "", *, force: bool = False) -> Spec:
     """Validate a spec given as a mapping (what ``tomllib`` returns).
 
     Arguments:
@@ -150,6 +183,8 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
             axis is a list of values or a range ``{start, stop, num, scale = "linear"|"log"}``
             (an integer parameter's range is rounded and de-duplicated).
         source: where the spec came from (kept in :attr:`Spec.source`).
+        force: allow more than :data:`MAX_POINTS` points (counted from the spec before any axis
+            is built, so that a huge grid is refused at once rather than filling the memory).
 
     Returns:
         The validated :class:`Spec`, every value in its canonical type.
@@ -157,7 +192,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
     Raises:
         InputError: an unknown key or computation, a value a CLI option would refuse (wrong
             type, out of range, a fractional integer), repeated seeds or axis values, a key both
-            fixed and swept, an empty or inverted range.
+            fixed and swept, an empty or inverted range, too many points without ``force``.
     """
     if not isinstance(data, Mapping):
         raise InputError(f"spec: expected a table of keys, got {type(data).__name__}")
@@ -170,6 +205,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
     if "seed" in fixed_in or "seed" in axes_in:
         raise InputError("spec: give seeds as the top-level list seeds = [...], not in [fixed] or [axes]")
     fixed = {k: comp.check(k, v, "spec [fixed]: ") for k, v in fixed_in.items()}
+    check_size(_size(data, axes_in), force)
     axes: dict[str, tuple[Any, ...]] = {}
     for name, ax in axes_in.items():
         comp.check_name(name, "spec [axes]: ")
@@ -186,14 +222,30 @@ def parse_spec(data: Mapping[str, Any], source: str = "") -> Spec:
         values = tuple(comp.check(name, v, f"spec [axes] {name}: ") for v in vals)
         _distinct(f"spec [axes] {name}: the values", values)
         axes[name] = values
+    _check_together(comp, fixed, axes)
     return Spec(comp.name, seeds, fixed, axes, source)
 
 
-def load_spec(path: str | os.PathLike[str]) -> Spec:
+def _check_together(comp: Computation, fixed: Mapping[str, Any], axes: Mapping[str, tuple[Any, ...]]) -> None:
+    """The rules between parameters that no single value breaks, refused as the command line
+    refuses them (rather than every point failing later): label noise needs minibatches."""
+    if "noise" in comp.params and "batch_size" in comp.params:
+        defaults = comp.default_config()
+
+        def values(name: str) -> tuple[Any, ...]:
+            return axes.get(name, (fixed.get(name, defaults.get(name)),))
+
+        if any(n for n in values("noise")) and None in values("batch_size"):
+            raise InputError("spec: noise > 0 needs batch_size (label noise only enters through minibatches); "
+                             "set batch_size in [fixed] or on an axis")
+
+
+def load_spec(path: str | os.PathLike[str], *, force: bool = False) -> Spec:
     """Read and validate a TOML spec file (``tomllib``: nothing in it is executed or unpickled).
 
     Arguments:
         path: the ``.toml`` file.
+        force: allow more than :data:`MAX_POINTS` points (:func:`parse_spec`).
 
     Returns:
         The validated :class:`Spec` (its ``source`` is ``path``).
@@ -204,6 +256,8 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
     """
     import tomllib
 
+    if str(path) == "":
+        raise InputError("spec file path is empty; give a .toml file")
     p = Path(path)
     if not p.is_file():
         raise InputError(f"spec file {str(p)!r} does not exist" if not p.exists()
@@ -212,7 +266,7 @@ def load_spec(path: str | os.PathLike[str]) -> Spec:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"spec file {str(p)!r} is not valid TOML: {exc}") from exc
-    return parse_spec(data, str(p))
+    return parse_spec(data, str(p), force=force)
 
 
 def points(spec: Spec) -> list[Point]:

@@ -15,6 +15,11 @@ Schema (``featmech-store`` format 1):
 - ``arrays(key, name, data)``: trajectories as ``.npy`` bytes (read back with
   ``allow_pickle=False``).
 
+Faults a user can fix are :class:`~featmech.errors.InputError` naming the store: a directory, a
+device or another non-regular file, a missing directory, a non-SQLite file, a read-only store, a
+store locked by another process for longer than :data:`LOCK_TIMEOUT` seconds, a full disk (the
+transaction being written is rolled back; what was committed before is kept).
+
 Records in and out are typed: :meth:`Store.write` takes :class:`~featmech.records.PointOutcome`
 objects, :meth:`Store.points` returns :class:`StoredPoint` objects and :meth:`Store.status_report`
 a :class:`StoreStatus`; tables go out through :class:`featmech.tables.Table`.
@@ -25,6 +30,8 @@ True
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import io
 import json
@@ -45,7 +52,7 @@ from featmech.records import PointOutcome, PointResult
 from featmech.tables import Table
 
 __all__ = ["Store", "StoredPoint", "StoreStatus", "FailedPoint", "ExportReport", "point_key", "store_status",
-           "export_store", "FORMAT", "SCHEMA", "EXPORT_FORMATS", "STATUSES"]
+           "export_store", "FORMAT", "SCHEMA", "EXPORT_FORMATS", "STATUSES", "LOCK_TIMEOUT"]
 
 FORMAT = "featmech-store"
 SCHEMA = "1"
@@ -53,6 +60,8 @@ SCHEMA = "1"
 EXPORT_FORMATS = ("csv", "parquet")
 #: the status of a stored point
 STATUSES = ("done", "failed")
+#: seconds a store waits for another process's write lock before giving up (an error naming the store)
+LOCK_TIMEOUT = 60.0
 # insert a point; on a key already stored, replace only a failed row by a finished one
 _UPSERT = ("INSERT INTO points VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
            "computation = excluded.computation, config = excluded.config, status = excluded.status, "
@@ -227,48 +236,157 @@ def _db_files(p: Path) -> set[Path]:
     return {base} | {base.with_name(base.name + s) for s in ("-wal", "-shm", "-journal")}
 
 
+def _db_error(path: Path, exc: sqlite3.Error, timeout: float) -> InputError | None:
+    """The user's side of an SQLite error (locked, read-only, full, unopenable, corrupted), or ``None``."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    msg = str(exc)
+    where = f"store {str(path)!r}"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in msg:
+        return InputError(f"{where} is locked by another process (waited {timeout:g} s for its write lock); "
+                          "run again when that process is done")
+    if name.startswith("SQLITE_READONLY") or "readonly database" in msg:
+        return InputError(f"{where} is read-only ({msg}); give a store you can write, or copy it")
+    if name == "SQLITE_FULL" or "database or disk is full" in msg:
+        return InputError(f"{where}: no space left on device ({msg}); the points stored before are kept: "
+                          "free space and run the same command to resume")
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open database" in msg:
+        return InputError(f"cannot open {where} ({msg}); check the permissions of the file and its directory")
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in msg:
+        return InputError(f"{where}: disk I/O error ({msg})")
+    if name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or type(exc) is sqlite3.DatabaseError:
+        return InputError(f"{str(path)!r} is not a featmech store (not an SQLite database or corrupted: {msg})")
+    return None
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path``: through a temporary file and an atomic rename for a regular file,
+    straight into anything else that exists (a device such as ``/dev/full``, a pipe), never replacing it.
+
+    Raises:
+        OSError: it cannot be written; the error names ``path``.
+    """
+    if path.exists() and not path.is_file():
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise type(exc)(exc.errno or errno.EIO, exc.strerror or str(exc), str(path)) from exc
+        return
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise type(exc)(exc.errno or errno.EIO, exc.strerror or str(exc), str(path)) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+class _Rollback(Exception):
+    """Ends a transaction with a rollback and no error (:meth:`Store._probe_writable`)."""
+
+
 class Store:
     """A results store at ``path``, opened (or created) and checked.
+
+    A store opened for writing is checked to be writable when opened: a read-only store, or one
+    whose write lock another process holds for more than ``timeout`` seconds, is an error before
+    anything is computed.
 
     Arguments:
         path: the SQLite file (e.g. ``results.db``).
         create: create it if it does not exist (else a missing store is an error).
-        timeout: seconds to wait for another writer's lock.
+        timeout: seconds to wait for another writer's lock (default :data:`LOCK_TIMEOUT`).
+        readonly: open it for reading only (``sweep status``, ``sweep export``): it must exist, is
+            never changed, and may be read-only.
 
     Raises:
-        InputError: ``path`` is a directory, does not exist (with ``create=False``), lies in a
-            missing directory, is not an SQLite file, is a foreign SQLite database or is corrupted.
+        InputError: ``path`` is empty, a directory or not a regular file, does not exist (with
+            ``create=False`` or ``readonly``), lies in a missing directory, is not an SQLite file,
+            is a foreign SQLite database or is corrupted; or (for writing) it is read-only or
+            locked by another process for ``timeout`` seconds.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, timeout: float = 60.0) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True, timeout: float | None = None,
+                 readonly: bool = False) -> None:
+        p = self.check_path(path, create=create and not readonly)
+        exists = p.exists() and p.stat().st_size > 0
+        self.path = p
+        self.timeout = LOCK_TIMEOUT if timeout is None else float(timeout)
+        self.readonly = readonly
+        try:
+            if readonly:
+                self.db = sqlite3.connect(p.resolve().as_uri() + "?mode=ro", uri=True, timeout=self.timeout,
+                                          isolation_level=None)
+            else:
+                self.db = sqlite3.connect(str(p), timeout=self.timeout, isolation_level=None)
+        except sqlite3.Error as exc:  # e.g. a directory without write permission
+            raise _db_error(p, exc, self.timeout) or InputError(f"cannot open store {str(p)!r}: {exc}") from exc
+        try:
+            with self._errors():
+                self.db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+                if exists:
+                    self._check()
+                else:
+                    self._create()
+                if not readonly:
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                    self._probe_writable()
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self.db.execute("PRAGMA cache_size = -65536")
+        except BaseException:
+            self.db.close()
+            raise
+
+    @staticmethod
+    def check_path(path: str | os.PathLike[str], *, create: bool = True) -> Path:
+        """Check a store path without opening it (what :class:`Store` checks first).
+
+        Arguments:
+            path: the store file.
+            create: whether a missing store may be created.
+
+        Returns:
+            The path.
+
+        Raises:
+            InputError: empty, a directory, not a regular file (a device, a pipe), missing (with
+                ``create=False``; an empty file counts as missing), or in a missing directory.
+        """
+        if str(path) == "":
+            raise InputError("store path is empty; give a file name such as results.db")
         p = Path(path)
         if p.is_dir():
             raise InputError(f"store path {str(p)!r} is a directory; give a file name such as results.db")
+        if p.exists() and not p.is_file():
+            raise InputError(f"store path {str(p)!r} is not a regular file (a device, a pipe, …); "
+                             "give a file name such as results.db")
         exists = p.exists() and p.stat().st_size > 0
         if not exists and not create:
-            raise InputError(f"store {str(p)!r} does not exist")
-        if not exists and not p.parent.exists():
+            raise InputError(f"store {str(p)!r} does not exist" if not p.exists()
+                             else f"store {str(p)!r} is an empty file, not a featmech store")
+        if not exists and not p.parent.is_dir():
             raise InputError(f"the directory of store {str(p)!r} does not exist")
-        self.path = p
+        return p
+
+    @contextlib.contextmanager
+    def _errors(self) -> Any:
+        """Turn the SQLite errors a user can fix into :class:`InputError` naming the store."""
         try:
-            self.db = sqlite3.connect(str(p), timeout=timeout, isolation_level=None)
-        except sqlite3.OperationalError as exc:  # e.g. a directory without write permission
-            raise InputError(f"cannot open store {str(p)!r}: {exc}") from exc
-        try:
-            self.db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
-            if exists:
-                self._check()
-            else:
-                self._create()
-            self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA cache_size = -65536")
-        except sqlite3.DatabaseError as exc:
-            self.db.close()
-            raise InputError(f"{str(p)!r} is not a featmech store (not an SQLite database or corrupted: {exc})") from exc
-        except InputError:
-            self.db.close()
-            raise
+            yield
+        except sqlite3.Error as exc:
+            err = _db_error(self.path, exc, self.timeout)
+            if err is None:
+                raise
+            raise err from exc
+
+    def _probe_writable(self) -> None:
+        """Take the write lock and write one unchanged value, then roll back: a read-only or locked
+        store fails here, before a sweep computes anything."""
+        with self._tx() as db:
+            db.execute("UPDATE meta SET value = value WHERE key = 'format'")
+            raise _Rollback
 
     def _create(self) -> None:
         with self._tx():
@@ -299,8 +417,20 @@ class Store:
             self.db.execute("BEGIN IMMEDIATE")
             return self.db
 
-        def __exit__(self, et: Any, *_: Any) -> None:
-            self.db.execute("COMMIT" if et is None else "ROLLBACK")
+        def __exit__(self, et: Any, *_: Any) -> bool:
+            if et is None:
+                try:
+                    self.db.execute("COMMIT")
+                except sqlite3.Error:  # e.g. a full disk at the commit: nothing of it stays
+                    self._rollback()
+                    raise
+                return False
+            self._rollback()
+            return et is _Rollback
+
+        def _rollback(self) -> None:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already (full, I/O error)
+                self.db.execute("ROLLBACK")
 
     def _tx(self) -> "Store._Tx":
         return Store._Tx(self.db)
@@ -333,21 +463,28 @@ class Store:
             How many rows were written.
         """
         now = time.time()
+        version, encode = __version__, _encode
         batch: dict[str, tuple[tuple[Any, ...], Mapping[str, NDArray[Any]] | None]] = {}
-        for o in outcomes:
-            ok = o.ok and o.result is not None
-            prev = batch.get(o.key)
+        seen = batch.get
+        for o in outcomes:  # the hot loop of a sweep's writes: plain locals, no copies of plain dicts
+            res, key, cfg = o.result, o.key, o.config
+            ok = res is not None and o.error is None
+            prev = seen(key)
             if prev is not None and (prev[0][3] == "done" or not ok):
                 continue  # the same key twice in one batch: the first success wins
-            row = (o.key, computation, _encode(dict(o.config)), "done" if ok else "failed",
-                   _encode(dict(o.result.scalars)) if ok and o.result is not None else None,
-                   None if ok else (o.error or "no result"), __version__, float(o.seconds), now)
-            batch[o.key] = (row, o.result.arrays if ok and o.result is not None and o.result.arrays else None)
+            cfg_json = encode(cfg if type(cfg) is dict else dict(cfg))
+            if ok:
+                sc = res.scalars  # type: ignore[union-attr]
+                batch[key] = ((key, computation, cfg_json, "done", encode(sc if type(sc) is dict else dict(sc)), None,
+                               version, float(o.seconds), now), res.arrays or None)  # type: ignore[union-attr]
+            else:
+                batch[key] = ((key, computation, cfg_json, "failed", None, o.error or "no result", version,
+                               float(o.seconds), now), None)
         if not batch:
             return 0
         plain = [row for row, arrays in batch.values() if arrays is None]
         with_arrays = [(row, arrays) for row, arrays in batch.values() if arrays is not None]
-        with self._tx() as db:
+        with self._errors(), self._tx() as db:
             before = db.total_changes
             # sorted by key: B-tree inserts in order are the fastest SQLite can do
             db.executemany(_UPSERT, sorted(plain, key=itemgetter(0)))
@@ -393,7 +530,8 @@ class Store:
         Returns:
             key -> ``"done"`` or ``"failed"``, for stored points only.
         """
-        d = dict(self.db.execute("SELECT key, status FROM points").fetchall())
+        with self._errors():
+            d = dict(self.db.execute("SELECT key, status FROM points").fetchall())
         if keys is not None:
             ks = set(keys)
             d = {k: v for k, v in d.items() if k in ks}
@@ -402,8 +540,9 @@ class Store:
     def counts(self) -> dict[str, int]:
         """``{"done": n, "failed": m}``."""
         out = {"done": 0, "failed": 0}
-        for st, n in self.db.execute("SELECT status, count(*) FROM points GROUP BY status"):
-            out[st] = n
+        with self._errors():
+            for st, n in self.db.execute("SELECT status, count(*) FROM points GROUP BY status").fetchall():
+                out[st] = n
         return out
 
     def status_report(self) -> StoreStatus:
@@ -431,8 +570,10 @@ class Store:
                 raise InputError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
             q += " WHERE status = ?"
             args = (status,)
+        with self._errors():
+            rows = self.db.execute(q + " ORDER BY created, key", args).fetchall()
         return [StoredPoint(key, comp, json.loads(cfg), st, json.loads(res) if res else {}, err, ver, sec)
-                for key, comp, cfg, st, res, err, ver, sec in self.db.execute(q + " ORDER BY created, key", args)]
+                for key, comp, cfg, st, res, err, ver, sec in rows]
 
     def rows(self, status: str | None = None) -> list[dict[str, Any]]:
         """:meth:`points` as dicts with named keys (``key``, ``config``, ``result``, ``error``, …)."""
@@ -456,19 +597,21 @@ class Store:
             status: ``"done"`` (default) or ``"failed"`` (then an ``error`` column is added).
 
         Returns:
-            column name -> list of values (``None`` where a point lacks a column).
+            column name -> list of values (``None`` where a point lacks a column). A result
+            named like a parameter (the ``t_max`` a trajectory used when its parameter was
+            ``None``) is the column ``NAME_result``: no result is hidden by a parameter.
         """
         pts = self.points(status)
         pcols: list[str] = []
         rcols: list[str] = []
         for r in pts:
             pcols += [k for k in r.config if k not in pcols]
-            rcols += [k for k in r.result if k not in rcols and k not in pcols]
+            rcols += [k for k in r.result if k not in rcols]
         cols: dict[str, list[Any]] = {"key": [r.key for r in pts], "computation": [r.computation for r in pts]}
         for k in pcols:
             cols[k] = [r.config.get(k) for r in pts]
-        for k in rcols:
-            cols[k] = [r.result.get(k) for r in pts]
+        for k in rcols:  # a result named like a parameter (t_max: the one used) is kept as NAME_result
+            cols[k + "_result" if k in pcols or k in ("key", "computation") else k] = [r.result.get(k) for r in pts]
         if status == "failed":
             cols["error"] = [r.error for r in pts]
         return cols
@@ -485,10 +628,13 @@ class Store:
         """The finished points as an xarray Dataset indexed by the parameters that vary (seed included).
 
         Arguments:
-            dims: the index parameters (default: every parameter with more than one value).
+            dims: the index parameters (default: every parameter with more than one value; the
+                seed for a store whose points share every parameter, a single point say).
 
         Raises:
-            InputError: the store has no finished points.
+            InputError: the store has no finished points, ``dims`` names no parameter, or two
+                points share the index (several computations or featmech versions in one store:
+                pass ``dims`` or use :meth:`to_pandas`).
         """
         pts = self.points("done")
         if not pts:
@@ -496,50 +642,74 @@ class Store:
         df = self.to_pandas()
         pkeys = list(dict.fromkeys(k for r in pts for k in r.config))
         rkeys = [c for c in df.columns if c not in pkeys and c not in ("key", "computation")]
-        dims = [k for k in pkeys if df[k].nunique() > 1] if dims is None else list(dims)
-        return df.set_index(dims)[rkeys].to_xarray()
+        if dims is None:
+            dims = [k for k in pkeys if df[k].nunique(dropna=False) > 1] or (["seed"] if "seed" in pkeys else ["key"])
+        else:
+            dims = list(dims)
+            unknown = [d for d in dims if d not in pkeys and d != "key"]
+            if unknown or not dims:
+                raise InputError(f"dims must name parameters of the store ({', '.join(pkeys)}), got {dims!r}")
+        if df.duplicated(subset=dims).any():
+            raise InputError(f"points of the store share the index {', '.join(dims)} (several computations or "
+                             "featmech versions?); pass dims= or use to_pandas()")
+        return df.set_index(dims)[[c for c in rkeys if c not in dims]].to_xarray()
 
     def export(self, path: str | os.PathLike[str], fmt: str = "csv") -> Path:
         """Write the finished points as CSV (through :class:`~featmech.tables.Table`) or Parquet
         (through pandas; needs pyarrow).
 
+        The file is written whole or not at all: through a temporary file renamed into place, or
+        straight into an existing device or pipe (``/dev/stdout``; ``/dev/full`` fails with "no
+        space left on device"), which is never replaced.
+
         Arguments:
-            path: the output file (written atomically for CSV).
+            path: the output file.
             fmt: ``"csv"`` or ``"parquet"``.
 
         Returns:
             ``path``.
 
         Raises:
-            InputError: an unknown format, or ``path`` is the store itself (or its WAL/SHM file).
-            OSError: the file cannot be written.
+            InputError: an unknown format, an empty path, a directory, a missing directory, or
+                ``path`` is the store itself (or its WAL/SHM file, or a link to it).
+            OSError: the file cannot be written (the error names ``path``).
         """
-        p = Path(path)
         if fmt not in EXPORT_FORMATS:
             raise InputError(f"export format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+        if str(path) == "":
+            raise InputError("export path is empty; give a file name")
+        p = Path(path)
         if p.resolve() in _db_files(self.path) or (p.exists() and self.path.exists() and os.path.samefile(p, self.path)):
             raise InputError(f"export path {str(p)!r} is the store itself; give another file name")
         if p.is_dir():
             raise InputError(f"export path {str(p)!r} is a directory; give a file name")
+        if not p.parent.is_dir():
+            what = "is not a directory" if p.parent.exists() else "does not exist"
+            raise InputError(f"the directory of export path {str(p)!r} {what}")
         table = self.to_table()
         if fmt == "csv":
-            table.write(p, "csv")
+            data = table.render("csv").encode("utf-8")
         else:
             try:
                 import pyarrow  # type: ignore[import-untyped]  # noqa: F401
             except ImportError as exc:  # pragma: no cover - optional
                 raise ImportError("Parquet export needs pyarrow: pip install 'featmech[sweep]'") from exc
-            table.to_pandas().to_parquet(p, index=False)
+            buf = io.BytesIO()
+            table.to_pandas().to_parquet(buf, index=False)
+            data = buf.getvalue()
+        _write_file(p, data)
         return p
 
 
 def store_status(path: str | os.PathLike[str]) -> StoreStatus:
     """Open an existing store and report its counts and errors (``featmech sweep status``).
 
+    The store is opened read-only: a read-only store can be inspected, and nothing is changed.
+
     Raises:
         InputError: the store does not exist or is not a featmech store.
     """
-    with Store(path, create=False) as st:
+    with Store(path, readonly=True) as st:
         return st.status_report()
 
 
@@ -558,6 +728,6 @@ def export_store(path: str | os.PathLike[str], out: str | os.PathLike[str], fmt:
         InputError: the store does not exist or is not a store, ``out`` is the store, a bad format.
         OSError: the output cannot be written.
     """
-    with Store(path, create=False) as st:
+    with Store(path, readonly=True) as st:
         p = st.export(out, fmt)
         return ExportReport(p, fmt, st.counts()["done"])
