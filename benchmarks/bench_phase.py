@@ -27,7 +27,7 @@ def main() -> None:
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        pd = phase_diagram("width=1e1:1e6:log:1000", "kappa=1e-7:1:log:1000", seeds=1)
+        pd = phase_diagram("width=1e3:1e6:log:1000", "kappa=1e-7:1:log:1000", seeds=1)
         times.append(time.perf_counter() - t0)
     t = min(times)
     counts = pd.summary()["counts"]

@@ -304,3 +304,19 @@ def test_disk_full_names_the_file(monkeypatch, capsys, tmp_path):
     code, out, err = run(["canonical", "--out", str(tmp_path / "c")], capsys)
     assert code == 2 and err.count("\n") == 1
     assert str(tmp_path / "c" / "canonical.json") in err and "no space left on device" in err
+
+
+def test_writing_to_a_device_never_replaces_it(tmp_path) -> None:
+    """As root a rename could replace /dev/full by a regular file; a device is written into (and the
+    'no space left' error names it), never replaced."""
+    import os
+    import stat
+
+    from featmech.tables import Table
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+    with pytest.raises(OSError) as info:
+        Table({"a": [1.0]}).write("/dev/full", "csv")
+    assert "/dev/full" in str(info.value)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)

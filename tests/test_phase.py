@@ -90,7 +90,7 @@ def test_bad_axes(spec, match):
 
 def test_bad_grids_and_thresholds():
     with pytest.raises(ValueError, match="force"):
-        phase_diagram("width=1e1:1e6:log:10000", "kappa=1e-6:1:log:10001", seeds=1)
+        phase_diagram("sigma_w=1e-3:1:log:10000", "kappa=1e-6:1:log:10001", seeds=1)
     with pytest.raises(ValueError, match="different"):
         phase_diagram("kappa=1e-3:1:log:3", "kappa=1e-3:1:log:3")
     with pytest.raises(ValueError, match="is an axis"):
@@ -222,3 +222,16 @@ def test_points_that_earn_no_label_are_undetermined_not_kernel() -> None:
     maj = pd.majority_label()
     assert [LABELS[i] for i in maj[:, 0]] == ["undetermined", "undetermined"]
     assert all(LABELS[i] != "undetermined" for i in maj[:, 1])
+
+
+def test_hyperparameter_axes_keep_the_seed_axis_and_width_ranges_have_no_repeats() -> None:
+    """target and data_var axes (no init parameter on either axis) crashed the CLI map: the seed axis
+    was lost when the Gram sample had no grid shape; width ranges rounded into repeated values."""
+    from featmech.analysis.phase import parse_axis
+
+    for x in ("target=-1,1", "data_var=0,1", "target=0.5,2"):
+        pd = phase_diagram(x, "kappa=1e-3,1", {"width": 100}, seeds=3)
+        assert pd.label.shape == pd.shape == (3, 2, 2)
+        assert pd.majority_label().shape == (2, 2)
+        assert len(pd.table().columns["seed"]) == 12
+    assert parse_axis("width=1:3:linear:5").values.tolist() == [1.0, 2.0, 3.0]

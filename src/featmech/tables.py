@@ -202,11 +202,19 @@ class Table:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and an atomic rename.
+    """Write ``text`` (UTF-8) to ``path`` through a temporary file and an atomic rename (a device or
+    FIFO is written into directly, never replaced).
 
     Raises:
         OSError: the file cannot be written; its ``filename`` is ``path`` (not the temporary).
     """
+    if path.exists() and not path.is_file():  # a device or FIFO (e.g. /dev/stdout): write into it, never replace it
+        try:
+            with path.open("w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from exc
+        return
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         tmp.write_text(text, encoding="utf-8")

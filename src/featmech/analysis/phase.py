@@ -196,7 +196,7 @@ def parse_axis(spec: str) -> Axis:
         else:
             vals = np.linspace(start, stop, num)
         if PARAMETERS[name].kind == "int":  # the grid of an integer parameter: its nearest integers
-            vals = np.clip(np.round(vals), start, stop)
+            vals = np.unique(np.clip(np.round(vals), start, stop))  # rounding may repeat values: keep each once
         return Axis(name, vals, scale)
     try:
         vals = np.array([float(v) for v in rest.split(",") if v.strip()])
@@ -374,6 +374,8 @@ def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | Non
         grid["eta_u"] = ratio * grid["eta_w"]
     shape2 = (ya.values.size, xa.values.size)
     g = sample_gram(grid["width"], grid["sigma_u"], grid["sigma_w"], rho=grid["rho"], seed=base_seed, size=nseeds)
+    if len(g.shape) == 1:  # neither axis is an init parameter: keep the seed axis in front of the grid
+        g = Gram.trusted(*(getattr(g, f).reshape(nseeds, 1, 1) for f in ("uu", "ww", "uw", "area")))
     hyper = Hyper(eta_u=grid["eta_u"], eta_w=grid["eta_w"], kappa=grid["kappa"], target=grid["target"],
                   data_var=grid["data_var"])
     cl = classify_solution(solve(g, hyper), th)
