@@ -173,14 +173,8 @@ def experiment_init_scale(scales: str, lr: float, **kw: Any) -> None:
       featmech experiment init-scale --dataset digits --scales 0.1,0.3,1,3,10 --out out/scale
       featmech experiment init-scale --dataset mnist --data-dir ~/data/mnist --max-train 5000
     """
-    values = parse_floats(scales, "--scales")
-    _check_time(kw, values, "--scales")
-    check_out_dir(kw["out_dir"])
-    ex = experiments_module()
-    result = ex.init_scale_experiment(values, seeds=_seeds(kw["n_seeds"]), lr=lr,
-                                      thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw),
-                                      progress=progress_reporter("experiment init-scale", not kw["quiet"]))
-    _network_sweep(result, "init_scale", kw["out_dir"], kw["fmt"], "init scale (weights ~ N(0, scale²/fan-in))")
+    _run_network_experiment("init-scale", "init_scale", parse_floats(scales, "--scales"), "--scales", lr, kw,
+                            "init scale (weights ~ N(0, scale²/fan-in))")
 
 
 @experiment.command("lr-ratio")
@@ -195,14 +189,19 @@ def experiment_lr_ratio(ratios: str, lr: float, **kw: Any) -> None:
     Example:
       featmech experiment lr-ratio --dataset digits --out out/lr
     """
-    values = parse_floats(ratios, "--ratios")
-    _check_time(kw, values, "--ratios")
+    _run_network_experiment("lr-ratio", "lr_ratio", parse_floats(ratios, "--ratios"), "--ratios", lr, kw,
+                            "learning-rate ratio η_out / η_hidden")
+
+
+def _run_network_experiment(command: str, name: str, values: list[float], option_name: str, lr: float,
+                            kw: dict[str, Any], xlabel: str) -> None:
+    """Check the size and the output directory, run ``<name>_experiment`` with progress, present it."""
+    _check_time(kw, values, option_name)
     check_out_dir(kw["out_dir"])
-    ex = experiments_module()
-    result = ex.lr_ratio_experiment(values, seeds=_seeds(kw["n_seeds"]), lr=lr,
-                                    thresholds=Thresholds(**pick(kw, "thresholds")), **_network_kwargs(kw),
-                                    progress=progress_reporter("experiment lr-ratio", not kw["quiet"]))
-    _network_sweep(result, "lr_ratio", kw["out_dir"], kw["fmt"], "learning-rate ratio η_out / η_hidden")
+    run = getattr(experiments_module(), f"{name}_experiment")
+    result = run(values, seeds=_seeds(kw["n_seeds"]), lr=lr, thresholds=Thresholds(**pick(kw, "thresholds")),
+                 **_network_kwargs(kw), progress=progress_reporter(f"experiment {command}", not kw["quiet"]))
+    _network_sweep(result, name, kw["out_dir"], kw["fmt"], xlabel)
 
 
 def _network_kwargs(kw: Mapping[str, Any]) -> dict[str, Any]:
