@@ -52,8 +52,8 @@ def main() -> None:
         o2 = best["ntk"] / best["plain"] - 1
         rows += [
             f"| SGD step, digits MLP 64→256→256→10, {label} | {best['plain'] / steps * 1e3:.3f} ms | | |",
-            f"| {label}: + norms and ζ every step | +{o1 * 100:.1f} % | ≤ 5 % | {'met' if o1 <= 0.05 else 'NOT met'} |",
-            f"| {label}: + norms, ζ every step and NTK on 64 probes every 50 steps | +{o2 * 100:.1f} % | ≤ 15 % | "
+            f"| {label}: + norms and ζ every step | {o1 * 100:+.1f} % | ≤ 5 % | {'met' if o1 <= 0.05 else 'NOT met'} |",
+            f"| {label}: + norms, ζ every step and NTK on 64 probes every 50 steps | {o2 * 100:+.1f} % | ≤ 15 % | "
             f"{'met' if o2 <= 0.15 else 'NOT met'} |",
         ]
     body = "\n".join(rows) + (
