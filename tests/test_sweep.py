@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from storeutil import count_points
 
 from featmech.errors import InputError
 from featmech.records import PointOutcome, PointResult
@@ -68,16 +69,6 @@ def test_serial_sweep_resume_and_export(tmp_path):
         assert dict(ds.sizes) == {"kappa": 3, "seed": 2, "sigma_u": 2}
 
 
-def _count(db: Path) -> int:
-    try:
-        con = sqlite3.connect(str(db), timeout=5)
-        n = con.execute("SELECT count(*) FROM points").fetchone()[0]
-        con.close()
-        return n
-    except sqlite3.Error:
-        return 0
-
-
 def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path):
     spec_path = write_spec(tmp_path, steps=40000, n=4)  # 16 points of ~0.1–0.3 s
     db = tmp_path / "k.db"
@@ -85,11 +76,11 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(tmp_path):
            "--chunk-size", "1", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
-    while _count(db) < 4 and time.time() - t0 < 120:
+    while count_points(db) < 4 and time.time() - t0 < 120:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = _count(db)
+    before = count_points(db)
     assert 4 <= before < 16
     with Store(db) as st:  # the killed store is intact
         keys_before = set(st.status())

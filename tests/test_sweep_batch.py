@@ -7,14 +7,13 @@ from __future__ import annotations
 import math
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
+from storeutil import count_points
 
 import featmech.analysis.runs as runs_module
 from featmech.analysis.runs import (
@@ -323,16 +322,6 @@ kappa = {start = 1e-3, stop = 1.0, num = 6, scale = "log"}
 """
 
 
-def _count(db: Path) -> int:
-    try:
-        con = sqlite3.connect(str(db), timeout=5)
-        n = con.execute("SELECT count(*) FROM points").fetchone()[0]
-        con.close()
-        return n
-    except sqlite3.Error:
-        return 0
-
-
 def test_resume_after_sigkill_with_batched_chunks_is_exact(tmp_path):
     spec_path = tmp_path / "spec.toml"
     spec_path.write_text(SPEC)  # 24 points, chunks of 4 (one batched call of ~0.7 s each)
@@ -341,11 +330,11 @@ def test_resume_after_sigkill_with_batched_chunks_is_exact(tmp_path):
            "--chunk-size", "4", "--quiet"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
-    while _count(db) < 4 and time.time() - t0 < 120:
+    while count_points(db) < 4 and time.time() - t0 < 120:
         time.sleep(0.02)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    before = _count(db)
+    before = count_points(db)
     assert 4 <= before < 24 and before % 4 == 0  # whole chunks only: one transaction per chunk
     spec = load_spec(spec_path)
     rep = run_sweep(spec, db, executor="serial", progress=False)
