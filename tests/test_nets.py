@@ -444,3 +444,16 @@ def test_full_activation_experiments():
         res = activations_experiment(case)
         assert res.runs[0].theory_max_deviation <= 1e-3
         assert res.runs[0].mechanism == case
+
+
+def test_mnist1d_is_the_generator_default_split():
+    """MNIST-1D comes from mnist1d's make_dataset on its defaults (4000/1000, 40 features), read-only."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    from featmech.data import load_dataset
+    ds = load_dataset("mnist1d")
+    ref = make_dataset(get_dataset_args())
+    assert ds.x_train.shape == (4000, 40) and ds.x_test.shape == (1000, 40) and ds.n_classes == 10
+    np.testing.assert_array_equal(ds.x_train, ref["x"])
+    np.testing.assert_array_equal(ds.y_test, ref["y_test"])
+    assert not ds.x_train.flags.writeable

@@ -338,7 +338,7 @@ def test_sweep_cli_errors(tmp_path, capsys):
     ('computation = "simulate"\n[fixed]\nwidth = 2.5\n', "width must be an integer"),
     ('computation = "simulate"\n[fixed]\nrho = 2\n', r"rho must be in \[-1, 1\]"),
     ('computation = "simulate"\n[fixed]\nmomentum = 1.0\n', "momentum must be in"),
-    ('computation = "network"\n[fixed]\ndataset = "imagenet"\n', "dataset must be one of digits, mnist, cifar10"),
+    ('computation = "network"\n[fixed]\ndataset = "imagenet"\n', "dataset must be one of digits, mnist1d, mnist, cifar10"),
     ('computation = "network"\n[fixed]\nquick = 1\n', "quick must be true or false"),
     ('computation = "simulate"\n[axes]\nlr = [0.01, 0.0]\n', r"spec \[axes\] lr: lr must be in \(0, inf\)"),
     ('computation = "simulate"\n[axes]\nsigma_u = {start = -1.0, stop = 1.0, num = 3}\n', "sigma_u must be in"),

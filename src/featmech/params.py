@@ -171,8 +171,8 @@ PARAMETERS: dict[str, Param] = dict([
     _p("delta", "float", 0.1, "Alignment change threshold δ.", low=0.0, low_open=True, symbol="δ"),
     _p("factor", "float", 10.0, "Layer-balance change factor F.", low=1.0, symbol="F"),
     # networks (PyTorch extra)
-    _p("dataset", "str", "digits", "Data set: digits (bundled), mnist or cifar10 (files on disk).",
-       choices=("digits", "mnist", "cifar10")),
+    _p("dataset", "str", "digits", "Data set: digits (bundled), mnist1d (generated), mnist or cifar10 (files on disk).",
+       choices=("digits", "mnist1d", "mnist", "cifar10")),
     _p("data_dir", "str", None, "Directory with the MNIST IDX or CIFAR-10 binary files.", optional=True),
     _p("arch", "str", "mlp", "Network architecture.", choices=("mlp", "cnn")),
     _p("scale", "float", 1.0, "Init scale (weights ~ N(0, scale²/fan-in)).", low=0.0, low_open=True),
