@@ -7,8 +7,8 @@ arguments (5000 signals of length 40, 10 classes, the standard 4000/1000 train/t
 downloading helpers are never called). MNIST is read from the four IDX files (raw or
 ``.gz``) and CIFAR-10 from its binary version (``data_batch_1.bin`` … ``test_batch.bin``) in a
 directory the user already has; neither reader ever unpickles anything.
-All arrays are float64 (images scaled to [0, 1]; MNIST-1D's real-valued signals as generated), flattened to (n, features), with int64 labels,
-and read-only (copy one to change it).
+All arrays are float64 (images scaled to [0, 1]; MNIST-1D's real-valued signals as generated),
+flattened to (n, features), with int64 labels, and read-only (copy one to change it).
 
 >>> x, y = regression_1d(4, target=2.0, seed=0)
 >>> x.shape, bool(np.allclose(y, 2.0 * x))
