@@ -13,8 +13,10 @@ store):
   cannot be imported by a path is given to the point function directly (``make_model=``) and the
   configuration names it ``"callable:module.qualname#<hash of its source>"``
   (:func:`featmech.sweeps.widths.model_name`);
-- ``width`` (≥ 1) and ``seed`` (the model is built after ``torch.manual_seed(seed)``, and
-  ``diagnose`` gets the same seed);
+- ``width`` (≥ 1) and ``seed``: the model is built after ``torch.manual_seed(seed)`` by
+  ``make_model(width, seed=seed)`` when ``make_model`` takes a keyword ``seed`` (models that seed
+  their own init, such as :class:`~featmech.nets.networks.MLP`, need it to vary with the seed),
+  else by ``make_model(width)``; ``diagnose`` gets the same seed (minibatch order, probe);
 - ``data``: the SHA-256 of the data (:func:`featmech.sweeps.widths.data_hash`). The arrays themselves
   travel beside the configuration (``X=``, ``Y=``: bound to the function, pickled with the task),
   never inside it, so the store holds a 64-character digest per point rather than the data set;
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import importlib
-import math
+import inspect
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -55,6 +57,17 @@ def _import(path: str) -> Callable[[int], Any]:
     return obj  # type: ignore[no-any-return]
 
 
+def _takes_seed(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` accepts a keyword ``seed`` (then ``make_model(width, seed=seed)`` is called)."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    p = params.get("seed")
+    return (p is not None and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or any(
+        q.kind is q.VAR_KEYWORD for q in params.values())
+
+
 def _plain(value: Any) -> Any:
     """A scalar result as a JSON value (enums as their value, numpy scalars as Python numbers)."""
     if isinstance(value, enum.Enum):
@@ -80,8 +93,7 @@ def diagnose_point(config: Mapping[str, Any], *, X: Any = None, Y: Any = None,
 
     Returns:
         A :class:`~featmech.records.PointResult` whose scalars are ``Diagnosis.scalars()`` (labels
-        as strings) plus ``width``-independent bookkeeping: ``diverged`` (a final loss that is
-        not finite, or the regime ``unstable``) and ``seconds``.
+        as strings) plus ``diverged`` (status ``diverged`` or regime ``unstable``) and ``seconds``.
 
     Raises:
         InputError: no data, a ``make_model`` that is a non-importable callable not given, or that
@@ -106,7 +118,7 @@ def diagnose_point(config: Mapping[str, Any], *, X: Any = None, Y: Any = None,
     kwargs = {k: v for k, v in config.items() if k not in RESERVED}
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    built = make_model(width)
+    built = make_model(width, seed=seed) if _takes_seed(make_model) else make_model(width)
     if isinstance(built, tuple):
         if len(built) != 2:
             raise InputError(f"make_model({width}) returned a tuple of {len(built)}; expected (model, multipliers)")
@@ -120,10 +132,9 @@ def diagnose_point(config: Mapping[str, Any], *, X: Any = None, Y: Any = None,
     if not isinstance(model, torch.nn.Module):
         raise InputError(f"make_model({width}) must return a torch.nn.Module (or (module, multipliers)), "
                          f"got {type(model).__name__}")
+    kwargs.setdefault("progress", False)
     diag = diagnose(model, X, Y, seed=seed, **kwargs)
     scalars = {k: _plain(v) for k, v in diag.scalars().items()}
-    losses = [v for k, v in scalars.items() if "loss" in k and "final" in k and isinstance(v, (int, float))]
-    diverged = scalars.get("regime") == "unstable" or any(not math.isfinite(v) for v in losses)
-    scalars.setdefault("diverged", bool(diverged))
+    scalars.setdefault("diverged", scalars.get("status") == "diverged" or scalars.get("regime") == "unstable")
     scalars["seconds"] = time.perf_counter() - t0
     return PointResult(scalars)

@@ -17,8 +17,8 @@ The verdict (:class:`WidthVerdict`) reads the fitted exponents with a :class:`Wi
 
 1. **unstable** — a run diverged at the largest width (a non-finite final loss or regime
    ``unstable``), or the output at init grows with the width (slope > ``rising``);
-2. **kernel in the limit** — the NTK change falls with the width (slope < −``falling`` and the
-   upper end of its interval < 0), the linearization gap too (slope < −``falling``; ignored when
+2. **kernel in the limit** — the NTK change falls with the width (slope < −``falling`` and, when
+   the fit has at least 4 points, the upper end of its interval < 0), the linearization gap too (slope < −``falling``; ignored when
    the gap was not measured), and most runs at the largest width are ``kernel``;
 3. **feature learning persists** — the NTK change is flat (\|slope\| ≤ ``flat``) and every run at
    every width is ``feature``;
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import hashlib
 import importlib
 import inspect
@@ -257,7 +258,7 @@ def decide(rows: Sequence[Mapping[str, Any]], exponents: Mapping[str, Exponent],
     gap = exponents.get("linearization_gap")
     gap_slope = None if gap is None else gap.slope
     if ntk.slope < -rule.falling:
-        if ntk.high is not None and ntk.high >= 0:
+        if ntk.high is not None and ntk.points >= 4 and ntk.high >= 0:
             return (WidthVerdict.UNDETERMINED, f"the NTK change seems to fall (slope {ntk.describe()}) but its "
                     f"{rule.level:.0%} interval reaches 0 ({ntk.high:.3g})")
         if gap_slope is not None and gap_slope >= -rule.falling:
@@ -318,8 +319,9 @@ def model_name(make_model: str | Callable[[int], Any]) -> tuple[str, bool]:
     A path ``"module:function"`` is checked by importing it. A callable defined at the top level
     of an importable module (not ``__main__``) becomes its path. Anything else (a lambda, a
     closure, a function of ``__main__``, a callable object) is named
-    ``"callable:module.qualname#<12 hex digits of its source's SHA-256>"`` and runs only in this
-    process.
+    ``"callable:module.qualname#<12 hex digits>"``, the digits hashing its source (or ``repr``)
+    with the values it carries (a partial's arguments, a closure's cells, its defaults), and runs
+    only in this process.
 
     Returns:
         ``(name, importable)``.
@@ -348,11 +350,27 @@ def model_name(make_model: str | Callable[[int], Any]) -> tuple[str, bool]:
         with contextlib.suppress(InputError):
             if _import_path(f"{module}:{qual}") is make_model:
                 return f"{module}:{qual}", True
+    return f"callable:{module}.{qual}#{hashlib.sha256(_identity(make_model).encode()).hexdigest()[:12]}", False
+
+
+def _identity(fn: Any) -> str:
+    """What distinguishes a callable that has no import path: its source (or repr), and the values
+    it carries — a partial's arguments, a closure's cells, the defaults — so that two closures of
+    one ``def`` over different values get different keys."""
+    if isinstance(fn, functools.partial):
+        return f"partial({_identity(fn.func)}, {fn.args!r}, {sorted(fn.keywords.items())!r})"
     try:
-        src = inspect.getsource(make_model)
+        src = inspect.getsource(fn)
     except (OSError, TypeError):
-        src = repr(make_model)
-    return f"callable:{module}.{qual}#{hashlib.sha256(src.encode()).hexdigest()[:12]}", False
+        src = repr(fn)
+    cells = []
+    for c in getattr(fn, "__closure__", None) or ():
+        try:
+            v = c.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        cells.append(_identity(v) if callable(v) else repr(v))
+    return f"{src}|{cells!r}|{getattr(fn, '__defaults__', None)!r}|{getattr(fn, '__kwdefaults__', None)!r}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -573,8 +591,8 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
     """Diagnose a model family at every width and seed, fit the width exponents, give the verdict.
 
     Each (width, seed) is one point of the ``diagnose`` sweep computation
-    (:mod:`featmech.nets.diagnose_point`): ``torch.manual_seed(seed)``, ``make_model(width)``,
-    then ``diagnose(model, X, Y, seed=seed, **diagnose_kwargs)``. Points finished in ``store`` are
+    (:mod:`featmech.nets.diagnose_point`): ``torch.manual_seed(seed)``, ``make_model(width,
+    seed=seed)`` (or ``make_model(width)`` if it takes no ``seed``), then ``diagnose(model, X, Y, seed=seed, **diagnose_kwargs)``. Points finished in ``store`` are
     not recomputed (the key hashes the model's name, the width, the seed, the data and the
     keywords, and the package version).
 
@@ -584,7 +602,8 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
     :mod:`featmech.nets.parametrizations`).
 
     Arguments:
-        make_model: ``width -> nn.Module`` or ``width -> (nn.Module, multipliers)``, as a dotted
+        make_model: ``width -> nn.Module`` or ``width -> (nn.Module, multipliers)`` (optionally
+            with a keyword ``seed``: the init then varies with the seed), as a dotted
             path ``"module:function"`` or a callable (one that cannot be imported by a path runs
             only with ``executor="serial"``).
         widths: at least two distinct integers ≥ 1.
