@@ -15,14 +15,19 @@ with :math:`\hat\sigma^2 = \mathrm{RSS}/(n-2)`; the interval is :math:`b \pm t_{
 The verdict (:class:`WidthVerdict`) reads the fitted exponents with a :class:`WidthRule`
 (defaults: ``falling = 0.25``, ``flat = 0.2``, ``rising = 0.25``), in this order:
 
-1. **unstable** — a run diverged at the largest width (a non-finite final loss or regime
-   ``unstable``), or the output at init grows with the width (slope > ``rising``);
+1. **unstable** — a run diverged at the largest width (status ``diverged`` or regime
+   ``unstable``), or the output at init grows with the width (slope > ``rising`` and, when the
+   fit has at least 4 points, the lower end of its interval > 0);
 2. **kernel in the limit** — the NTK change falls with the width (slope < −``falling`` and, when
-   the fit has at least 4 points, the upper end of its interval < 0), the linearization gap too (slope < −``falling``; ignored when
-   the gap was not measured), and most runs at the largest width are ``kernel``;
+   the fit has at least 4 points, the upper end of its interval < 0), the linearization gap too
+   (slope < −``falling``; ignored when the gap was not measured), and most runs at the largest
+   width are ``kernel``;
 3. **feature learning persists** — the NTK change is flat (\|slope\| ≤ ``flat``) and every run at
    every width is ``feature``;
 4. **undetermined** — anything else (the reason says which condition failed).
+
+A fit of fewer than 4 points has under 2 residual degrees of freedom and an interval too wide to
+use: there the slope alone decides.
 
 The data X, Y never enter a point's configuration: the configuration holds their SHA-256 (so a
 point's key changes with the data) and the arrays travel beside it, bound to the computation's
@@ -250,7 +255,8 @@ def decide(rows: Sequence[Mapping[str, Any]], exponents: Mapping[str, Exponent],
     if div_top:
         return WidthVerdict.UNSTABLE, f"{div_top} of {len(at_top)} runs at the largest width {top} diverged"
     out0 = exponents.get("output_at_init")
-    if out0 is not None and out0.slope is not None and out0.slope > rule.rising:
+    if out0 is not None and out0.slope is not None and out0.slope > rule.rising and not (
+            out0.low is not None and out0.points >= 4 and out0.low <= 0):
         return WidthVerdict.UNSTABLE, f"the output at init grows with the width (slope {out0.describe()})"
     ntk = exponents.get("ntk_change")
     if ntk is None or ntk.slope is None:
@@ -498,7 +504,7 @@ class WidthsResult:
         """
         from matplotlib.figure import Figure
 
-        qs = [q for q in quantities if any(isinstance(r.get(q), (int, float)) for r in self.runs)]
+        qs = [q for q in quantities if any(_positive(r.get(q)) for r in self.runs)]
         fig = Figure(figsize=(4.2 * max(1, len(qs)), 3.6), layout="constrained")
         axes = fig.subplots(1, max(1, len(qs)), squeeze=False)[0]
         for ax, q in zip(axes, qs):
@@ -706,6 +712,10 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
                         computed=computed, skipped=len(todo_all) - len(todo),
                         store=None if store is None else str(store), settings=MappingProxyType(settings),
                         seconds=time.perf_counter() - t0)
+
+
+def _positive(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
 
 
 def _tty() -> bool:
