@@ -346,7 +346,7 @@ class Diagnosis:
                          "borderline": p.borderline, "output_at_init": math.nan})
         rows.append({"name": "model", "kind": "model", "regime": v.regime.value, "mechanism": v.mechanism.value,
                      "converged": v.converged, "status": v.status.value, "ntk_change": v.ntk_change,
-                     "kernel_distance": v.kernel_distance, "linearization_gap": v.linearization_gap,
+                     "kernel_distance": v.kernel_distance, "linearization_gap": v.linearization_gap, "max_linearization_gap": v.max_linearization_gap,
                      "zeta_0": math.nan, "zeta_T": math.nan,
                      "alignment_change": v.alignment_change, "balance_change": math.nan,
                      "norm_ratio_lower": math.nan, "norm_ratio_upper": math.nan, "borderline": None,
