@@ -52,7 +52,6 @@ from numpy.typing import NDArray
 try:
     import torch
     from torch import nn
-    from torch.func import functional_call, jacrev, vmap
 except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.diagnose needs PyTorch: pip install 'featmech[torch]'") from exc
 
@@ -118,23 +117,20 @@ def tangent_kernel_lambda_max(model: nn.Module, x: torch.Tensor, eta: Mapping[st
     25.0
     """
     eta = eta or {}
-    params = {k: v.detach() for k, v in model.named_parameters() if float(eta.get(k, 1.0)) != 0.0}
-    fixed = {k: v.detach() for k, v in model.named_parameters() if k not in params}
+    params = [(k, v) for k, v in model.named_parameters() if float(eta.get(k, 1.0)) != 0.0 and v.requires_grad]
     if not params:
         return 0.0
-
-    def f(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
-        return functional_call(model, {**fixed, **p}, (xi.unsqueeze(0),)).reshape(-1)
-
-    jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)
-    n = x.shape[0]
-    K = None
-    for name, J in jac.items():
-        Jf = J.reshape(n * J.shape[1], -1).double()
-        term = float(eta.get(name, 1.0)) * (Jf @ Jf.T)
-        K = term if K is None else K + term
-    assert K is not None
-    return float(torch.linalg.eigvalsh(K.cpu())[-1])
+    with torch.enable_grad():
+        out = model(x.detach()).reshape(-1)  # (n·C,), rows ordered (i, c)
+        rows = []
+        for k in range(out.shape[0]):  # one backward pass per output: the rows of the Jacobian
+            g = torch.autograd.grad(out[k], [v for _, v in params], retain_graph=k < out.shape[0] - 1,
+                                    allow_unused=True)
+            rows.append(torch.cat([(math.sqrt(float(eta.get(name, 1.0))) * gi).reshape(-1).double()
+                                   if gi is not None else torch.zeros(v.numel(), dtype=torch.float64, device=v.device)
+                                   for (name, v), gi in zip(params, g)]))
+    J = torch.stack(rows)
+    return float(torch.linalg.eigvalsh((J @ J.T).cpu())[-1])
 
 
 class _Progress:
@@ -278,10 +274,11 @@ class Diagnosis:
         gap = arrs["linearization_gap"]
         if cfg["linearize"]:
             gap_final = float(gap[-1]) if gap.size and not np.isnan(gap[-1]) else _finite_last(gap)
+            gap_max = float(np.max(gap[~np.isnan(gap)])) if (~np.isnan(gap)).any() else math.nan
         else:
-            gap_final = math.nan
+            gap_final = gap_max = math.nan
         verdict = decide(status=cfg["status"], ntk_change=ntk_change, kernel_distance=_finite_last(
-            arrs["kernel_distance"]), linearization_gap=gap_final, pairs=tuple(pr.values()), norm_change=nc,
+            arrs["kernel_distance"]), linearization_gap=gap_final, max_linearization_gap=gap_max, pairs=tuple(pr.values()), norm_change=nc,
             output_at_init=cfg["output_at_init"], thresholds=th, linearized=bool(cfg["linearize"]),
             diverged_at=cfg.get("diverged_at"), lr=cfg.get("lr"), lr_edge=cfg.get("lr_edge"),
             caveats=tuple(cfg.get("caveats", ())))
@@ -307,7 +304,7 @@ class Diagnosis:
         """Flat scalars for a results store: labels as strings, numbers as floats (NaN: not measured).
 
         Keys: ``regime, mechanism, category, status, converged`` (1.0/0.0), ``ntk_change,
-        kernel_distance, linearization_gap, alignment_change, output_at_init, train_loss,
+        kernel_distance, linearization_gap, max_linearization_gap, alignment_change, output_at_init, train_loss,
         lin_train_loss, test_loss, lin_test_loss, train_accuracy, test_accuracy, lr, lr_edge,
         steps``.
         """
@@ -316,7 +313,8 @@ class Diagnosis:
                                        "category": v.category, "status": v.status.value,
                                        "converged": 1.0 if v.converged else 0.0, "ntk_change": v.ntk_change,
                                        "kernel_distance": v.kernel_distance, "linearization_gap": v.linearization_gap,
-                                       "alignment_change": v.alignment_change, "output_at_init": v.output_at_init}
+                                       "max_linearization_gap": v.max_linearization_gap, "alignment_change": v.alignment_change,
+                                       "output_at_init": v.output_at_init}
         for k in ("train_loss", "lin_train_loss", "test_loss", "lin_test_loss", "train_accuracy", "test_accuracy"):
             out[k] = _finite_last(a[k])
         out["lr"] = float(c["lr"]) if c.get("lr") is not None else math.nan
@@ -342,13 +340,13 @@ class Diagnosis:
         for p in self.pairs.values():
             rows.append({"name": p.name, "kind": "pair", "regime": None, "mechanism": p.mechanism.value,
                          "converged": None, "status": None, "ntk_change": math.nan, "kernel_distance": math.nan,
-                         "linearization_gap": math.nan, "zeta_0": p.zeta_0, "zeta_T": p.zeta_T,
+                         "linearization_gap": math.nan, "max_linearization_gap": math.nan, "zeta_0": p.zeta_0, "zeta_T": p.zeta_T,
                          "alignment_change": p.alignment_change, "balance_change": p.balance_change,
                          "norm_ratio_lower": p.norm_ratio_prev, "norm_ratio_upper": p.norm_ratio_next,
                          "borderline": p.borderline, "output_at_init": math.nan})
         rows.append({"name": "model", "kind": "model", "regime": v.regime.value, "mechanism": v.mechanism.value,
                      "converged": v.converged, "status": v.status.value, "ntk_change": v.ntk_change,
-                     "kernel_distance": v.kernel_distance, "linearization_gap": v.linearization_gap,
+                     "kernel_distance": v.kernel_distance, "linearization_gap": v.linearization_gap, "max_linearization_gap": v.max_linearization_gap,
                      "zeta_0": math.nan, "zeta_T": math.nan,
                      "alignment_change": v.alignment_change, "balance_change": math.nan,
                      "norm_ratio_lower": math.nan, "norm_ratio_upper": math.nan, "borderline": None,

@@ -29,8 +29,8 @@ def _title(d: Any) -> str:
         head = "Unstable: training diverged"
     else:
         head = f"Verdict: {v.label}"
-    gap = "not checked" if math.isnan(v.linearization_gap) else f"{v.linearization_gap:.3g}"
-    return f"{head}  (NTK change {v.ntk_change:.3g}, linearization gap {gap})"
+    gap = "not checked" if math.isnan(v.max_linearization_gap) else f"{v.max_linearization_gap:.3g}"
+    return f"{head}  (NTK change {v.ntk_change:.3g}, largest linearization gap {gap})"
 
 
 def plot_diagnosis(d: Any, *, figsize: tuple[float, float] = (13.0, 7.0)) -> Any:

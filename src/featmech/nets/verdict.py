@@ -10,7 +10,10 @@ order (numbers on the probe batch, over the recorded steps t = 0 … T):
    (:func:`featmech.analysis.regimes.run_status`: a regression loss above 1 % of its start, a
    classifier at chance);
 3. **kernel** when ``ntk_change`` = max_t |tr K_t / tr K_0 − 1| ≤ ε **and** (when a linearized
-   model was trained alongside) the linearization gap ≤ ``gap``;
+   model was trained alongside) the largest linearization gap over the NTK records
+   max_t ‖f_t − f_lin,t‖/max(‖f_t − f_0‖, ‖f_lin,t − f_0‖) ≤ ``gap`` (the maximum, not the final
+   value: on a probe of training points both models may fit the targets at the end and agree
+   there even when their paths differed);
 4. **feature** otherwise.
 
 In the feature regime the mechanism is the §5 mechanism (docs/theory.md §5) of the layer pair
@@ -207,6 +210,7 @@ class Verdict:
         kernel_distance: the final 1 − ⟨K_0, K_T⟩/(‖K_0‖‖K_T‖) (0: the kernel kept its shape).
         linearization_gap: the final ‖f − f_lin‖/max(‖f − f_0‖, ‖f_lin − f_0‖) on the probe (NaN:
             not checked; inf: the linearized model diverged).
+        max_linearization_gap: its largest value over the records (what the rule reads).
         alignment_change: max over pairs of |ζ_T − ζ_0| (NaN without pairs).
         norm_change: layer name -> ‖W_l‖_T / ‖W_l‖_0 (read-only mapping).
         output_at_init: the RMS of the network's output on the probe at initialization.
@@ -225,6 +229,7 @@ class Verdict:
     ntk_change: float
     kernel_distance: float
     linearization_gap: float
+    max_linearization_gap: float
     alignment_change: float
     norm_change: Mapping[str, float]
     output_at_init: float
@@ -261,7 +266,8 @@ class Verdict:
         """Plain values (labels as strings, norm changes as a dict, thresholds as a dict)."""
         return {"regime": self.regime.value, "mechanism": self.mechanism.value, "converged": self.converged,
                 "status": self.status.value, "ntk_change": self.ntk_change, "kernel_distance": self.kernel_distance,
-                "linearization_gap": self.linearization_gap, "alignment_change": self.alignment_change,
+                "linearization_gap": self.linearization_gap,
+                "max_linearization_gap": self.max_linearization_gap, "alignment_change": self.alignment_change,
                 "norm_change": dict(self.norm_change), "output_at_init": self.output_at_init,
                 "deciding_pair": self.deciding_pair, "thresholds": self.thresholds.as_dict(),
                 "linearized": self.linearized, "explanation": self.explanation, "disagreement": self.disagreement,
@@ -277,6 +283,7 @@ def _pct(x: float) -> str:
 def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, linearization_gap: float,
            pairs: Sequence[PairResult], norm_change: Mapping[str, float], output_at_init: float,
            thresholds: VerdictThresholds | None = None, linearized: bool | None = None,
+           max_linearization_gap: float | None = None,
            diverged_at: int | None = None, lr: float | None = None, lr_edge: float | None = None,
            caveats: Sequence[str] = ()) -> Verdict:
     """Apply the model-level rule (module docstring) and write the explanation.
@@ -288,6 +295,7 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
         norm_change: layer -> ‖W_l‖_T/‖W_l‖_0.
         thresholds: the :class:`VerdictThresholds`.
         linearized: whether the gap was measured (default: it is not NaN).
+        max_linearization_gap: the largest gap over the records (default: ``linearization_gap``); the rule reads it.
         diverged_at, lr, lr_edge: quoted in the explanation of an unstable run.
         caveats: notes carried into the verdict.
 
@@ -296,7 +304,8 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
     """
     th = thresholds or VerdictThresholds()
     st = Status(str(status))
-    gap = float(linearization_gap)
+    final_gap = float(linearization_gap)
+    gap = final_gap if max_linearization_gap is None else float(max_linearization_gap)
     lin = (not math.isnan(gap)) if linearized is None else bool(linearized)
     dev = float(ntk_change)
     trace_kernel = not (dev > th.eps)  # NaN counts as no change, as in §5
@@ -316,8 +325,10 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
     if regime is Regime.FEATURE:
         mech = top.mechanism if top is not None and top.mechanism is not Mechanism.NONE else Mechanism.RESCALING
     norms = ", ".join(f"{k} ×{v:.3g}" for k, v in norm_change.items())
-    gap_words = (f"the network stayed within {_pct(gap)} of its linearization (gap ≤ {th.gap:g})" if lin and gap <= th.gap
-                 else (f"the network departed from its linearization (gap {gap:.3g} > {th.gap:g})" if lin
+    gap_words = (f"the network stayed within {_pct(gap)} of its linearization throughout (largest gap ≤ {th.gap:g})"
+                 if lin and gap <= th.gap
+                 else (f"the network departed from its linearization (largest gap {gap:.3g} > {th.gap:g}, final "
+                       f"{final_gap:.3g})" if lin
                        else "its linearization was not checked (no linearized model was trained)"))
     ntk_words = (f"the network's tangent kernel (its trace on the probe) moved by at most {_pct(dev)} of its "
                  f"initial value ({'≤' if trace_kernel else '>'} ε = {th.eps:g}); its final kernel distance from "
@@ -373,7 +384,8 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
                             f"{_pct(gap)} of its linearization: the kernel changed, but too little or too late to "
                             "change the function learned on the probe.")
     return Verdict(regime=regime, mechanism=mech, converged=st is Status.CONVERGED, status=st, ntk_change=dev,
-                   kernel_distance=float(kernel_distance), linearization_gap=gap, alignment_change=float(achange),
+                   kernel_distance=float(kernel_distance), linearization_gap=final_gap,
+                   max_linearization_gap=gap, alignment_change=float(achange),
                    norm_change=MappingProxyType({str(k): float(v) for k, v in norm_change.items()}),
                    output_at_init=float(output_at_init), deciding_pair=top.name if top is not None else "",
                    thresholds=th, linearized=lin, explanation=explanation, disagreement=disagreement,
