@@ -22,7 +22,8 @@ torch = pytest.importorskip("torch")
 from featmech.analysis.scaling import analyze, preset  # noqa: E402
 from featmech.data import regression_1d  # noqa: E402
 from featmech.errors import InputError  # noqa: E402
-from featmech.nets.networks import MLP, TwoLayerNet, weight_layers  # noqa: E402
+from featmech.nets.networks import TwoLayerNet  # noqa: E402
+from featmech.nets.parametrizations import parametrization  # noqa: E402
 from featmech.sweeps.registry import get  # noqa: E402
 from featmech.sweeps.store import Store  # noqa: E402
 from featmech.sweeps.widths import (  # noqa: E402
@@ -52,17 +53,15 @@ def linear_net(name: str):
     return build
 
 
-def mlp_sp(width: int, seed: int = 0):
-    """Standard parametrization (N(0, 1/fan_in) everywhere) at lr ∝ 1/width."""
-    return MLP(2, (width,), 1, activation_name="tanh", dtype=torch.float64, seed=seed), [1.0 / width, 1.0 / width]
+def mlp(name: str):
+    """A one-hidden-layer tanh MLP 2 → width → 1 in a parametrization of featmech.nets.parametrizations
+    (``standard``: PyTorch's init at rate ∝ 1/width; ``mup``: μP for SGD)."""
+    p = parametrization(name)
 
+    def build(width: int, seed: int = 0):
+        return p.build(width, 2, 1, seed, depth=1)
 
-def mlp_mup(width: int, seed: int = 0):
-    """μP for SGD: output weights N(0, 1/width²), hidden lr × width, output lr / width."""
-    m = MLP(2, (width,), 1, activation_name="tanh", dtype=torch.float64, seed=seed)
-    with torch.no_grad():
-        weight_layers(m)[-1][1].weight.mul_(width ** -0.5)
-    return m, [float(width), 1.0 / width]
+    return build
 
 
 def _mlp_data(n: int = 32):
@@ -142,17 +141,17 @@ def _mlp_check(make, widths, seeds, steps, lr):
 # the base lr is about 0.4 (SP, lr multipliers 1/width) and 0.35 (μP) of the GD edge 2n/λ_max(Θ0)
 # measured by diagnose (lr_edge ≈ 10 and ≈ 3 at these widths); SP needs more steps to converge
 def test_mlp_standard_at_lr_over_width_is_kernel_and_mup_is_feature():
-    sp = _mlp_check(mlp_sp, [16, 64, 256], (0,), 150, 4.0)
+    sp = _mlp_check(mlp("standard"), [16, 64, 256], (0,), 150, 4.0)
     assert sp.exponents["ntk_change"].slope < -0.5 and sp.verdict is WidthVerdict.KERNEL, sp.summary()
-    mup = _mlp_check(mlp_mup, [16, 64, 256], (0,), 40, 1.0)
+    mup = _mlp_check(mlp("mup"), [16, 64, 256], (0,), 40, 1.0)
     assert abs(mup.exponents["ntk_change"].slope) < 0.2 and mup.verdict is WidthVerdict.FEATURE, mup.summary()
 
 
 @pytest.mark.slow
 def test_mlp_parametrizations_bigger():
-    sp = _mlp_check(mlp_sp, [32, 64, 128, 256, 512], (0, 1, 2), 300, 4.0)
+    sp = _mlp_check(mlp("standard"), [32, 64, 128, 256, 512], (0, 1, 2), 300, 4.0)
     assert sp.exponents["ntk_change"].slope < -0.5 and sp.verdict is WidthVerdict.KERNEL, sp.summary()
-    mup = _mlp_check(mlp_mup, [32, 64, 128, 256, 512], (0, 1, 2), 100, 1.0)
+    mup = _mlp_check(mlp("mup"), [32, 64, 128, 256, 512], (0, 1, 2), 100, 1.0)
     assert abs(mup.exponents["ntk_change"].slope) < 0.2 and mup.verdict is WidthVerdict.FEATURE, mup.summary()
 
 
@@ -237,7 +236,8 @@ def test_bad_diagnose_keyword_is_a_failed_point_not_a_crash():
 
 
 def test_model_names():
-    assert model_name(mlp_sp) == ("test_diagnose_widths:mlp_sp", True) or not model_name(mlp_sp)[1]
+    name, importable = model_name(linear_net)
+    assert name.endswith("test_diagnose_widths:linear_net") and importable
     a, b = linear_net("ntk"), linear_net("mean-field")
     assert model_name(a)[0] != model_name(b)[0]  # closures over other values: other keys
     assert model_name(a)[0] == model_name(linear_net("ntk"))[0]

@@ -8,7 +8,9 @@ and :class:`VerdictThresholds` are the model-level rule (docs/diagnose.md).
 
 from featmech.nets.diagnose import Diagnosis, diagnose
 from featmech.nets.verdict import PairResult, Verdict, VerdictThresholds
+from featmech.sweeps.widths import WidthRule, WidthsResult, WidthVerdict, diagnose_widths
 
 # later: from featmech.nets.widths import diagnose_widths  (the width sweep, another helper's)
 
 __all__ = ["diagnose", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult"]
+__all__ += ["diagnose_widths", "WidthsResult", "WidthVerdict", "WidthRule"]

@@ -35,6 +35,7 @@ TOPICS = {
     "phase": "phase.md",
     "networks": "networks.md",
     "parametrizations": "parametrizations.md",
+    "widths": "widths.md",
     "sweeps": "sweeps.md",
     "cli": "cli.md",
     "architecture": "architecture.md",

@@ -494,15 +494,20 @@ class WidthsResult:
             lines.append(f"  {q:<18} width^{e.describe()}{ci}")
         return "\n".join(lines) + "\n"
 
-    def plot(self, quantities: Sequence[str] = QUANTITIES) -> Any:
+    def plot(self, quantities: Sequence[str] = QUANTITIES, *, title: str | None = None) -> Any:
         """A quick-look figure: each quantity against the width in log–log (every run a dot, the
         mean over seeds a line), the fitted power law dashed with its slope in the legend, the
         verdict in the title.
+
+        Arguments:
+            quantities: the panels (those never measured are left out).
+            title: what follows the verdict in the title (default: the model's name).
 
         Returns:
             A :class:`matplotlib.figure.Figure` (not attached to pyplot; ``fig.savefig(path)``).
         """
         from matplotlib.figure import Figure
+        from matplotlib.ticker import NullFormatter
 
         qs = [q for q in quantities if any(_positive(r.get(q)) for r in self.runs)]
         fig = Figure(figsize=(4.2 * max(1, len(qs)), 3.6), layout="constrained")
@@ -520,10 +525,12 @@ class WidthsResult:
                 xs = np.array([min(self.widths), max(self.widths)], dtype=float)
                 ax.plot(xs, np.exp(e.intercept) * xs**e.slope, "--", color="C3",  # type: ignore[operator]
                         label=f"fit: width^{e.describe()}")
+            ax.set_xticks(list(self.widths), [str(x) for x in self.widths])
+            ax.xaxis.set_minor_formatter(NullFormatter())
             ax.set_xlabel("width")
             ax.set_title(q.replace("_", " "))
             ax.legend(fontsize=8)
-        fig.suptitle(f"{self.verdict.label} — {self.model.split('#')[0]}", fontsize=10)
+        fig.suptitle(f"{self.verdict.label} — {self.model.split('#')[0] if title is None else title}", fontsize=10)
         return fig
 
 
