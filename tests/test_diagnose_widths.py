@@ -64,6 +64,11 @@ def mlp(name: str):
     return build
 
 
+def linear_ntk(width: int, seed: int = 0):
+    """The linear net in the NTK parametrization, importable by workers as a path."""
+    return linear_net("ntk")(width, seed)
+
+
 def _mlp_data(n: int = 32):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(n, 2))
@@ -182,6 +187,20 @@ def test_resume_recomputes_nothing_finished(tmp_path):
     calls.clear()
     diagnose_widths(counted, [8, 32], X1, 2 * Y1, **kw)
     assert len(calls) == 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("executor", ["process", "dask"])
+def test_parallel_executors_give_the_serial_results(tmp_path, executor):
+    """The data travel to the workers with the task: a pool or a local Dask cluster computes what
+    this process computes (the same runs, bit for bit), keyed alike (a second run resumes all)."""
+    path = f"{linear_ntk.__module__}:linear_ntk"
+    kw = dict(seeds=(0, 1), lr=0.3, steps=10, linearize=False)
+    serial = diagnose_widths(path, [8, 32], X1, Y1, **kw)
+    par = diagnose_widths(path, [8, 32], X1, Y1, executor=executor, workers=2, store=tmp_path / "p.db", **kw)
+    assert [r["ntk_change"] for r in par.runs] == [r["ntk_change"] for r in serial.runs]
+    again = diagnose_widths(path, [8, 32], X1, Y1, store=tmp_path / "p.db", **kw)
+    assert again.skipped == 4 and again.computed == 0
 
 
 def test_result_frame_table_plot():

@@ -13,4 +13,4 @@ from featmech.sweeps.widths import WidthRule, WidthsResult, WidthVerdict, diagno
 # later: from featmech.nets.widths import diagnose_widths  (the width sweep, another helper's)
 
 __all__ = ["diagnose", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult"]
-__all__ += ["diagnose_widths", "WidthsResult", "WidthVerdict", "WidthRule"]
+__all__ = [*__all__, "diagnose_widths", "WidthsResult", "WidthVerdict", "WidthRule"]
