@@ -311,7 +311,8 @@ def _import_path(path: str) -> Any:
     try:
         obj: Any = importlib.import_module(module)
     except Exception as exc:  # ImportError, or an error while importing
-        raise InputError(f"make_model {path!r}: cannot import module {module!r} ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"make_model {path!r}: cannot import module {module!r} "
+                         f"({type(exc).__name__}: {exc})") from None
     for part in name.split("."):
         obj = getattr(obj, part, None)
     if obj is None or not callable(obj):
@@ -605,9 +606,9 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
 
     Each (width, seed) is one point of the ``diagnose`` sweep computation
     (:mod:`featmech.nets.diagnose_point`): ``torch.manual_seed(seed)``, ``make_model(width,
-    seed=seed)`` (or ``make_model(width)`` if it takes no ``seed``), then ``diagnose(model, X, Y, seed=seed, **diagnose_kwargs)``. Points finished in ``store`` are
-    not recomputed (the key hashes the model's name, the width, the seed, the data and the
-    keywords, and the package version).
+    seed=seed)`` (or ``make_model(width)`` if it takes no ``seed``), then ``diagnose(model, X, Y,
+    seed=seed, **diagnose_kwargs)``. Points finished in ``store`` are not recomputed (the key
+    hashes the model's name, the width, the seed, the data, the keywords and the package version).
 
     For a width study the learning rate must be a number (``lr="auto"`` would rescale it at every
     width and hide the parametrization); width-dependent learning rates are per-layer
@@ -677,7 +678,8 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
         for s in ss:
             cfg = {"make_model": name, "width": w, "seed": s, "data": digest, **settings}
             todo_all.append((point_key("diagnose", cfg), cfg))
-    comp = replace(get("diagnose"), function=_Bound(xa, ya, None if importable else make_model))  # type: ignore[arg-type]
+    bound = _Bound(xa, ya, None if importable else make_model)  # type: ignore[arg-type]
+    comp = replace(get("diagnose"), function=bound)
 
     with contextlib.ExitStack() as stack:
         if store is None:
