@@ -34,6 +34,7 @@ TOPICS = {
     "regimes": "regimes.md",
     "phase": "phase.md",
     "networks": "networks.md",
+    "diagnose": "diagnose.md",
     "sweeps": "sweeps.md",
     "cli": "cli.md",
     "architecture": "architecture.md",
