@@ -35,6 +35,7 @@ TOPICS = {
     "phase": "phase.md",
     "networks": "networks.md",
     "diagnose": "diagnose.md",
+    "parametrizations": "parametrizations.md",
     "sweeps": "sweeps.md",
     "cli": "cli.md",
     "architecture": "architecture.md",
