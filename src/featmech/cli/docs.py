@@ -34,6 +34,7 @@ TOPICS = {
     "regimes": "regimes.md",
     "phase": "phase.md",
     "networks": "networks.md",
+    "diagnose": "diagnose.md",
     "parametrizations": "parametrizations.md",
     "widths": "widths.md",
     "sweeps": "sweeps.md",

@@ -64,10 +64,7 @@ from featmech.nets.networks import _loss_fn, layer_multipliers, make_optimizer, 
 from featmech.nets.verdict import PairResult, Verdict, VerdictThresholds, decide, pair_result
 from featmech.theory.config import readonly
 
-try:  # the Taylor model (featmech.nets.linearize); a private stand-in until it lands
-    from featmech.nets.linearize import Linearized, linearization_gap
-except ImportError:  # pragma: no cover - depends on the branch
-    from featmech.nets._linearize_fallback import Linearized, linearization_gap
+from featmech.nets.linearize import Linearized, linearization_gap
 
 __all__ = ["diagnose", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult", "tangent_kernel_lambda_max",
            "AUTO_LR_FACTOR", "ADAM_AUTO_LR", "PROBE_SIZE", "FORMAT"]
