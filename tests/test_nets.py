@@ -48,7 +48,7 @@ def test_monitor_reproduces_the_exact_linear_dynamics():
     k = float(np.mean(x * y)) / V
     sim = simulate(u0, w0, lr=lr, steps=steps, eta_u=2.0 * d, eta_w=0.5 * d, kappa=1.0 / d, target=k, data_var=V,
                    every=20)
-    h = mon.history()
+    h = mon.records()
     assert np.array_equal(h.step, sim.step)
     assert np.max(np.abs(h.zeta[:, 0] - np.abs(sim.alignment))) < 1e-12
     assert np.allclose(h.norms[:, 1], sim.norm_u, rtol=1e-12) and np.allclose(h.norms[:, 0], sim.norm_w, rtol=1e-12)
@@ -304,7 +304,7 @@ def test_monitor_history_and_train_result_are_read_only():
             results.append(train(net, x, y, Training(lr=0.05, steps=8), monitor=mon))
         else:
             results.append(train(net, x, y, lr=0.05, steps=8, monitor=mon))
-        hists.append(mon.history())
+        hists.append(mon.records())
     assert np.array_equal(results[0].losses, results[1].losses) and np.array_equal(hists[0].zeta, hists[1].zeta)
     res, h = results[0], hists[0]
     assert res.final_loss == res.losses[-1]

@@ -399,7 +399,7 @@ def activations_experiment(case: str = "alignment", activations: Sequence[str] =
         u0, w0 = net.u.copy(), net.w.copy()
         mon = MechanismMonitor(net, x, y, every=every, ntk_every=nk, multipliers=mult)
         res = train(net, x, y, training, monitor=mon)
-        h = mon.history()
+        h = mon.records()
         # per-step loss at the recorded steps: the loss before update t is losses[t]
         loss_at = [float(res.losses[s]) if s < c.steps else _mse(net, x, y) for s in h.step]
         status = None if res.diverged else run_status(loss_at)
@@ -691,7 +691,7 @@ def run_network(ds: Dataset, config: NetworkConfig, thresholds: Thresholds | Non
     status = None if res.diverged else run_status(res.losses, n_classes=ds.n_classes, loss=config.loss,
                                                   accuracy=acc, n_eval=len(ds.x_test))
     labels = _summarize_pairs(mon.classify(thresholds, diverged=res.diverged, status=status))
-    h = mon.history()
+    h = mon.records()
     return NetworkRun(
         config=config, test_accuracy=acc if acc is not None else float("nan"),
         ntk_ratio=float(h.ntk_trace[-1] / h.ntk_trace[0]) if len(h.ntk_trace) else float("nan"),

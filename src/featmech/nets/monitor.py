@@ -18,8 +18,12 @@ Attach it to a model and call :meth:`MechanismMonitor.step` once per training st
 
 :meth:`~MechanismMonitor.classify` labels each pair with
 :func:`featmech.analysis.regimes.classify_trajectory` (NTK trace, ζ_l, ‖W_{l+1}‖ as "u", ‖W_l‖ as
-"w"); :meth:`~MechanismMonitor.history` returns the records as a frozen :class:`MonitorHistory`
-and :meth:`~MechanismMonitor.table` as a tidy :class:`featmech.tables.Table`.
+"w"); :meth:`~MechanismMonitor.records` returns the records as a frozen :class:`MonitorHistory`,
+:meth:`~MechanismMonitor.history` as a tidy pandas DataFrame and :meth:`~MechanismMonitor.table` as a
+tidy :class:`featmech.tables.Table`. :meth:`~MechanismMonitor.verdict`,
+:meth:`~MechanismMonitor.summary`, :meth:`~MechanismMonitor.plot` and the notebook view present
+them like :func:`featmech.nets.diagnose.diagnose` does (the model-level verdict; without a
+linearized model, whether the network followed its linearization is not checked).
 
 A label is given only to a run that converged (:func:`featmech.analysis.regimes.run_status`):
 ``classify`` judges it from the training losses you pass, or from the probe loss it recorded; a
@@ -32,7 +36,7 @@ gradient instead.
 >>> net = TwoLayerNet(8, "linear", rho=1.0, seed=0)
 >>> mon = MechanismMonitor(net, np.linspace(-1, 1, 5)[:, None], every=1, ntk_every=1)
 >>> mon.step(0)
->>> h = mon.history()
+>>> h = mon.records()
 >>> h.pairs, h.zeta.shape, round(float(h.zeta[0, 0]), 12)
 (('hidden->output',), (1, 1), 1.0)
 """
@@ -148,10 +152,10 @@ def empirical_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | 
         return functional_call(model, {**fixed, **p}, (xi.unsqueeze(0),)).reshape(-1)
 
     if not params:
-        return torch.zeros((x.shape[0], x.shape[0]), dtype=x.dtype)
+        return torch.zeros((x.shape[0], x.shape[0]), dtype=x.dtype, device=x.device)
     jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)
     n = x.shape[0]
-    K = torch.zeros((n, n), dtype=x.dtype)
+    K = torch.zeros((n, n), dtype=x.dtype, device=x.device)
     for name, J in jac.items():
         Jf = J.reshape(n, J.shape[1], -1)
         e = 1.0 if eta is None else float(eta.get(name, 1.0))
@@ -200,7 +204,7 @@ def fast_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None 
             y = model(xr)
             y2 = y.reshape(y.shape[0], -1)
             n, C = y2.shape
-            K = torch.zeros((n, n), dtype=torch.float64)
+            K = torch.zeros((n, n), dtype=torch.float64, device=x.device)
             gram_a = {name: (a.reshape(n, -1).double() @ a.reshape(n, -1).double().T) for name, a in acts.items()}
             covered: set[str] = set()
             for c in range(C):
@@ -450,7 +454,7 @@ class MechanismMonitor:
         """The consecutive weight-layer pairs, ``"a->b"``."""
         return [f"{a}->{b}" for a, b in zip(self.names[:-1], self.names[1:])]
 
-    def history(self) -> MonitorHistory:
+    def records(self) -> MonitorHistory:
         """The records so far as a :class:`MonitorHistory` (read-only arrays)."""
         n = len(self.steps)
         return MonitorHistory(
@@ -497,7 +501,7 @@ class MechanismMonitor:
             raise InputError("give either losses or status, not both")
         if status is None and not diverged:
             status = self._status(losses)
-        h = self.history()
+        h = self.records()
         idx = h.ntk_rows()
         out = {}
         for j, name in enumerate(self.pairs):
@@ -548,3 +552,84 @@ class MechanismMonitor:
             add(t, "probe_loss", "model", pl)
             add(t, "probe_accuracy", "model", pa)
         return Table(rows)
+
+    # ------------------------------------------------------------------ presentation (shared with diagnose)
+    def history(self) -> Any:
+        """The records as a tidy pandas DataFrame, columns ``step, quantity, layer, value``.
+
+        Quantities: ``norm`` (per layer), ``zeta`` (per pair), and with layer ``model``
+        ``ntk_trace`` (tr K/n), ``ntk_ratio`` (tr K_t/tr K_0), ``kernel_distance``,
+        ``kernel_target_alignment`` and ``probe_loss``/``probe_accuracy`` where measured (no NaN rows).
+        The frozen arrays are :meth:`records`.
+        """
+        import pandas as pd
+
+        df = self.table().to_pandas().rename(columns={"name": "layer"})
+        df["quantity"] = df["quantity"].replace({"alignment": "zeta"})
+        tr = df[df["quantity"] == "ntk_trace"]
+        if len(tr) and float(tr["value"].iloc[0]) > 0:
+            ratio = tr.assign(quantity="ntk_ratio", value=tr["value"] / float(tr["value"].iloc[0]))
+            df = pd.concat([df, ratio], ignore_index=True)
+        df = df[np.isfinite(df["value"].astype(float))].reset_index(drop=True)
+        df["step"] = df["step"].astype(np.int64)
+        df["value"] = df["value"].astype(np.float64)
+        return df
+
+    def diagnosis(self, *, losses: Any = None, status: Status | str | None = None, diverged: bool = False,
+                  thresholds: Any = None) -> Any:
+        """The records as a :class:`featmech.nets.diagnose.Diagnosis` (no linearized model: gap NaN).
+
+        Convergence is judged as in :meth:`classify` (``status``, else ``losses``, else the probe
+        records); ``diverged`` makes the verdict unstable.
+
+        Arguments:
+            losses: the training losses in order (shown as ``batch_loss``).
+            status: the run's status, if you know it.
+            diverged: whether the training diverged.
+            thresholds: :class:`featmech.nets.verdict.VerdictThresholds` (or §5 ``Thresholds``).
+
+        Raises:
+            InputError: no NTK recorded, both ``losses`` and ``status``, or no evidence of convergence.
+        """
+        from featmech.nets.diagnose import diagnosis_from_monitor
+
+        if not self.ntk_steps:
+            raise InputError("no NTK was recorded (ntk_every=0 or no step taken): no verdict")
+        if losses is not None and status is not None:
+            raise InputError("give either losses or status, not both")
+        if diverged:
+            st = Status.DIVERGED
+        elif status is not None:
+            st = Status(str(status)) if str(status) in {s.value for s in Status} else None
+            if st is None:
+                raise InputError(f"status must be one of {', '.join(s.value for s in Status)}, got {status!r}")
+        else:
+            st = self._status(losses)
+        return diagnosis_from_monitor(self, status=st, losses=losses, thresholds=thresholds)
+
+    def verdict(self, *, losses: Any = None, status: Status | str | None = None, diverged: bool = False,
+                thresholds: Any = None) -> Any:
+        """The model-level :class:`featmech.nets.verdict.Verdict` (arguments as :meth:`diagnosis`).
+
+        The regime is the model's (the NTK is global): kernel when max_t |tr K_t/tr K_0 − 1| ≤ ε,
+        feature otherwise; the mechanism that of the pair whose alignment changed most. The
+        linearization gap is not checked here (NaN; the verdict says so).
+        """
+        return self.diagnosis(losses=losses, status=status, diverged=diverged, thresholds=thresholds).verdict
+
+    def summary(self, **kwargs: Any) -> Any:
+        """One row per layer pair and one ``model`` row (pandas), as :meth:`Diagnosis.summary`; keywords as :meth:`diagnosis`."""
+        return self.diagnosis(**kwargs).summary()
+
+    def plot(self, **kwargs: Any) -> Any:
+        """The diagnosis figure (matplotlib Figure) of the records; keywords as :meth:`diagnosis`."""
+        return self.diagnosis(**kwargs).plot()
+
+    def _repr_html_(self) -> str:
+        import html as _html
+
+        try:
+            return self.diagnosis()._repr_html_()
+        except InputError as exc:  # no verdict yet: say why, escaped
+            head = _html.escape(f"MechanismMonitor of {len(self.names)} weight layers, {len(self.steps)} records")
+            return f"<div class='featmech-monitor'><p>{head}</p><p><i>{_html.escape(str(exc))}</i></p></div>"

@@ -326,3 +326,7 @@ register(Computation(
     "network", _without_seed("network"), "featmech.nets.experiments:network_point", cheap=False,
     defaults={"lr": 0.05, "steps": 300, "quick": True},
     help="A PyTorch network on a data set with a MechanismMonitor (featmech.nets; needs the torch extra)."))
+register(Computation(
+    "diagnose", ("width",), "featmech.nets.diagnose_point:diagnose_point", cheap=False,
+    help="featmech.nets.diagnose.diagnose of one model at one width (featmech.nets; needs the torch extra). Its "
+         "model, data and keywords are not spec parameters: run it through featmech.sweeps.widths.diagnose_widths."))
