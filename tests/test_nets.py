@@ -305,7 +305,7 @@ def test_monitor_history_and_train_result_are_read_only():
         else:
             results.append(train(net, x, y, lr=0.05, steps=8, monitor=mon))
         hists.append(mon.history())
-    assert np.array_equal(results[0].losses, results[1].losses) and np.array_equal(hists[0].zeta, hists[1].zeta)
+    assert np.array_equal(results[0].losses, results[1].losses) and np.array_equal(hists[0].zeta, hists[1].zeta, equal_nan=True)
     res, h = results[0], hists[0]
     assert res.final_loss == res.losses[-1]
     with pytest.raises(ValueError):
