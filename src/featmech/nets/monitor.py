@@ -3,8 +3,9 @@ r"""MechanismMonitor: diagnose kernel vs feature learning, and the mechanism, in
 Attach it to a model and call :meth:`MechanismMonitor.step` once per training step (or let
 :meth:`attach` hook it onto an optimizer). It records
 
-- every ``every`` steps: each weight layer's Frobenius norm ‖W_l‖_F and, for each consecutive
-  pair, the alignment ζ_l = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F) (conv kernels reshaped so that
+- every ``every`` steps: each weight layer's Frobenius norm ‖W_l‖_F and, every ``alignment_every``
+  steps (default 10) and at NTK steps, for each consecutive pair the exact alignment
+  ζ_l = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F) (NaN at the records in between; conv kernels reshaped so that
   the product composes the channels: W_l as (out_l, in_l·k·k), W_{l+1} as (out_{l+1}·k·k, out_l);
   a Linear after a flatten of C channels as (out·m, C)). For the two-layer net on scalar input it is
   |cos(u, w)|;
