@@ -232,7 +232,7 @@ def fast_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None 
         try:  # all C backward passes at once: grads[l][c] = ∂(Σ_i f_c(x_i))/∂z_l = (δ_ic)_i
             e = torch.eye(C, dtype=y.dtype, device=y.device).unsqueeze(1).expand(C, n, C)
             grads = torch.autograd.grad(y, inputs, grad_outputs=e, retain_graph=True, is_grads_batched=True)
-        except RuntimeError:  # an operation without a batching rule
+        except (RuntimeError, NotImplementedError):  # an operation without a batching rule
             per = [torch.autograd.grad(y[:, c].sum(), inputs, retain_graph=True) for c in range(C)]
             grads = tuple(torch.stack([p[k] for p in per]) for k in range(len(inputs)))
         for (name, m), g in zip(used, grads):
