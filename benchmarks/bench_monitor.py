@@ -91,7 +91,7 @@ def components(ds) -> dict[str, float]:
     with_zeta = MechanismMonitor(net, ds.x_train[:64], ntk_every=0, alignment_every=1)
     out = {}
     for _ in range(3):  # interleaved: take the best of each over the rounds
-        for name, fn, inner, blocks in (("step", sgd_step, 20, 10),
+        for name, fn, inner, blocks in (("step", sgd_step, 10, 40),
                                          ("norms", only_norms.step, 50, 10), ("zeta", with_zeta.step, 20, 10),
                                          ("ntk", lambda: mon._record_ntk(0), 1, 5),
                                          ("ntk_only", lambda: fast_ntk(net, mon._on_device()[0], mon._eta_param), 1, 5)):
