@@ -153,7 +153,7 @@ def main() -> None:
         f"200 at full batch; torch {torch.__version__}, 1 thread per run. One fast_ntk on the 64 probes: "
         f"{np.median(ntk_ms):.1f} ms (fastest of 15). Load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} "
         "(5 min) on 2 cores shared with other processes, hence the ranges: the end-to-end verdicts (first table) "
-        "are those of the medians, but with a spread of ±20 % they can neither confirm nor refute a 5 % overhead; "
+        "are those of the medians, but with spreads of tens of percent they can neither confirm nor refute a 5 % overhead; "
         "the component estimate (second table: the fastest of many short blocks of each operation, the same "
         "quantities as arms (a)–(c)) is the reliable measure on a loaded machine.\n\n"
         "Why the default is ζ every 10 steps: the exact ζ needs ‖W₂W₁‖_F, a 256×256 by 256×64 product (4.2 M "
