@@ -616,7 +616,7 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
     opt = _make_opt(net, optimizer, lr_used, multipliers, mom)
     lin = Linearized(net) if linearize else None
     opt_lin = _make_opt(lin.net, optimizer, lr_used, multipliers, mom) if lin is not None else None
-    mon = MechanismMonitor(net, Xp, every=every, ntk_every=ntk_every, multipliers=multipliers)
+    mon = MechanismMonitor(net, Xp, every=every, ntk_every=ntk_every, alignment_every=every, multipliers=multipliers)
     with torch.no_grad():
         f0 = net(Xp).detach()
     output_at_init = float(torch.sqrt((f0.double() ** 2).mean()))

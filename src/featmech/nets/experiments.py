@@ -397,7 +397,7 @@ def activations_experiment(case: str = "alignment", activations: Sequence[str] =
         t0 = time.perf_counter()
         net = TwoLayerNet(c.width, act, sigma_u=c.sigma_u, sigma_w=c.sigma_w, rho=c.rho, kappa=c.kappa, seed=seed)
         u0, w0 = net.u.copy(), net.w.copy()
-        mon = MechanismMonitor(net, x, y, every=every, ntk_every=nk, multipliers=mult)
+        mon = MechanismMonitor(net, x, y, every=every, ntk_every=nk, multipliers=mult, alignment_every=every)
         res = train(net, x, y, training, monitor=mon)
         h = mon.records()
         # per-step loss at the recorded steps: the loss before update t is losses[t]

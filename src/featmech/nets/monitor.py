@@ -3,8 +3,9 @@ r"""MechanismMonitor: diagnose kernel vs feature learning, and the mechanism, in
 Attach it to a model and call :meth:`MechanismMonitor.step` once per training step (or let
 :meth:`attach` hook it onto an optimizer). It records
 
-- every ``every`` steps: each weight layer's Frobenius norm ‖W_l‖_F and, for each consecutive
-  pair, the alignment ζ_l = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F) (conv kernels reshaped so that
+- every ``every`` steps: each weight layer's Frobenius norm ‖W_l‖_F and, every ``alignment_every``
+  steps (default 10) and at NTK steps, for each consecutive pair the exact alignment
+  ζ_l = ‖W_{l+1} W_l‖_F / (‖W_{l+1}‖_F ‖W_l‖_F) (NaN at the records in between; conv kernels reshaped so that
   the product composes the channels: W_l as (out_l, in_l·k·k), W_{l+1} as (out_{l+1}·k·k, out_l);
   a Linear after a flatten of C channels as (out·m, C)). For the two-layer net on scalar input it is
   |cos(u, w)|;
@@ -43,9 +44,11 @@ gradient instead.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -71,7 +74,7 @@ from featmech.tables import Table
 from featmech.theory.config import readonly
 
 __all__ = ["MechanismMonitor", "MonitorHistory", "pair_alignment", "empirical_ntk", "fast_ntk", "ADAPTIVE_OPTIMIZERS",
-           "is_adaptive"]
+           "is_adaptive", "MonitorRecord", "DEFAULT_ALIGNMENT_EVERY"]
 
 #: the optimizers whose steps are not (momentum) SGD steps lr·η_θ·∂L/∂θ: per-coordinate preconditioned
 #: (Adam and its variants, RMSprop, Adagrad, Adadelta), sign-based (Rprop) or quasi-Newton (L-BFGS)
@@ -87,6 +90,22 @@ def is_adaptive(optimizer: Any) -> bool:
     """
     classes = tuple(c for c in (getattr(torch.optim, n, None) for n in ADAPTIVE_OPTIMIZERS) if isinstance(c, type))
     return isinstance(optimizer, classes)
+
+
+#: the default interval of exact ζ records, in steps (rounded up to a multiple of ``every``): ζ costs one
+#: product W_{l+1}W_l per pair, ~15 % of an SGD step of the digits MLP at batch 128 (BENCHMARKS.md, "monitor")
+DEFAULT_ALIGNMENT_EVERY = 10
+
+
+def _norms(ws: Sequence[torch.Tensor]) -> Sequence[torch.Tensor]:
+    """‖W‖_F of each tensor as 0-d tensors on its device, in one call where torch has ``_foreach_norm``."""
+    foreach = getattr(torch, "_foreach_norm", None)
+    if foreach is not None:
+        try:
+            return foreach(list(ws))
+        except RuntimeError:  # e.g. tensors on different devices
+            pass
+    return [torch.linalg.vector_norm(w) for w in ws]
 
 
 def _right(w: torch.Tensor) -> torch.Tensor:
@@ -138,11 +157,11 @@ def empirical_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | 
 
     Arguments:
         model: the network (examples must be processed independently).
-        x: the probe batch, (n, …).
+        x: the probe batch, (n, …), on the model's device.
         eta: parameter name -> η_θ (missing: 1; 0 drops the parameter).
 
     Returns:
-        K as an (n, n) tensor of ``x``'s dtype.
+        K as an (n, n) tensor of ``x``'s dtype, on ``x``'s device.
     """
     allp = {k: v.detach() for k, v in model.named_parameters()}
     params = {k: v for k, v in allp.items() if eta is None or float(eta.get(k, 1.0)) != 0.0}
@@ -151,11 +170,11 @@ def empirical_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | 
     def f(p: dict[str, torch.Tensor], xi: torch.Tensor) -> torch.Tensor:
         return functional_call(model, {**fixed, **p}, (xi.unsqueeze(0),)).reshape(-1)
 
-    if not params:
-        return torch.zeros((x.shape[0], x.shape[0]), dtype=x.dtype, device=x.device)
-    jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)
     n = x.shape[0]
     K = torch.zeros((n, n), dtype=x.dtype, device=x.device)
+    if not params:
+        return K
+    jac = vmap(jacrev(f), in_dims=(None, 0))(params, x)
     for name, J in jac.items():
         Jf = J.reshape(n, J.shape[1], -1)
         e = 1.0 if eta is None else float(eta.get(name, 1.0))
@@ -173,63 +192,102 @@ def fast_ntk(model: nn.Module, x: torch.Tensor, eta: Mapping[str, float] | None 
     """The same K as :func:`empirical_ntk`, with the structure of ``nn.Linear`` layers exploited.
 
     For a Linear layer z = W a + b, ∂f_c(x_i)/∂W = δ_ic a_iᵀ with δ_ic = ∂f_c(x_i)/∂z_i, so its
-    contribution is K_ij = Σ_c (δ_ic·δ_jc)(a_i·a_j) (+ Σ_c δ_ic·δ_jc for the bias): one backward
-    pass per output instead of a per-example Jacobian of every weight (the trick behind
-    neural-tangents' structured derivatives). Other parameters go through :func:`empirical_ntk`
-    restricted to them. Requires examples to be processed independently (no batch norm in
-    training mode); otherwise use :func:`empirical_ntk`.
+    contribution is K_ij = (Σ_c δ_ic·δ_jc)(a_i·a_j) (+ Σ_c δ_ic·δ_jc for the bias), the trick behind
+    neural-tangents' structured derivatives: K = Σ_layers η_W (D Dᵀ) ⊙ (A Aᵀ) + η_b D Dᵀ with
+    D = (δ_ic)_{i,(c,·)} of shape (n, C·out). One forward pass over the probe, then the C backward
+    passes (one per output) as one batched backward (``is_grads_batched``; a loop over the outputs
+    if some operation of the model cannot be batched). Computed in ``x``'s dtype on ``x``'s device
+    (relative error of K against :func:`empirical_ntk`: ~1e-7 in float32, ~1e-15 in float64).
+    Other parameters, and Linear layers applied to inputs with more than one feature axis, go
+    through :func:`empirical_ntk` restricted to them. Requires examples to be processed
+    independently (no batch norm in training mode); otherwise use :func:`empirical_ntk`.
 
     Arguments:
-        model, x, eta: as for :func:`empirical_ntk`.
+        model, x, eta: as for :func:`empirical_ntk` (``x`` on the model's device).
 
     Returns:
-        K as an (n, n) tensor of ``x``'s dtype.
+        K as an (n, n) tensor of ``x``'s dtype, on ``x``'s device.
     """
     eta = eta or {}
-    linear = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    linear = [(nm, m) for nm, m in model.named_modules() if isinstance(m, nn.Linear)]
     acts: dict[str, torch.Tensor] = {}
     outs: dict[str, torch.Tensor] = {}
 
     def hook(name: str) -> Any:
         def f(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
             acts[name] = inp[0].detach()
-            out.retain_grad()
             outs[name] = out
         return f
 
-    handles = [m.register_forward_hook(hook(n)) for n, m in linear]
+    xr = x.detach()
+    n = xr.shape[0]
+    K = torch.zeros((n, n), dtype=x.dtype, device=x.device)
+    covered: set[str] = set()
+    handles = [m.register_forward_hook(hook(nm)) for nm, m in linear]
     try:
         with torch.enable_grad():
-            xr = x.detach()
-            y = model(xr)
-            y2 = y.reshape(y.shape[0], -1)
-            n, C = y2.shape
-            K = torch.zeros((n, n), dtype=torch.float64, device=x.device)
-            gram_a = {name: (a.reshape(n, -1).double() @ a.reshape(n, -1).double().T) for name, a in acts.items()}
-            covered: set[str] = set()
-            for c in range(C):
-                for o in outs.values():
-                    o.grad = None
-                y2[:, c].sum().backward(retain_graph=c < C - 1, inputs=[outs[nm] for nm, _ in linear])
-                for name, m in linear:
-                    d = outs[name].grad.reshape(n, -1).double()
-                    dd = d @ d.T
-                    wname = f"{name}.weight" if name else "weight"
-                    K += float(eta.get(wname, 1.0)) * dd * gram_a[name]
-                    covered.add(wname)
-                    if m.bias is not None:
-                        bname = f"{name}.bias" if name else "bias"
-                        K += float(eta.get(bname, 1.0)) * dd
-                        covered.add(bname)
+            y = model(xr).reshape(n, -1)
     finally:
         for h in handles:
             h.remove()
+    used = [(nm, m) for nm, m in linear if nm in outs and outs[nm].requires_grad and acts[nm].ndim == 2]
+    if used:
+        C = y.shape[1]
+        inputs = [outs[nm] for nm, _ in used]
+        try:  # all C backward passes at once: grads[l][c] = ∂(Σ_i f_c(x_i))/∂z_l = (δ_ic)_i
+            e = torch.eye(C, dtype=y.dtype, device=y.device).unsqueeze(1).expand(C, n, C)
+            grads = torch.autograd.grad(y, inputs, grad_outputs=e, retain_graph=True, is_grads_batched=True)
+        except (RuntimeError, NotImplementedError):  # an operation without a batching rule
+            per = [torch.autograd.grad(y[:, c].sum(), inputs, retain_graph=True) for c in range(C)]
+            grads = tuple(torch.stack([p[k] for p in per]) for k in range(len(inputs)))
+        for (name, m), g in zip(used, grads):
+            D = g.reshape(C, n, -1).permute(1, 0, 2).reshape(n, -1).to(x.dtype)
+            dd = D @ D.T
+            a = acts[name].reshape(n, -1).to(x.dtype)
+            wname = f"{name}.weight" if name else "weight"
+            K += float(eta.get(wname, 1.0)) * dd * (a @ a.T)
+            covered.add(wname)
+            if m.bias is not None:
+                bname = f"{name}.bias" if name else "bias"
+                K += float(eta.get(bname, 1.0)) * dd
+                covered.add(bname)
     rest = {k: v for k, v in model.named_parameters() if k not in covered}
     if rest:
         eta_rest = {k: float(eta.get(k, 1.0)) for k in rest}
         eta_rest.update({k: 0.0 for k in covered})
-        K = K + empirical_ntk(model, x, eta_rest).double()
-    return K.to(x.dtype)
+        K = K + empirical_ntk(model, x, eta_rest).to(x.dtype)
+    return K
+
+
+@dataclass(frozen=True)
+class MonitorRecord:
+    """What a :class:`MechanismMonitor` recorded at one step, as handed to its callbacks.
+
+    Attributes:
+        step: the step (number of updates taken).
+        norms: layer name -> ‖W_l‖_F.
+        alignment: pair name ``"a->b"`` -> ζ_l; empty at steps where ζ is not computed (see
+            ``alignment_every``); NaN for a pair whose shapes do not compose.
+        ntk: at NTK steps, ``ntk_trace``, ``kernel_distance``, ``kernel_target_alignment``,
+            ``probe_loss`` and ``probe_accuracy`` (the last three NaN without the probe targets
+            they need); empty otherwise.
+
+    >>> r = MonitorRecord(3, {"l0": 2.0}, {}, {})
+    >>> r.scalars()
+    {'norm/l0': 2.0}
+    """
+
+    step: int
+    norms: Mapping[str, float]
+    alignment: Mapping[str, float]
+    ntk: Mapping[str, float]
+
+    def scalars(self) -> dict[str, float]:
+        """Every value under a TensorBoard-style tag: ``norm/<layer>``, ``alignment/<pair>``, ``ntk/<quantity>``."""
+        out = {f"norm/{k}": v for k, v in self.norms.items()}
+        out.update({f"alignment/{k}": v for k, v in self.alignment.items()})
+        out.update({f"ntk/{k}": v for k, v in self.ntk.items()})
+        return out
 
 
 @dataclass(frozen=True)
@@ -285,8 +343,8 @@ class MechanismMonitor:
         probe_y: optional probe targets (integer labels or regression targets), for the
             kernel-target alignment and the probe loss (from which :meth:`classify` judges
             convergence when it is not given the training losses).
-        every: record norms and ζ every ``every`` steps (≥ 1).
-        ntk_every: record the NTK every ``ntk_every`` steps (0 turns it off).
+        every: record the norms every ``every`` steps (≥ 1).
+        ntk_every: record the NTK (and norms and ζ) every ``ntk_every`` steps (0 turns it off).
         multipliers: the per-layer learning-rate multipliers η_l (as in
             :func:`featmech.nets.networks.layer_multipliers`), weighting the NTK and the layer balance.
         n_classes: the number of classes for integer ``probe_y`` (default: its largest label + 1).
@@ -295,24 +353,57 @@ class MechanismMonitor:
             integer ``probe_y``, ``"mse"`` otherwise. It decides how the probe loss is computed and
             which rule of :func:`~featmech.analysis.regimes.run_status` applies (a classifier when
             the targets are labels).
+        alignment_every: compute the exact ζ_l at the weight records whose step is a multiple of
+            it (a multiple of ``every``), and at every NTK record; the other records hold NaN for
+            ζ. Default: :data:`DEFAULT_ALIGNMENT_EVERY` = 10 rounded up to a multiple of ``every``
+            (so ζ at every record when ``every`` ≥ 10). ``alignment_every=every`` gives ζ at every
+            record: on the digits MLP at SGD batch 128 that costs ~15 % of the training time, the
+            default ~1.5 % (BENCHMARKS.md, "monitor").
+        callback: called with a :class:`MonitorRecord` after every step that recorded something
+            (more with :meth:`add_callback`); its exceptions propagate. E.g. to TensorBoard::
+
+                writer = torch.utils.tensorboard.SummaryWriter("runs/mlp")
+                def log(record):
+                    for tag, value in record.scalars().items():   # "norm/layers.0", "ntk/ntk_trace", …
+                        writer.add_scalar(tag, value, record.step)
+                mon = MechanismMonitor(model, probe_x, probe_y, callback=log)
+
+    Records follow the model: the probe and its targets are cast to the model's device and dtype
+    at each record (the model may be moved or converted after the monitor is built), the NTK is
+    computed there, and the records are Python floats. Norms and ζ stay on the device as tensors
+    until read (``norms``, ``zetas``, or a callback), so recording costs no device synchronization
+    per step; the NTK records synchronize once each.
 
     Raises:
         InputError: a model without weight layers, an empty probe, ``probe_y`` of the wrong
-            length, bad intervals, multipliers or loss.
+            length, bad intervals (``alignment_every`` not a multiple of ``every``), multipliers,
+            loss or callback.
     """
 
     def __init__(self, model: nn.Module, probe_x: Any, probe_y: Any = None, *, every: int = 1, ntk_every: int = 50,
                  multipliers: Mapping[str, float] | Sequence[float] | None = None, n_classes: int | None = None,
-                 loss: str | None = None) -> None:
+                 loss: str | None = None, alignment_every: int | None = None,
+                 callback: Callable[[MonitorRecord], Any] | None = None) -> None:
         self.model = model
         self.layers = weight_layers(model)
         self.names = [n for n, _ in self.layers]
         self.every = check_int("every", every, low=1)
         self.ntk_every = check_int("ntk_every", ntk_every, low=0)
+        if alignment_every is None:
+            alignment_every = self.every * -(-DEFAULT_ALIGNMENT_EVERY // self.every)
+        self.alignment_every = check_int("alignment_every", alignment_every, low=1)
+        if self.alignment_every % self.every:
+            raise InputError(f"alignment_every must be a multiple of every={self.every}, got {self.alignment_every}")
+        self.callbacks: list[Callable[[MonitorRecord], Any]] = []
+        if callback is not None:
+            self.add_callback(callback)
         dtype = next(model.parameters()).dtype
         self.probe_x = to_tensor(probe_x, dtype)
         if self.probe_x.ndim < 1 or self.probe_x.shape[0] < 1:
             raise InputError("probe_x must hold at least one example")
+        # the probe as given (float64 when it is floating), cast to the model's device and dtype at each record
+        src = to_tensor(probe_x)
+        self._probe_src = src.detach().to("cpu", torch.float64) if src.is_floating_point() else self.probe_x.cpu()
         self.eta_layer = list(layer_multipliers(model, multipliers).values())
         self._eta_param: dict[str, float] = {}
         for (lname, m), e in zip(self.layers, self.eta_layer):
@@ -321,12 +412,13 @@ class MechanismMonitor:
         self._yy = None
         self._labels: torch.Tensor | None = None  # integer probe labels (classification)
         self._targets: torch.Tensor | None = None  # float probe targets (MSE; one-hot for labels)
+        self._targets_src: torch.Tensor | None = None  # the same in float64
         self.n_classes: int | None = None
         if loss is not None and loss not in ("ce", "mse"):
             raise InputError(f"loss must be one of ce, mse, got {loss!r}")
         self.loss: str | None = loss
         if probe_y is not None:
-            y = np.asarray(probe_y)
+            y = np.asarray(probe_y.detach().cpu() if isinstance(probe_y, torch.Tensor) else probe_y)
             if y.shape[0] != self.probe_x.shape[0]:
                 raise InputError("probe_y must have one entry per probe example")
             if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
@@ -342,14 +434,20 @@ class MechanismMonitor:
                 self.loss = "mse"
             self._yy = torch.as_tensor(Y @ Y.T, dtype=torch.float64)
             self._targets = torch.as_tensor(Y, dtype=dtype)
+            self._targets_src = torch.as_tensor(Y, dtype=torch.float64)
         ws = [m.weight for _, m in self.layers]
         self._left_cache = []
         for i in range(len(ws) - 1):  # how W_{l+1} is viewed as a matrix on W_l's outputs (fixed per model)
             ok = _left(ws[i + 1].detach(), ws[i].shape[0]) is not None
             self._left_cache.append((lambda w, o=ws[i].shape[0]: _left(w, o)) if ok else None)
         self.steps: list[int] = []
-        self.norms: list[list[float]] = []
-        self.zetas: list[list[float]] = []
+        self._norms: list[list[float]] = []  # converted records (Python floats)
+        self._zetas: list[list[float]] = []
+        # records not yet converted, kept as tensors on the model's device (no device sync per step):
+        # (norms of each layer, ‖W_{l+1}W_l‖_F per pair or None where ζ is not computed at that step)
+        self._pending: list[tuple[Sequence[torch.Tensor], torch.Tensor | None]] = []
+        self._pending_key: tuple[Any, Any] | None = None
+        self._probe_cache: tuple[Any, ...] | None = None
         self.ntk_steps: list[int] = []
         self.ntk_trace: list[float] = []
         self.kernel_distance: list[float] = []
@@ -361,73 +459,175 @@ class MechanismMonitor:
         self._warned = False
 
     # ------------------------------------------------------------------ recording
+    @property
+    def norms(self) -> list[list[float]]:
+        """‖W_l‖_F per weight record, one list per record (converted from the device on reading)."""
+        self._flush()
+        return self._norms
+
+    @property
+    def zetas(self) -> list[list[float]]:
+        """ζ_l per weight record, one list per record; NaN where ζ was not computed (``alignment_every``)."""
+        self._flush()
+        return self._zetas
+
+    def add_callback(self, fn: Callable[[MonitorRecord], Any]) -> None:
+        """Call ``fn(record)`` with a :class:`MonitorRecord` after every step that records anything.
+
+        Exceptions raised by ``fn`` propagate out of :meth:`step` (and so out of the optimizer's
+        ``step()`` when attached). A callback reads the values as Python floats, so on a GPU it costs
+        one device synchronization per record.
+
+        Raises:
+            InputError: ``fn`` is not callable.
+        """
+        if not callable(fn):
+            raise InputError(f"callback must be callable, got {fn!r}")
+        self.callbacks.append(fn)
+
     def step(self, step: int | None = None) -> None:
         """Record at this step (default: an internal counter) if it falls on an interval.
+
+        Norms every ``every`` steps, ζ at those of them that are multiples of ``alignment_every``,
+        and norms, ζ and the NTK quantities every ``ntk_every`` steps; then the callbacks, once.
 
         Arguments:
             step: the number of updates taken so far (default: one more than the last call).
         """
         t = self._count if step is None else int(step)
         self._count = t + 1
+        ntk = bool(self.ntk_every) and t % self.ntk_every == 0
+        recorded = zeta = False
         if t % self.every == 0:
-            self._record_weights(t)
-        if self.ntk_every and t % self.ntk_every == 0:
-            if not self.steps or self.steps[-1] != t:
-                self._record_weights(t)
+            zeta = ntk or t % self.alignment_every == 0
+            self._record_weights(t, zeta)
+            recorded = True
+        if ntk:
+            if not recorded and (not self.steps or self.steps[-1] != t):
+                self._record_weights(t, True)
+            zeta = recorded = True
             self._record_ntk(t)
+        if recorded and self.callbacks:
+            record = self._last_record(t, zeta, ntk)
+            for fn in self.callbacks:
+                fn(record)
 
-    def _record_weights(self, t: int) -> None:
+    def _record_weights(self, t: int, zeta: bool) -> None:
+        """Queue ‖W_l‖_F (and ‖W_{l+1}W_l‖_F when ``zeta``) as device tensors; converted on reading."""
+        ws = [m.weight.detach() for _, m in self.layers]
+        key = (ws[0].device, ws[0].dtype)
+        if key != self._pending_key or len(self._pending) >= 1024:
+            self._flush()
+            self._pending_key = key
         with torch.no_grad():
-            ws = [m.weight.detach() for _, m in self.layers]
-            norms = torch.stack([torch.linalg.vector_norm(w) for w in ws])
-            prods = []
-            for i in range(len(ws) - 1):
-                L = self._left_cache[i](ws[i + 1]) if self._left_cache[i] is not None else None
-                prods.append(torch.linalg.vector_norm(L @ _right(ws[i])) if L is not None
-                             else torch.tensor(float("nan"), dtype=norms.dtype))
-            nl = norms.tolist()
-            pl = torch.stack(prods).tolist() if prods else []
-        self.norms.append(nl)
-        self.zetas.append([p / (nl[i + 1] * nl[i]) if nl[i + 1] * nl[i] > 0 else 0.0 for i, p in enumerate(pl)])
+            norms = _norms(ws)
+            prods = None
+            if zeta and len(ws) > 1:
+                ps = []
+                for i in range(len(ws) - 1):
+                    L = self._left_cache[i](ws[i + 1]) if self._left_cache[i] is not None else None
+                    ps.append(torch.linalg.vector_norm(L @ _right(ws[i])) if L is not None
+                              else torch.full((), float("nan"), dtype=ws[i].dtype, device=ws[i].device))
+                prods = torch.stack(ps)
+            elif zeta:
+                prods = torch.zeros(0, dtype=ws[0].dtype, device=ws[0].device)
+        self._pending.append((norms, prods))
         self.steps.append(t)
 
+    def _flush(self) -> None:
+        """Convert the queued weight records to Python floats (one device synchronization)."""
+        if not self._pending:
+            return
+        n_layers, n_pairs = len(self.names), len(self.names) - 1
+        flat = [v for norms, _ in self._pending for v in norms]
+        flat += [p for _, p in self._pending if p is not None]
+        try:
+            vals = torch.cat([v.reshape(-1) for v in flat]).to("cpu", torch.float64).tolist()
+        except RuntimeError:  # layers on different devices
+            vals = [float(x) for v in flat for x in v.reshape(-1).tolist()]
+        pos = len(self._pending) * n_layers
+        for k, (_, p) in enumerate(self._pending):
+            nl = vals[k * n_layers:(k + 1) * n_layers]
+            self._norms.append(nl)
+            if p is None:
+                self._zetas.append([float("nan")] * n_pairs)
+            else:
+                pl = vals[pos:pos + n_pairs]
+                pos += n_pairs
+                self._zetas.append([q / (nl[i + 1] * nl[i]) if nl[i + 1] * nl[i] > 0 else 0.0
+                                    for i, q in enumerate(pl)])
+        self._pending = []
+
+    def _on_device(self) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """The probe, targets, labels and YYᵀ on the model's current device, the probe in its dtype (cached)."""
+        w = self.layers[0][1].weight
+        key = (w.device, w.dtype)
+        if self._probe_cache is None or self._probe_cache[0] != key:
+            x = self._probe_src.to(device=w.device, dtype=w.dtype if self._probe_src.is_floating_point() else None)
+            tg = None if self._targets_src is None else self._targets_src.to(device=w.device, dtype=w.dtype)
+            lab = None if self._labels is None else self._labels.to(w.device)
+            yy = None if self._yy is None else self._yy.to(w.device)
+            self._probe_cache = (key, x, tg, lab, yy)
+        return self._probe_cache[1:]
+
     def _record_ntk(self, t: int) -> None:
+        x, _, _, yy = self._on_device()
         ntk = empirical_ntk if _has_batch_coupling(self.model) else fast_ntk
-        K = ntk(self.model, self.probe_x, self._eta_param).to(torch.float64)
+        K = ntk(self.model, x, self._eta_param).to(torch.float64)
         n = K.shape[0]
         if self._K0 is None:
             self._K0 = K
+        K0 = self._K0.to(K.device)
         nk = torch.linalg.norm(K)
+        nan = torch.full((), float("nan"), dtype=torch.float64, device=K.device)
+        loss, acc = self._probe_metrics()
+        vals = torch.stack([torch.trace(K), (K0 * K).sum(), torch.linalg.norm(K0) * nk,
+                            (K * yy).sum() if yy is not None else nan,
+                            nk * torch.linalg.norm(yy) if yy is not None else nan,
+                            loss.to(K.device), acc.to(K.device)]).tolist()
+        tr, k0k, den0, ky, deny, pl, pa = vals
         self.ntk_steps.append(t)
-        self.ntk_trace.append(float(torch.trace(K)) / n)
-        den = float(torch.linalg.norm(self._K0) * nk)
-        self.kernel_distance.append(1.0 - float((self._K0 * K).sum()) / den if den > 0 else float("nan"))
-        if self._yy is not None:
-            den = float(nk * torch.linalg.norm(self._yy))
-            self.kernel_target_alignment.append(float((K * self._yy).sum()) / den if den > 0 else float("nan"))
-        else:
-            self.kernel_target_alignment.append(float("nan"))
-        loss, acc = self._probe_loss()
-        self.probe_loss.append(loss)
-        self.probe_accuracy.append(acc)
+        self.ntk_trace.append(tr / n)
+        self.kernel_distance.append(1.0 - k0k / den0 if den0 > 0 else float("nan"))
+        self.kernel_target_alignment.append(ky / deny if deny > 0 else float("nan"))
+        self.probe_loss.append(pl)
+        self.probe_accuracy.append(pa)
 
-    def _probe_loss(self) -> tuple[float, float]:
-        """The loss and accuracy on the probe batch (NaN without targets), the model's buffers untouched."""
-        if self._targets is None:
-            return float("nan"), float("nan")
+    def _probe_metrics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The probe loss and accuracy as float64 0-d tensors on the model's device (NaN without targets)."""
+        x, tg, labels, _ = self._on_device()
+        nan = torch.full((), float("nan"), dtype=torch.float64, device=x.device)
+        if tg is None:
+            return nan, nan
         saved = [(b, b.detach().clone()) for b in self.model.buffers()]  # e.g. batch-norm running statistics
         with torch.no_grad():
-            out = self.model(self.probe_x)
+            out = self.model(x)
             for b, v in saved:
                 b.copy_(v)
             out2 = out.reshape(out.shape[0], -1)
-            if self.loss == "ce" and self._labels is not None:
-                loss = float(torch.nn.functional.cross_entropy(out2.double(), self._labels))
+            if self.loss == "ce" and labels is not None:
+                loss = torch.nn.functional.cross_entropy(out2.double(), labels)
             else:
-                loss = float(0.5 * ((out2.double() - self._targets.double()) ** 2).sum(-1).mean())
-            acc = (float((out2.argmax(-1) == self._labels).double().mean()) if self._labels is not None
-                   else float("nan"))
+                loss = 0.5 * ((out2.double() - tg.double()) ** 2).sum(-1).mean()
+            acc = (out2.argmax(-1) == labels).double().mean() if labels is not None else nan
         return loss, acc
+
+    def _probe_loss(self) -> tuple[float, float]:
+        """The loss and accuracy on the probe batch (NaN without targets), the model's buffers untouched."""
+        loss, acc = self._probe_metrics()
+        return float(loss), float(acc)
+
+    def _last_record(self, t: int, zeta: bool, ntk: bool) -> MonitorRecord:
+        """The :class:`MonitorRecord` of step ``t``: the last weight record (its ζ if ``zeta``), the last NTK record if ``ntk``."""
+        self._flush()
+        quantities = {}
+        if ntk:
+            quantities = {"ntk_trace": self.ntk_trace[-1], "kernel_distance": self.kernel_distance[-1],
+                          "kernel_target_alignment": self.kernel_target_alignment[-1],
+                          "probe_loss": self.probe_loss[-1], "probe_accuracy": self.probe_accuracy[-1]}
+        return MonitorRecord(t, MappingProxyType(dict(zip(self.names, self._norms[-1]))),
+                             MappingProxyType(dict(zip(self.pairs, self._zetas[-1])) if zeta else {}),
+                             MappingProxyType(quantities))
 
     def attach(self, optimizer: torch.optim.Optimizer) -> Any:
         """Call :meth:`step` after every ``optimizer.step()`` (records the initial state first).
@@ -529,7 +729,8 @@ class MechanismMonitor:
 
         Quantities: ``norm`` (per layer), ``alignment`` (ζ per pair), and per NTK record
         ``ntk_trace``, ``kernel_distance``, ``kernel_target_alignment``, ``probe_loss`` and
-        ``probe_accuracy`` (name ``model``).
+        ``probe_accuracy`` (name ``model``). Records without ζ (between ``alignment_every`` steps, or a
+        pair whose shapes do not compose) have no ``alignment`` row.
         """
         rows: dict[str, list[Any]] = {"step": [], "quantity": [], "name": [], "value": []}
 
@@ -543,7 +744,8 @@ class MechanismMonitor:
             for n, v in zip(self.names, norms):
                 add(t, "norm", n, v)
             for p, v in zip(self.pairs, zs):
-                add(t, "alignment", p, v)
+                if not math.isnan(v):  # ζ is computed every ``alignment_every`` steps only
+                    add(t, "alignment", p, v)
         for t, tr, kd, ka, pl, pa in zip(self.ntk_steps, self.ntk_trace, self.kernel_distance,
                                          self.kernel_target_alignment, self.probe_loss, self.probe_accuracy):
             add(t, "ntk_trace", "model", tr)
