@@ -46,9 +46,10 @@ def _trace_yy(sigma_yy):
     return float(np.trace(a)) if a.ndim == 2 else float(a)
 
 
-def observables(U, W, sigma_xx, sigma_xy, *, eta_u=1.0, eta_w=1.0, kappa=1.0, sigma_yy=None):
+def observables(U, W, sigma_xx, sigma_xy, *, eta_u=1.0, eta_w=1.0, kappa=1.0, sigma_yy=None, conserved=None):
     """Observables of weights U (..., c, d), W (..., d, m); the loss includes ½E|y|² only if sigma_yy is given
-    (a c×c matrix E[yyᵀ] or the number E|y|²)."""
+    (a c×c matrix E[yyᵀ] or the number E|y|²). The d×d conserved matrix is computed when ``conserved``
+    (default: d ≤ 100)."""
     U = np.asarray(U, float)
     W = np.asarray(W, float)
     S = np.asarray(sigma_xx, float)
@@ -65,9 +66,11 @@ def observables(U, W, sigma_xx, sigma_xy, *, eta_u=1.0, eta_w=1.0, kappa=1.0, si
     ntk = kappa**2 * (eta_u * c * wsw + eta_w * nu**2 * np.trace(S))
     with np.errstate(invalid="ignore", divide="ignore"):
         zeta = np.where((nu > 0) & (nw > 0), nv / (nu * nw), 0.0)
-    conserved = eta_w * np.swapaxes(U, -1, -2) @ U - eta_u * W @ np.swapaxes(W, -1, -2)
-    return {"product": P, "loss": loss, "ntk_trace": ntk, "alignment": zeta, "norm_u": nu, "norm_w": nw,
-            "conserved": conserved, "U": U, "W": W}
+    out = {"product": P, "loss": loss, "ntk_trace": ntk, "alignment": zeta, "norm_u": nu, "norm_w": nw,
+           "U": U, "W": W}
+    if conserved or (conserved is None and U.shape[-1] <= 100):
+        out["conserved"] = eta_w * np.swapaxes(U, -1, -2) @ U - eta_u * W @ np.swapaxes(W, -1, -2)
+    return out
 
 
 # ------------------------------------------------------------------------------- (a) the full ODE
