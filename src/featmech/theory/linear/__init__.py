@@ -11,6 +11,7 @@ r"""The two-layer linear network f(x) = κUWx on m-dimensional inputs and c outp
 from featmech.theory.linear.flow import AUTO_LSODA_MAX, METHODS, LinearSolution, solve, solve_gram
 from featmech.theory.linear.gram import LinearGram, gram_of, reduce, sample_gram
 from featmech.theory.linear.model import LinearState
+from featmech.theory.linear.train import LinearSimResult, draw_batches, simulate, simulate_gram
 
-__all__ = ["AUTO_LSODA_MAX", "LinearGram", "LinearSolution", "LinearState", "METHODS", "gram_of", "reduce", "sample_gram", "solve",
-           "solve_gram"]
+__all__ = ["AUTO_LSODA_MAX", "LinearGram", "LinearSolution", "LinearSimResult", "LinearState", "METHODS",
+           "draw_batches", "gram_of", "reduce", "sample_gram", "simulate", "simulate_gram", "solve", "solve_gram"]
