@@ -103,6 +103,26 @@ def test_full_batch_size_is_gradient_descent():
     _check(got, want, 1e-10)
 
 
+def test_sgd_by_seed_replays_its_recorded_batches():
+    """batch_size + seed: the run equals the numpy loop on the batches it reports; the batches are shuffled
+    epochs (each run of n // b batches a draw without replacement); another seed gives other batches."""
+    U0, W0, X, Y, kw = _training_problem("all")
+    kw.pop("batch_indices")
+    kw.update(steps=40)
+    got = linear.simulate(U0, W0, X, Y, batch_size=10, seed=3, **kw)
+    idx = np.asarray(got.batch_indices)
+    assert idx.shape == (40, 10)
+    per = len(X) // 10
+    for e in range(40 // per):
+        ep = idx[e * per:(e + 1) * per].ravel()
+        assert len(np.unique(ep)) == ep.size and ep.min() >= 0 and ep.max() < len(X)
+    _check(got, ref.numpy_train(U0, W0, X, Y, batch_indices=idx, **kw), 1e-10)
+    again = linear.simulate(U0, W0, X, Y, batch_size=10, seed=3, **kw)
+    assert np.array_equal(np.asarray(again.product), np.asarray(got.product))
+    other = linear.simulate(U0, W0, X, Y, batch_size=10, seed=4, **kw)
+    assert not np.array_equal(np.asarray(other.batch_indices), idx)
+
+
 def test_training_converges_and_large_steps_diverge():
     X, Y = _data(50, 3, 2, seed=9, noise=0.0)
     U0, W0 = _init(2, 40, 3, 0.1, 0.1, 3)
@@ -145,20 +165,27 @@ def test_flow_loss_without_sigma_yy_is_the_loss_up_to_a_constant():
 
 
 def test_flow_invariants_are_conserved_and_match_the_full_width_ones():
-    """η_w UᵀU − η_u WWᵀ is conserved; its nonzero spectrum is that of the full-width matrix."""
+    """η_w ŨᵀŨ − η_u W̃W̃ᵀ of the reduced weights is constant along the flow (to 1e-9), and its spectrum
+    (``conserved``, ascending) is the nonzero spectrum of the full-width d×d matrix η_w U₀ᵀU₀ − η_u W₀W₀ᵀ."""
     X, Y = _data(100, 4, 3, seed=1)
     S, B, _ = ref.moments(X, Y)
     eu, ew = 0.6, 1.7
     U0, W0 = _init(3, 50, 4, 0.3, 0.2, 6)
     sol = linear.solve(U0, W0, sigma_xx=S, sigma_xy=B, eta_u=eu, eta_w=ew)
-    cons = np.asarray(sol(TIMES).conserved)
+    Ut, Wt = sol.reduced(TIMES)
+    cons = ew * np.swapaxes(Ut, -1, -2) @ Ut - eu * Wt @ np.swapaxes(Wt, -1, -2)
     assert np.max(np.abs(cons - cons[0])) < 1e-9 * np.max(np.abs(cons[0]))
+    # the reduced weights reproduce the observables of the full-width ODE
+    want = ref.ode_flow(U0, W0, sigma_xx=S, sigma_xy=B, times=TIMES, eta_u=eu, eta_w=ew)
+    assert _err(Ut @ Wt, want["U"] @ want["W"]) < 1e-7
+    assert _err(np.linalg.norm(Ut, axis=(1, 2)), want["norm_u"]) < 1e-7
     full = ew * U0.T @ U0 - eu * W0 @ W0.T
     ev_full = np.sort(np.linalg.eigvalsh(full))
     ev_full = ev_full[np.abs(ev_full) > 1e-10 * np.max(np.abs(ev_full))]
-    ev = np.sort(np.linalg.eigvalsh(cons[0]))
-    ev = ev[np.abs(ev) > 1e-10 * np.max(np.abs(ev))]
-    assert np.allclose(ev, ev_full, rtol=1e-10, atol=0)
+    ev = np.asarray(sol(TIMES).conserved)
+    for row in ev:
+        row = np.sort(row[np.abs(row) > 1e-10 * np.max(np.abs(row))])
+        assert np.allclose(row, ev_full, rtol=1e-9, atol=0)
 
 
 @pytest.mark.parametrize("kind", ["U0=0", "W0=0", "d<c+m", "both zero"])
@@ -212,6 +239,17 @@ def test_flow_matches_domine_lambda_balanced_closed_form(lam):
     _check(sol(times), want, 1e-7)
 
 
+def test_one_dimensional_case_matches_the_ode():
+    """c = m = 1 against the full ODE (the engine may route this case to the 1-D closed form)."""
+    rng = np.random.default_rng(32)
+    u0, w0 = 0.2 * rng.standard_normal(30), 0.2 * rng.standard_normal(30)
+    V, k = 1.3, 0.8
+    times = np.array([0.0, 0.1, 1.0, 4.0, 20.0, 100.0])
+    kw = dict(sigma_xx=[[V]], sigma_xy=[[k * V]], eta_u=1.4, eta_w=0.6, kappa=0.9, sigma_yy=k * k * V)
+    want = ref.ode_flow(u0[None, :], w0[:, None], times=times, **kw)
+    _check(linear.solve(u0[None, :], w0[:, None], **kw)(times), want, 1e-7)
+
+
 def test_one_dimensional_case_matches_featmech_solve():
     import featmech
 
@@ -234,7 +272,7 @@ def test_one_dimensional_case_matches_featmech_solve():
 # ----------------------------------------------------------------------------- the Gram route
 def _gram_matrix(g):
     """The (c+m)×(c+m) Gram matrix of [U0ᵀ, W0] from whatever the engine returns."""
-    for name in ("matrix", "gram", "G"):
+    for name in ("H", "matrix", "gram"):
         if hasattr(g, name):
             return np.asarray(getattr(g, name), float)
     return np.asarray(g, float)
@@ -262,8 +300,7 @@ def test_reduce_is_an_exact_narrow_network():
     """reduce gives (Ũ, W̃) of width r ≤ c+m with ŨW̃ = U0W0 and the same Gram matrix."""
     U0, W0 = _init(3, 200, 4, 0.3, 0.2, 10)
     red = linear.reduce(U0, W0)
-    Ut, Wt = (red[0], red[1]) if isinstance(red, tuple) else (red.U, red.W)
-    Ut, Wt = np.asarray(Ut), np.asarray(Wt)
+    Ut, Wt = np.asarray(red[0]), np.asarray(red[1])
     assert Ut.shape[1] <= 7 and Wt.shape[0] == Ut.shape[1]
     assert _err(Ut @ Wt, U0 @ W0) < 1e-12
     Z, Zt = np.hstack([U0.T, W0]), np.hstack([Ut.T, Wt])
