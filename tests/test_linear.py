@@ -42,6 +42,7 @@ def _err(got, want):
 def _check(state, want, tol, keys=OBS):
     errs = {k: _err(getattr(state, k), want[k]) for k in keys}
     bad = {k: e for k, e in errs.items() if not e <= tol}
+    print("max relative errors:", {k: f"{e:.1e}" for k, e in errs.items()})  # shown with pytest -s
     assert not bad, f"relative errors above {tol:g}: {bad} (all: {errs})"
     return errs
 
@@ -346,6 +347,20 @@ def digits():
     X = np.asarray(ds.x_train, float)[:400]
     Y = np.eye(ds.n_classes)[np.asarray(ds.y_train)[:400]]
     return X, Y
+
+
+@pytest.mark.slow
+def test_digits_flow_to_late_times(digits):
+    """All the digits training moments (Σ singular: constant pixels), to t = 60, at width 20."""
+    from featmech.data import load_dataset
+
+    ds = load_dataset("digits")
+    X, Y = np.asarray(ds.x_train, float), np.eye(ds.n_classes)[np.asarray(ds.y_train)]
+    S, B, yy = ref.moments(X, Y)
+    U0, W0 = _init(10, 20, 64, 0.2, 0.2, 5)
+    times = np.array([0.0, 1.0, 5.0, 20.0, 60.0])
+    want = ref.ode_flow(U0, W0, sigma_xx=S, sigma_xy=B, times=times, sigma_yy=yy)
+    _check(linear.solve(U0, W0, sigma_xx=S, sigma_xy=B, sigma_yy=yy)(times), want, 1e-7)
 
 
 def test_digits_flow_and_training(digits):
