@@ -99,8 +99,6 @@ def test_saxe_modes_match_the_ode(whitened):
         S, lam = np.eye(m), np.ones(c)
     else:  # Σ shares B's right singular vectors: Σ P = P diag(λ)
         lam = np.array([0.5, 2.0, 1.3])
-        Pfull, _ = np.linalg.qr(np.hstack([P, rng.standard_normal((m, m - c))]))
-        Pfull[:, :c] = P
         S = P @ np.diag(lam) @ P.T + 0.7 * (np.eye(m) - P @ P.T)
     times = np.array([0.0, 0.5, 2.0, 5.0, 10.0, 40.0])
     ode = lr.ode_flow(U0, W0, sigma_xx=S, sigma_xy=B, times=times, eta_u=eu, eta_w=ew, kappa=kap)
