@@ -83,7 +83,7 @@ __all__ = ["Moments", "moments", "prepare", "Modes", "modes", "LinearTrajectory"
 F = NDArray[np.float64]
 
 #: how :func:`moments` may rescale the inputs
-SCALES = ("none", "standardize", "trace")
+SCALES = ("none", "standardize", "trace", "whiten")
 #: eigenvalues of Σ below this fraction of the largest are treated as zero (pseudo-inverse, modes)
 RELATIVE_CUTOFF = 1e-12
 #: the automatic time grid looks for convergence up to this many multiples of the fastest time scale
@@ -101,7 +101,7 @@ class Moments:
         sigma_yy: E[yyᵀ], c×c (read-only); ``yy`` = its trace = E|y|².
         n: the number of examples the moments were computed from (0: given directly).
         name: where they come from (``"digits"``, ``"mnist1d"``, ``"arrays"``).
-        center, scale: how x and y were preprocessed (see :func:`moments`).
+        center, scale, components: how x and y were preprocessed (see :func:`prepare`).
 
     Raises:
         InputError: shapes that do not fit, non-finite entries, or a Σ that is not symmetric
@@ -115,6 +115,7 @@ class Moments:
     name: str = "arrays"
     center: bool = False
     scale: str = "none"
+    components: int | None = None
 
     def __post_init__(self) -> None:
         sxx = np.asarray(self.sigma_xx, dtype=np.float64)
@@ -185,6 +186,7 @@ class Moments:
     def as_dict(self) -> dict[str, Any]:
         """Name, sizes, preprocessing, E|y|², L*, tr Σ and the singular values of M* (plain values)."""
         return {"name": self.name, "n": self.n, "m": self.m, "c": self.c, "center": self.center, "scale": self.scale,
+                "components": self.components,
                 "yy": self.yy, "min_loss": self.min_loss, "trace_sigma": float(np.trace(self.sigma_xx)),
                 "target_singular_values": modes(self).strength.tolist()}
 
@@ -199,8 +201,8 @@ def _one_hot(labels: NDArray[Any], n_classes: int | None) -> F:
 
 
 def prepare(data: str | Dataset | ArrayLike, Y: ArrayLike | None = None, *, center: bool = True,
-            one_hot: bool | None = None, scale: str = "none", max_train: int | None = None,
-            seed: int = 0) -> tuple[F, F, str]:
+            one_hot: bool | None = None, scale: str = "none", components: int | None = None,
+            max_train: int | None = None, seed: int = 0) -> tuple[F, F, str]:
     r"""The training inputs and targets of a data set as the linear network sees them.
 
     Preprocessing, in this order:
@@ -211,7 +213,12 @@ def prepare(data: str | Dataset | ArrayLike, Y: ArrayLike | None = None, *, cent
       the centred problem (one-hot targets then have E|y|² = 1 − Σ_k p_k², 0.9 for balanced classes);
     - ``scale``: ``"none"``; ``"standardize"`` divides every input feature by its standard
       deviation (features that are constant stay 0); ``"trace"`` divides x by √(tr Σ/m), so the
-      mean eigenvalue of Σ is 1.
+      mean eigenvalue of Σ is 1; ``"whiten"`` maps x to Σ^{-1/2}x on the range of Σ (needs
+      ``components``, so that Σ = I: then Σ commutes with BBᵀ and the singular modes decouple);
+    - ``components`` = k: x is replaced by its coordinates on the k leading principal axes of the
+      (prepared) inputs (the eigenvectors of Σ with the largest eigenvalues), m → k; applied before
+      ``scale``. The gradient flow of the full-width network then costs (c+k)² unknowns instead of
+      (c+m)², and the k-dimensional problem keeps the strongest input directions.
 
     Arguments:
         data: a data set name (``"digits"``: 1797 8×8 images scaled to [0, 1], m = 64, its
@@ -219,6 +226,7 @@ def prepare(data: str | Dataset | ArrayLike, Y: ArrayLike | None = None, *, cent
             :func:`featmech.data.load_dataset`), a :class:`featmech.data.Dataset`, or inputs X (n, m).
         Y: targets for array ``data``: (n, c) real, (n,) real (c = 1) or (n,) integer labels.
         center, one_hot, scale: the preprocessing above.
+        components: keep the k leading principal components (``None``: all m inputs).
         max_train: use this many training examples of a named data set (chosen by ``seed``).
         seed: the seed of the digits split and of the subsample.
 
@@ -273,7 +281,18 @@ def prepare(data: str | Dataset | ArrayLike, Y: ArrayLike | None = None, *, cent
     if center:
         X = X - X.mean(axis=0)
         Yf = Yf - Yf.mean(axis=0)
-    if scale == "standardize":
+    if components is not None:
+        k = check_int("components", components, low=1, high=X.shape[1])
+        lam, vec = np.linalg.eigh(X.T @ X / X.shape[0])
+        X = X @ vec[:, ::-1][:, :k]
+    if scale == "whiten":
+        if components is None:
+            raise InputError("scale='whiten' needs components (the leading principal axes to whiten)")
+        sd = X.std(axis=0) if center else np.sqrt(np.mean(X * X, axis=0))
+        if np.any(sd <= 1e-12 * max(float(sd.max()), 1e-300)):
+            raise InputError(f"cannot whiten: a principal component has zero variance; use fewer components")
+        X = X / sd
+    elif scale == "standardize":
         sd = X.std(axis=0)
         X = X / np.where(sd > 0, sd, 1.0)
     elif scale == "trace":
@@ -283,15 +302,15 @@ def prepare(data: str | Dataset | ArrayLike, Y: ArrayLike | None = None, *, cent
 
 
 def moments(data: str | Dataset | ArrayLike, Y: ArrayLike | None = None, *, center: bool = True,
-            one_hot: bool | None = None, scale: str = "none", max_train: int | None = None,
-            seed: int = 0, name: str | None = None) -> Moments:
+            one_hot: bool | None = None, scale: str = "none", components: int | None = None,
+            max_train: int | None = None, seed: int = 0, name: str | None = None) -> Moments:
     r"""The moments Σ = E[xxᵀ], B = E[xyᵀ], E[yyᵀ] of a data set (empirical means over its training set).
 
     The data are first prepared by :func:`prepare` (one-hot targets, centring, scaling; same
     arguments); then Σ = XᵀX/n, B = XᵀY/n, E[yyᵀ] = YᵀY/n.
 
     Arguments:
-        data, Y, center, one_hot, scale, max_train, seed: as for :func:`prepare`.
+        data, Y, center, one_hot, scale, components, max_train, seed: as for :func:`prepare`.
         name: the name carried along (default: the data set's, or ``"arrays"``).
 
     Returns:
@@ -305,10 +324,11 @@ def moments(data: str | Dataset | ArrayLike, Y: ArrayLike | None = None, *, cent
     >>> mo.c, float(mo.sigma_xy[2, 0]), mo.yy
     (1, 0.6666666666666666, 1.6666666666666667)
     """
-    X, Yf, label = prepare(data, Y, center=center, one_hot=one_hot, scale=scale, max_train=max_train, seed=seed)
+    X, Yf, label = prepare(data, Y, center=center, one_hot=one_hot, scale=scale, components=components,
+                           max_train=max_train, seed=seed)
     n = X.shape[0]
     return Moments(X.T @ X / n, X.T @ Yf / n, Yf.T @ Yf / n, n=n, name=name or label, center=bool(center),
-                   scale=scale)
+                   scale=scale, components=components)
 
 
 # --------------------------------------------------------------------------- modes
@@ -711,6 +731,10 @@ def _moments_of(result: Any, mo: Moments | None) -> Moments:
 
 
 def _eval(sol: Any, t: F) -> dict[str, F | None]:
+    if t.size and float(np.max(t)) == 0.0 and hasattr(sol, "integrate_to"):
+        # the engine's LinearSolution raises IndexError when called at t = 0 before anything was
+        # integrated (no segment yet): integrate its first segment first
+        sol.integrate_to(1e-300)
     st = sol(t)
     uu, ww = _grams(st)
     if uu is None and callable(getattr(sol, "reduced", None)):  # the engine's reduced weights (Ũ, W̃)
@@ -744,10 +768,7 @@ def flow_times(sol: Any, mo: Moments, *, points: int = 200, horizon: float = HOR
     n = check_int("points", points, low=2)
     s0 = _eval(sol, np.zeros(1))
     g0 = float(gap(mo, s0["product"])[0])
-    if s0["uu"] is not None:
-        k0 = float(ntk_trace(mo, s0["uu"], s0["ww"], eta_u=1.0, eta_w=1.0, kappa=1.0)[0])
-    else:
-        k0 = float(s0["ntk"][0]) if s0["ntk"] is not None else 0.0
+    k0 = float(s0["ntk"][0]) if s0["ntk"] is not None else 0.0
     k0 = k0 if k0 > 0 and math.isfinite(k0) else 1.0
     t0 = 1e-3 / k0
     if g0 == 0:
