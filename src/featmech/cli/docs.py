@@ -34,6 +34,7 @@ TOPICS = {
     "regimes": "regimes.md",
     "phase": "phase.md",
     "networks": "networks.md",
+    "linear-results": "linear_results.md",
     "sweeps": "sweeps.md",
     "cli": "cli.md",
     "architecture": "architecture.md",
