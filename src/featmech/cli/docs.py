@@ -31,6 +31,7 @@ TOPICS = {
     "theory": "theory.md",
     "exact": "exact.md",
     "simulate": "simulate.md",
+    "linear": "linear.md",
     "regimes": "regimes.md",
     "phase": "phase.md",
     "networks": "networks.md",

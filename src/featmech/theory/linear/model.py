@@ -160,13 +160,13 @@ def observables(t: ArrayLike, U: F, W: F, prob: Problem, *, conserved: bool = Tr
     V = U @ W
     VS = V @ S
     with np.errstate(over="ignore", invalid="ignore"):
-        quad = np.einsum("...ij,...ij->...", VS, V)
-        lin = np.einsum("...ij,ji->...", V, B)
+        quad = np.sum(VS * V, axis=(-2, -1))
+        lin = np.sum(V * B.T, axis=(-2, -1))
         loss = 0.5 * k * k * quad - k * lin + (0.5 * prob.sigma_yy if prob.sigma_yy is not None else 0.0)
-        nu = np.sqrt(np.einsum("...ij,...ij->...", U, U))
-        nw = np.sqrt(np.einsum("...ij,...ij->...", W, W))
-        nv = np.sqrt(np.einsum("...ij,...ij->...", V, V))
-        wsw = np.einsum("...ij,jk,...ik->...", W, S, W)
+        nu = np.sqrt(np.sum(U * U, axis=(-2, -1)))
+        nw = np.sqrt(np.sum(W * W, axis=(-2, -1)))
+        nv = np.sqrt(np.sum(V * V, axis=(-2, -1)))
+        wsw = np.sum((W @ S) * W, axis=(-2, -1))
         ntk = k * k * (prob.eta_u * c * wsw + prob.eta_w * nu * nu * float(np.trace(S)))
         den = nu * nw
         zeta = np.where(den > 0, nv / np.where(den > 0, den, 1.0), 0.0)

@@ -260,10 +260,10 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
     lr_u, lr_w = lr_f * eu, lr_f * ew
     with np.errstate(all="ignore"):
         for step in range(1, nsteps + 1):
-            V = U @ W
             if idx is None:
-                G = kap * (kap * (V @ S) - Bt)
+                G = G_last  # the full-data gradient at the current weights (computed with the loss)
             else:
+                V = U @ W
                 xb = x[idx[step - 1]]
                 Rb = kap * (xb @ V.T) - y[idx[step - 1]]
                 G = (kap / xb.shape[0]) * (Rb.T @ xb)

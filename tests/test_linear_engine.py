@@ -1,0 +1,202 @@
+"""The width-free engine of the multi-output linear network (featmech.linear), against independent references:
+a plain full-width numpy training loop, scipy's solve_ivp on the full-width ODE, the one-dimensional
+closed form and simulator, and Monte Carlo moments of the Wishart distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+import featmech
+from featmech import linear
+from featmech.errors import InputError
+
+
+def _problem(c=3, m=5, d=500, n=40, seed=0, scale=0.3):
+    rng = np.random.default_rng(seed)
+    U0 = scale * rng.standard_normal((c, d)) / np.sqrt(d) ** 0.5
+    W0 = scale * rng.standard_normal((d, m)) / np.sqrt(d) ** 0.5
+    X = rng.standard_normal((n, m))
+    Y = X @ rng.standard_normal((m, c)) + 0.1 * rng.standard_normal((n, c))
+    return U0, W0, X, Y
+
+
+def _full_loop(U, W, X, Y, *, lr, steps, eta_u, eta_w, kappa, idx, mu, wd):
+    """The plain width-d loop: batch loss mean ½|κUWx − y|², PyTorch SGD conventions."""
+    bu, bw = np.zeros_like(U), np.zeros_like(W)
+    out = [(U, W)]
+    for s in range(steps):
+        xb, yb = (X, Y) if idx is None else (X[idx[s]], Y[idx[s]])
+        R = kappa * xb @ W.T @ U.T - yb  # (b, c)
+        G = kappa * R.T @ xb / len(xb)  # ∂L_b/∂(UW)
+        gu, gw = G @ W.T + wd * U, U.T @ G + wd * W
+        bu, bw = mu * bu + gu, mu * bw + gw
+        U, W = U - lr * eta_u * bu, W - lr * eta_w * bw
+        out.append((U, W))
+    return out
+
+
+@pytest.mark.parametrize("mu,wd,batch", [(0.0, 0.0, None), (0.0, 0.0, 8), (0.9, 0.0, 8), (0.5, 0.01, 8),
+                                         (0.9, 0.05, None)])
+def test_reduced_training_equals_full_width_loop(mu, wd, batch):
+    U0, W0, X, Y = _problem()
+    steps, kappa, eu, ew, lr = 300, 1.2, 1.5, 0.7, 0.02
+    idx = None if batch is None else np.random.default_rng(5).integers(0, len(X), size=(steps, batch))
+    res = linear.simulate(U0, W0, X, Y, lr=lr, steps=steps, eta_u=eu, eta_w=ew, kappa=kappa, batch_indices=idx,
+                          momentum=mu, weight_decay=wd, every=30)
+    traj = _full_loop(U0, W0, X, Y, lr=lr, steps=steps, eta_u=eu, eta_w=ew, kappa=kappa, idx=idx, mu=mu, wd=wd)
+    n = len(X)
+    for j, s in enumerate(res.steps):
+        U, W = traj[s]
+        P = kappa * U @ W
+        loss = 0.5 * np.sum((X @ P.T - Y) ** 2) / n
+        S = X.T @ X / n
+        ntk = kappa**2 * (eu * 3 * np.trace(W @ S @ W.T) + ew * np.sum(U * U) * np.trace(S))
+        nu, nw = np.linalg.norm(U), np.linalg.norm(W)
+        assert np.max(np.abs(res.product[j] - P)) <= 1e-10 * max(1.0, np.abs(P).max())
+        assert abs(res.loss[j] - loss) <= 1e-10 * max(1.0, loss)
+        assert abs(res.ntk_trace[j] - ntk) <= 1e-10 * ntk
+        assert abs(res.norm_u[j] - nu) <= 1e-10 * nu and abs(res.norm_w[j] - nw) <= 1e-10 * nw
+        assert abs(res.alignment[j] - np.linalg.norm(U @ W) / (nu * nw)) <= 1e-10
+    C = ew * U.T @ U - eu * W @ W.T  # the last record's d×d matrix: its nonzero spectrum is the reduced one
+    ev = np.linalg.eigvalsh(C)
+    big = ev[np.argsort(np.abs(ev))[-8:]]  # r = c + m = 8 nonzero eigenvalues
+    assert np.allclose(np.sort(big), np.sort(res.conserved[-1]), atol=1e-10 * np.abs(ev).max())
+    assert not res.diverged and res.diverged_at == -1
+
+
+def test_sampler_batches_are_exposed_and_replay():
+    U0, W0, X, Y = _problem(d=30)
+    a = linear.simulate(U0, W0, X, Y, lr=0.05, steps=50, batch_size=7, seed=3, every=10)
+    assert a.batch_indices.shape == (50, 7)
+    assert all(len(set(row)) == 7 for row in a.batch_indices[:5])  # an epoch's batches are disjoint
+    b = linear.simulate(U0, W0, X, Y, lr=0.05, steps=50, batch_indices=np.array(a.batch_indices), every=10)
+    assert np.array_equal(a.product, b.product)
+
+
+def test_divergence_marks_records():
+    U0, W0, X, Y = _problem(d=30)
+    res = linear.simulate(U0, W0, X, Y, lr=50.0, steps=200, every=1)
+    assert res.diverged and res.diverged_at > 0 and not res.converged
+    assert np.all(np.isnan(res.loss[res.diverged_at:])) and np.all(np.isfinite(res.loss[: res.diverged_at]))
+
+
+def test_flow_equals_full_width_solve_ivp():
+    c, m, d = 3, 5, 50
+    rng = np.random.default_rng(1)
+    U0, W0 = 0.3 * rng.standard_normal((c, d)), 0.3 * rng.standard_normal((d, m))
+    A = rng.standard_normal((m, m))
+    S, B = A @ A.T / m, rng.standard_normal((m, c))
+    eu, ew, k = 2.0, 0.5, 1.3
+
+    def rhs(_t, x):
+        U, W = x[: c * d].reshape(c, d), x[c * d:].reshape(d, m)
+        G = k * (k * U @ W @ S - B.T)
+        return np.concatenate([(-eu * G @ W.T).ravel(), (-ew * U.T @ G).ravel()])
+
+    ts = np.array([3.0, 0.0, 0.5, 7.0, 2.0])
+    ref = solve_ivp(rhs, (0, 7), np.concatenate([U0.ravel(), W0.ravel()]), method="DOP853", rtol=1e-13,
+                    atol=1e-15, t_eval=np.sort(ts))
+    P = np.array([k * ref.y[: c * d, i].reshape(c, d) @ ref.y[c * d:, i].reshape(d, m) for i in range(ts.size)])
+    sol = linear.solve(U0, W0, sigma_xx=S, sigma_xy=B, eta_u=eu, eta_w=ew, kappa=k)
+    st = sol(ts)
+    assert st.product.shape == (5, c, m)
+    assert np.max(np.abs(st.product[np.argsort(ts)] - P)) <= 1e-7
+    assert np.allclose(st.conserved, st.conserved[0], rtol=0, atol=1e-7)  # conserved along the flow
+    g = linear.solve_gram(linear.gram_of(U0, W0), sigma_xx=S, sigma_xy=B, eta_u=eu, eta_w=ew, kappa=k)
+    assert np.max(np.abs(g(ts).product - st.product)) <= 1e-7
+
+
+def test_one_dimensional_case_is_the_closed_form():
+    rng = np.random.default_rng(2)
+    u, w = 0.2 * rng.standard_normal(20), 0.2 * rng.standard_normal(20)
+    V, k = 1.7, -0.8
+    ts = np.linspace(0, 5, 6)
+    sol = linear.solve(u[None, :], w[:, None], sigma_xx=[[V]], sigma_xy=[[V * k]], sigma_yy=V * k * k, eta_u=2.0)
+    assert sol.closed_form
+    ref = featmech.solve(u, w, eta_u=2.0, target=k, data_var=V)(ts)
+    st = sol(ts)
+    assert np.allclose(st.product[:, 0, 0], ref.output, rtol=1e-12, atol=1e-14)
+    assert np.allclose(st.loss, ref.loss, rtol=1e-10, atol=1e-14)
+    assert np.allclose(st.ntk_trace, ref.ntk, rtol=1e-12)
+    # and the reduced ODE agrees with it (independent code paths)
+    U, W = sol.reduced(ts)
+    assert np.allclose((U @ W)[:, 0, 0], ref.output, rtol=0, atol=1e-8)
+    # discrete time: the 1-D width-free simulator
+    x = rng.standard_normal(64)
+    y = 0.5 * x
+    res = linear.simulate(u[None, :], w[:, None], x[:, None], y, lr=0.05, steps=200, every=50)
+    V1 = float(np.mean(x * x))
+    one = featmech.simulate(u, w, lr=0.05, steps=200, every=50, target=float(np.mean(x * y)) / V1, data_var=V1)
+    assert np.allclose(res.product[:, 0, 0], one.output, rtol=1e-10, atol=1e-13)
+
+
+def test_wishart_sampler_moments():
+    c, m, d, su, sw = 2, 2, 7, 0.5, 2.0
+    sig2 = np.array([su**2] * c + [sw**2] * m)
+    for width in (d, 3):  # Bartlett (d ≥ c+m) and the direct draw (d < c+m)
+        H = np.array([linear.sample_gram(width, c=c, m=m, sigma_u=su, sigma_w=sw, seed=s).H for s in range(4000)])
+        mean = H.mean(0)
+        assert np.allclose(mean, width * np.diag(sig2), atol=0.1 * width * sig2.max() / np.sqrt(width))
+        var = H.var(0)  # Wishart: Var H_ij = d (Σ_ij² + Σ_ii Σ_jj)
+        expect = width * (np.diag(sig2**2) + np.outer(sig2, sig2))
+        assert np.allclose(var, expect, rtol=0.15)
+    g = linear.sample_gram(3, c=c, m=m, seed=0)
+    assert np.linalg.matrix_rank(g.H) == 3 and np.allclose(g.factor.T @ g.factor, g.H)
+
+
+def test_wishart_sampler_at_huge_width():
+    d, su, sw = 10**12, 0.3, 1.5
+    zs = []
+    for s in range(20):
+        g = linear.sample_gram(d, c=2, m=3, sigma_u=su, sigma_w=sw, seed=s)
+        sig = np.array([su] * 2 + [sw] * 3)
+        Hn = g.H / np.outer(sig, sig)
+        zs.append(np.concatenate([(np.diag(Hn) - d) / np.sqrt(2 * d), Hn[np.triu_indices(5, 1)] / np.sqrt(d)]))
+    z = np.array(zs)
+    assert np.all(np.abs(z) < 6) and abs(z.mean()) < 0.5 and 0.6 < z.std() < 1.4
+    assert np.all(np.isfinite(linear.sample_gram(10**15, c=3, m=4, sigma_w=10.0).H))
+
+
+def test_wide_mean_field_training_is_finite():
+    g = linear.sample_gram(10**15, c=2, m=3, seed=0)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 3))
+    Y = X @ np.ones((3, 2))
+    d = g.width
+    res = linear.simulate_gram(g, X, Y, lr=0.1, steps=400, eta_u=d, eta_w=d, kappa=1.0 / d, every=100)
+    assert res.converged and res.loss[-1] < 1e-12
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((4, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2))), "width"),
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=[[1, 2], [0, 1]], sigma_xy=np.ones((2, 2))),
+     "sigma_xx"),
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=-np.eye(2), sigma_xy=np.ones((2, 2))),
+     "sigma_xx"),
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 3))),
+     "sigma_xy"),
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2)),
+                          eta_u=0.0), "eta_u"),
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2)),
+                          kappa=-1.0), "kappa"),
+    (lambda: linear.solve(np.full((2, 3), np.nan), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2))),
+     "U0"),
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2)))(-1.0),
+     "t must"),
+    (lambda: linear.sample_gram(0, c=1, m=1), "width"),
+    (lambda: linear.sample_gram(10, c=0, m=1), "c must"),
+    (lambda: linear.simulate(np.ones((2, 3)), np.ones((3, 2)), np.ones((5, 2)), np.ones((5, 3)), lr=0.1, steps=3),
+     "Y must"),
+    (lambda: linear.simulate(np.ones((2, 3)), np.ones((3, 2)), np.ones((5, 2)), np.ones((5, 2)), lr=0.1, steps=3,
+                             batch_size=9), "batch_size"),
+    (lambda: linear.simulate(np.ones((2, 3)), np.ones((3, 2)), np.ones((5, 2)), np.ones((5, 2)), lr=0.1, steps=3,
+                             batch_indices=np.zeros((2, 2), dtype=int)), "batch_indices"),
+    (lambda: linear.simulate(np.ones((2, 3)), np.ones((3, 2)), np.ones((5, 2)), np.ones((5, 2)), lr=0.0, steps=3),
+     "lr"),
+    (lambda: linear.solve_gram("H", sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2))), "gram"),
+])
+def test_input_errors(call, match):
+    with pytest.raises(InputError, match=match):
+        call()
