@@ -27,6 +27,17 @@ from featmech.theory.linear import (
     solve,
     solve_gram,
 )
+from featmech.analysis.linear import (
+    LinearClassification,
+    LinearPhase,
+    Moments,
+    classify,
+    modes,
+    moments,
+    phase,
+    prepare,
+)
 
 __all__ = ["LinearGram", "LinearSimResult", "LinearSolution", "LinearState", "draw_batches", "gram_of", "reduce",
-           "sample_gram", "simulate", "simulate_gram", "solve", "solve_gram"]
+           "sample_gram", "simulate", "simulate_gram", "solve", "solve_gram",
+           "LinearClassification", "LinearPhase", "Moments", "classify", "modes", "moments", "phase", "prepare"]

@@ -38,6 +38,7 @@ TOPICS = {
     "diagnose": "diagnose.md",
     "parametrizations": "parametrizations.md",
     "widths": "widths.md",
+    "linear-results": "linear_results.md",
     "sweeps": "sweeps.md",
     "cli": "cli.md",
     "architecture": "architecture.md",
