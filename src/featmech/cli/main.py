@@ -34,6 +34,7 @@ from featmech import __version__
 from featmech.cli.analysis import phase, presets, scaling
 from featmech.cli.docs import docs
 from featmech.cli.exact import canonical, explain, simulate, trajectory
+from featmech.cli.explore import explore
 from featmech.cli.nets import experiment
 from featmech.cli.report import reproduce
 from featmech.cli.sweeps import sweep
@@ -83,7 +84,8 @@ def cli() -> None:
     """
 
 
-for _command in (trajectory, simulate, canonical, explain, phase, scaling, presets, experiment, sweep, reproduce):
+for _command in (trajectory, simulate, canonical, explain, phase, scaling, presets, experiment, sweep, reproduce,
+                 explore):
     cli.add_command(_command)
 cli.add_command(docs)
 
