@@ -33,6 +33,7 @@ TOPICS = {
     "simulate": "simulate.md",
     "regimes": "regimes.md",
     "phase": "phase.md",
+    "explore": "explore.md",
     "networks": "networks.md",
     "sweeps": "sweeps.md",
     "cli": "cli.md",

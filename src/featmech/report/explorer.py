@@ -225,7 +225,8 @@ class Explorer:
     def _apply_locked(self, cfg: ExplorerConfig, note: str, t0: float) -> None:
         self._in_tick = True
         try:
-            self._apply_now(cfg, note, t0)
+            with self.pn.io.hold(self.doc):  # one websocket message for all the changes
+                self._apply_now(cfg, note, t0)
         finally:
             self._in_tick = False
 
@@ -249,13 +250,23 @@ class Explorer:
     def _sync_widgets(self) -> None:
         self._syncing = True
         try:
-            for name in CONTROLS:
+            for name in CONTROLS:  # only what changed is sent to the browser
                 value = getattr(self.config, name)
-                self.sliders[name].value = self._to_slider(name, value)
-                self.inputs[name].value = self._fmt(value)
-            self.seed.value = self.config.seed
-            self.x_axis.value, self.y_axis.value = self.config.x_axis, self.config.y_axis
-            self.preset.value = self.preset.value
+                if self.sliders[name].value != (sv := self._to_slider(name, value)):
+                    self.sliders[name].value = sv
+                if self.inputs[name].value != (text := self._fmt(value)):
+                    try:
+                        same = float(self.inputs[name].value) == float(text)
+                    except ValueError:
+                        same = False
+                    if not same:
+                        self.inputs[name].value = text
+            if self.seed.value != self.config.seed:
+                self.seed.value = self.config.seed
+            if self.x_axis.value != self.config.x_axis:
+                self.x_axis.value = self.config.x_axis
+            if self.y_axis.value != self.config.y_axis:
+                self.y_axis.value = self.config.y_axis
         finally:
             self._syncing = False
 
@@ -348,9 +359,12 @@ class Explorer:
         self.flow_src.data = {k: _finite(v) for k, v in flow.items()}
         self.gd_src.data = {k: _finite(v) for k, v in gd.items()}
         self.target_span.location = view.config.target
-        cells = view.phase.cells()
-        cells["color"] = [PALETTE.get(c, "#777777") for c in cells["category"]]
-        self.cells_src.data = cells
+        key = (id(view.phase.diagram), view.phase.x_edges.tobytes(), view.phase.y_edges.tobytes())
+        if key != getattr(self, "_cells_key", None) or not len(self.cells_src.data["left"]):
+            cells = view.phase.cells()  # a new diagram: send its cells (a cached one is not resent)
+            cells["color"] = [PALETTE.get(c, "#777777") for c in cells["category"]]
+            self.cells_src.data = cells
+            self._cells_key = key
         self.point_src.data = {"x": [view.phase.point[0]], "y": [view.phase.point[1]]}
         self.redraws += 1
         self.cli_text.value = view.config.cli_text()
