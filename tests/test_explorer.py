@@ -263,7 +263,7 @@ def _category(page) -> str:
     return page.locator("#fm-label").get_attribute("data-category")
 
 
-def _wait_category(page, category: str, timeout: float = 15000) -> None:
+def _wait_category(page, category: str, timeout: float = 40000) -> None:
     from playwright.sync_api import expect
 
     expect(page.locator("#fm-label")).to_have_attribute("data-category", category, timeout=timeout)
@@ -283,7 +283,7 @@ def test_the_page_in_a_real_browser(server, tmp_path):
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(server)
-            page.locator("#fm-label").wait_for(timeout=30000)
+            page.locator("#fm-label").wait_for(timeout=60000)
             # the default is the small balanced init: alignment; shrinking σ_w makes it rescaling
             assert _category(page) == "feature/alignment"
             box = page.locator(".fm-input-sigma_w input")
@@ -304,7 +304,7 @@ def test_the_page_in_a_real_browser(server, tmp_path):
             boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
             phase = max((b for b in boxes if b), key=lambda b: b["width"] * b["height"])
             page.mouse.click(phase["x"] + 0.55 * phase["width"], phase["y"] + 0.3 * phase["height"])
-            deadline = time.time() + 15
+            deadline = time.time() + 40
             after = before
             while time.time() < deadline and after == before:
                 time.sleep(0.2)
