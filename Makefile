@@ -15,7 +15,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt setup.py
 	@test -n "$(PYTHON)" || { echo "featmech needs Python >= 3.11: none found on the PATH (set PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[test,data,torch,sweep]" -c constraints.txt
+	$(BIN)/python -m pip install -q -e ".[test,data,torch,sweep,explore]" -c constraints.txt
 	touch $@
 
 run: $(BIN)/.installed
@@ -32,6 +32,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_phase.py
 	$(BIN)/python benchmarks/bench_monitor.py
 	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_explore.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info src/*.egg-info

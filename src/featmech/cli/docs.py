@@ -34,6 +34,7 @@ TOPICS = {
     "linear": "linear.md",
     "regimes": "regimes.md",
     "phase": "phase.md",
+    "explore": "explore.md",
     "networks": "networks.md",
     "diagnose": "diagnose.md",
     "parametrizations": "parametrizations.md",

@@ -34,6 +34,7 @@ from featmech import __version__
 from featmech.cli.analysis import phase, presets, scaling
 from featmech.cli.docs import docs
 from featmech.cli.exact import canonical, explain, simulate, trajectory
+from featmech.cli.explore import explore
 from featmech.cli.linear import linear, linear_phase
 from featmech.cli.nets import experiment
 from featmech.cli.report import reproduce
@@ -85,7 +86,7 @@ def cli() -> None:
 
 
 for _command in (trajectory, simulate, canonical, explain, phase, scaling, presets, experiment, sweep, reproduce,
-                 linear, linear_phase):
+                 linear, linear_phase, explore):
     cli.add_command(_command)
 cli.add_command(docs)
 
