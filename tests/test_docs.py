@@ -4,7 +4,7 @@
   blocks in order, in a scratch directory);
 - every command of their ```bash blocks exists and accepts the options shown: cheap ``featmech``
   commands run as written (small sizes, in a scratch directory holding a copy of ``examples/``),
-  the expensive ones (experiments, the full report, Dask clusters) get ``--help`` appended, ``make``
+  the expensive ones (experiments, the full report, the explorer's server, Dask clusters) get ``--help`` appended, ``make``
   targets exist in the Makefile, ``python`` scripts run;
 - every example in the commands' own ``--help`` names existing commands and options;
 - every ```toml block is a valid sweep spec, and so is ``examples/spec.toml``;
@@ -81,7 +81,7 @@ def test_python_blocks_run(page: Path, tmp_path: Path) -> None:
 
 #: commands too long or needing services to run in the suite: checked with ``--help`` appended
 #: (the command and every option shown must exist). Everything else runs as written.
-EXPENSIVE = (re.compile(r"^featmech (experiment|reproduce)\b"), re.compile(r"--dask-local|--scheduler"))
+EXPENSIVE = (re.compile(r"^featmech (experiment|reproduce|explore)\b"), re.compile(r"--dask-local|--scheduler"))
 
 
 def _commands(page: Path) -> list[tuple[int, str]]:
