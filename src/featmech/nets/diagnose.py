@@ -197,6 +197,8 @@ def _check_lr(lr: Any) -> float | None:
         if lr != "auto":
             raise InputError(f"lr must be a positive finite number or 'auto', got {lr!r}")
         return None
+    if isinstance(lr, (bool, np.bool_)):
+        raise InputError(f"lr must be a positive finite number or 'auto', got {lr!r}")
     try:
         v = float(lr)
     except (TypeError, ValueError):
@@ -210,6 +212,47 @@ def _make_opt(model: nn.Module, optimizer: str, lr: float, multipliers: Any, mom
     if optimizer == "adam":
         return torch.optim.Adam(param_groups(model, lr, multipliers), lr=lr)
     return make_optimizer(model, lr, multipliers, momentum)
+
+
+#: lr counts as at or beyond the final edge of stability when lr > EDGE_MARGIN · 2n/λ_max(K_T) (at the edge
+#: of stability gradient descent keeps the sharpness hovering around 2/lr, just above or below it)
+EDGE_MARGIN = 0.9
+#: the training loss counts as oscillating when it rose in more than this fraction of the last quarter's steps …
+OSCILLATION_UPS = 0.25
+#: … or ended more than this factor above its minimum
+OSCILLATION_RISE = 1.5
+
+
+def _edge_of_stability(cfg: Mapping[str, Any], arrs: Mapping[str, NDArray[Any]]) -> str:
+    """Words when SGD ended beyond the edge of its final kernel and the loss oscillates ("" otherwise).
+
+    The kernel can grow while features are learned (a small initialization's kernel grows
+    many-fold), so a step that was stable at initialization (lr < 2n/λ_max(K₀)) may end beyond
+    the edge 2n/λ_max(K_T) of the final kernel; gradient descent then oscillates instead of
+    converging (at the edge of stability the sharpness then hovers around the edge). It is reported
+    when lr > :data:`EDGE_MARGIN` · 2n/λ_max(K_T) **and** the loss oscillates: it rose in more
+    than :data:`OSCILLATION_UPS` of the steps of the last quarter of the run (full-batch losses per
+    step, else the recorded full-data losses), or it ended above :data:`OSCILLATION_RISE` × its
+    minimum.
+    """
+    lr, edge = cfg.get("lr"), cfg.get("lr_edge_final")
+    if lr is None or edge is None or cfg.get("optimizer") != "sgd" or not lr > EDGE_MARGIN * edge:
+        return ""
+    full = cfg.get("batch_size") is not None and cfg.get("batch_size") == cfg.get("n_train")
+    loss = np.asarray(arrs["batch_loss"] if full else arrs["train_loss"], dtype=np.float64)
+    loss = loss[np.isfinite(loss)]
+    if loss.size < 8:
+        return ""
+    tail = loss[-max(4, loss.size // 4):]
+    ups = float(np.mean(np.diff(tail) > 0))
+    rise = float(loss[-1] / loss.min()) if loss.min() > 0 else 1.0
+    if ups <= OSCILLATION_UPS and rise <= OSCILLATION_RISE:
+        return ""
+    rel = "beyond" if lr > edge else "at"
+    return (f"the step ended {rel} the edge of stability of the final kernel: lr = {lr:.3g} vs 2n/λ_max(K_T) = "
+            f"{edge:.3g} (the kernel grew during training; at initialization the edge was "
+            f"{cfg.get('lr_edge', math.nan):.3g}), and the loss oscillates (it rose in {100 * ups:.0f} % of the last "
+            f"quarter's steps and ended {rise:.3g}× above its minimum)")
 
 
 def _finite_last(a: NDArray[np.float64]) -> float:
@@ -274,10 +317,12 @@ class Diagnosis:
             gap_max = float(np.max(gap[~np.isnan(gap)])) if (~np.isnan(gap)).any() else math.nan
         else:
             gap_final = gap_max = math.nan
+        edge_note = _edge_of_stability(cfg, arrs)
         verdict = decide(status=cfg["status"], ntk_change=ntk_change, kernel_distance=_finite_last(
             arrs["kernel_distance"]), linearization_gap=gap_final, max_linearization_gap=gap_max, pairs=tuple(pr.values()), norm_change=nc,
             output_at_init=cfg["output_at_init"], thresholds=th, linearized=bool(cfg["linearize"]),
             diverged_at=cfg.get("diverged_at"), lr=cfg.get("lr"), lr_edge=cfg.get("lr_edge"),
+            diverged_loss=cfg.get("diverged_loss"), initial_loss=cfg.get("initial_loss"), beyond_edge=edge_note,
             caveats=tuple(cfg.get("caveats", ())))
         object.__setattr__(self, "verdict", verdict)
 
@@ -555,8 +600,16 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
         raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
     if optimizer == "adam" and mom != 0.0:
         raise InputError("momentum is for optimizer='sgd' (Adam has its own moments); leave it at 0")
+    if not isinstance(linearize, (bool, np.bool_)):
+        raise InputError(f"linearize must be True or False, got {linearize!r}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise InputError(f"progress must be True, False or None, got {progress!r}")
     th = VerdictThresholds.of(thresholds)
-    weight_layers(model)  # InputError without weight layers
+    try:
+        weight_layers(model)
+    except InputError as exc:
+        raise InputError(f"model: {exc} — diagnose reads the alignment and norms of nn.Linear/nn.Conv-like "
+                         "layers") from None
     p0 = next(model.parameters())
     dtype, device = p0.dtype, p0.device
     Xt = _as_tensor("X", X, dtype, device)
@@ -668,44 +721,51 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
     bs = n if batch_size is None else batch_size
     perm, pos = torch.randperm(n, generator=gen).to(device), 0
     diverged_at: int | None = None
+    diverged_loss = math.nan
     first = lfirst = math.nan
-    for t in range(steps):
-        record(t)
-        if bs == n:
-            xb, yb = Xt, Yt
-        else:
-            if pos + bs > n:
-                perm, pos = torch.randperm(n, generator=gen).to(device), 0
-            idx = perm[pos:pos + bs]
-            pos += bs
-            xb, yb = Xt[idx], Yt[idx]
-        opt.zero_grad(set_to_none=True)
-        val = lf(net(xb), yb)
-        v = float(val.detach())
-        if t == 0:
-            first = v
-        if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > th.blowup * first):
-            diverged_at = t
-            break
-        val.backward()
-        opt.step()
-        batch_loss[t] = v
-        if lin is not None and opt_lin is not None and not lin_dead:
-            opt_lin.zero_grad(set_to_none=True)
-            lval = lf(lin(xb), yb)
-            lv = float(lval.detach())
-            if t == 0:
-                lfirst = lv
-            if not math.isfinite(lv) or (math.isfinite(lfirst) and lfirst > 0 and lv > th.blowup * lfirst):
-                lin_dead, lin_diverged_at = True, t
+    t = 0
+    try:
+        for t in range(steps):
+            record(t)
+            if bs == n:
+                xb, yb = Xt, Yt
             else:
-                lval.backward()
-                opt_lin.step()
-                lin_batch_loss[t] = lv
-        bar.update(t + 1, v)
-    else:
-        mon.every, mon.ntk_every = 1, 1  # the last step is always a full record
-        record(steps)
+                if pos + bs > n:
+                    perm, pos = torch.randperm(n, generator=gen).to(device), 0
+                idx = perm[pos:pos + bs]
+                pos += bs
+                xb, yb = Xt[idx], Yt[idx]
+            opt.zero_grad(set_to_none=True)
+            val = lf(net(xb), yb)
+            v = float(val.detach())
+            if t == 0:
+                first = v
+            if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > th.blowup * first):
+                diverged_at, diverged_loss = t, v
+                break
+            val.backward()
+            opt.step()
+            batch_loss[t] = v
+            if lin is not None and opt_lin is not None and not lin_dead:
+                opt_lin.zero_grad(set_to_none=True)
+                lval = lf(lin(xb), yb)
+                lv = float(lval.detach())
+                if t == 0:
+                    lfirst = lv
+                if not math.isfinite(lv) or (math.isfinite(lfirst) and lfirst > 0 and lv > th.blowup * lfirst):
+                    lin_dead, lin_diverged_at = True, t
+                else:
+                    lval.backward()
+                    opt_lin.step()
+                    lin_batch_loss[t] = lv
+            bar.update(t + 1, v)
+        else:
+            mon.every, mon.ntk_every = 1, 1  # the last step is always a full record
+            record(steps)
+    except KeyboardInterrupt:
+        bar.close()
+        raise KeyboardInterrupt(f"diagnose interrupted at step {t} of {steps}; nothing was returned (the model you "
+                                "passed is untouched)") from None
     bar.update(steps if diverged_at is None else diverged_at, float(np.nanmin(batch_loss)) if np.isfinite(
         batch_loss).any() else math.nan, force=True)
     bar.close()
@@ -718,6 +778,9 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
         if n_classes:
             classifier = dict(n_classes=n_classes, loss=loss, accuracy=rec["train_accuracy"][-1], n_eval=n)
         status = run_status(train_loss, **classifier)
+    lam_final = None
+    if diverged_at is None and optimizer == "sgd":
+        lam_final = tangent_kernel_lambda_max(net, Xp, eta)  # the kernel at the end: has lr passed its edge?
     if lin_dead:
         caveats.append(f"the linearized model diverged at step {lin_diverged_at} while the network did not (a "
                        "catapult: the network escaped the instability of its linearization by moving its kernel)")
@@ -729,10 +792,13 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
     config = {"source": "diagnose", "layers": list(h.layers), "pairs": list(h.pairs),
               "eta": list(layer_multipliers(net, multipliers).values()), "loss": loss, "optimizer": optimizer,
               "lr": lr_used, "lr_auto": lr_given is None, "lr_edge": lr_edge, "lambda_max": lam,
+              "lr_edge_final": (2.0 * n_probe / lam_final if lam_final else None) if lam_final is not None else None,
               "momentum": mom, "steps": steps, "batch_size": bs, "n_train": n,
               "n_test": None if Xs is None else int(Xs.shape[0]), "n_classes": n_classes, "n_outputs": n_out,
               "probe_size": n_probe, "seed": seed, "linearize": bool(linearize), "every": every,
               "ntk_every": ntk_every, "dtype": str(dtype).removeprefix("torch."), "device": str(device),
               "status": status.value, "diverged_at": diverged_at, "lin_diverged_at": lin_diverged_at,
+              "diverged_loss": diverged_loss if diverged_at is not None and math.isfinite(diverged_loss) else None,
+              "initial_loss": first if math.isfinite(first) else None,
               "output_at_init": output_at_init, "thresholds": th.as_dict(), "caveats": caveats}
     return Diagnosis(config, arrays)

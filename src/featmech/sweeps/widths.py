@@ -431,6 +431,14 @@ class WidthsResult:
     settings: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support: the read-only mappings (``MappingProxyType``, which cannot be pickled)
+        travel as plain dicts and are wrapped again on unpickling."""
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        fields.update(runs=tuple(dict(r) for r in self.runs), exponents=dict(self.exponents),
+                      settings=dict(self.settings))
+        return (_rebuild_widths_result, (fields,))
+
     def frame(self) -> Any:
         """Tidy pandas DataFrame: one row per (width, seed, quantity) with its ``value`` — every
         numeric scalar of every finished run (the quantities of :data:`QUANTITIES` first)."""
@@ -533,6 +541,15 @@ class WidthsResult:
             ax.legend(fontsize=8)
         fig.suptitle(f"{self.verdict.label} — {self.model.split('#')[0] if title is None else title}", fontsize=10)
         return fig
+
+
+def _rebuild_widths_result(fields: Mapping[str, Any]) -> WidthsResult:
+    """Undo :meth:`WidthsResult.__reduce__` (the mappings arrive as dicts: make them read-only again)."""
+    f = dict(fields)
+    f["runs"] = tuple(MappingProxyType(dict(r)) for r in f["runs"])
+    f["exponents"] = MappingProxyType(dict(f["exponents"]))
+    f["settings"] = MappingProxyType(dict(f["settings"]))
+    return WidthsResult(**f)
 
 
 def _check_widths(widths: Any) -> tuple[int, ...]:
