@@ -219,7 +219,7 @@ def test_result_frame_table_plot():
 
 
 # ------------------------------------------------------------------------------------------ (d) bad inputs
-@pytest.mark.parametrize("widths", [[0, 8], [8], [8, 8], [2.5, 8], "8,16", [True, 8]])
+@pytest.mark.parametrize("widths", [[0, 8], [8], [8, 8], [8, 16, 8], [-4, 8], [2.5, 8], "8,16", [True, 8], []])
 def test_bad_widths(widths):
     with pytest.raises(InputError, match="widths"):
         diagnose_widths(linear_net("ntk"), widths, X1, Y1, lr=0.3, steps=5)
@@ -249,9 +249,40 @@ def test_bad_inputs():
         diagnose_widths(make, [8, 16], X1, Y1, executor="gpu")
 
 
-def test_bad_diagnose_keyword_is_a_failed_point_not_a_crash():
-    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=-1)
-    assert len(r.failures) == 2 and "steps" in r.failures[0][2] and r.verdict is WidthVerdict.UNDETERMINED
+@pytest.mark.parametrize("kwargs,name", [({"steps": -1}, "steps"), ({"steps": 0}, "steps"), ({"lr": -1}, "lr"),
+                                         ({"lr": "fast"}, "lr"), ({"optimizer": "rmsprop"}, "optimizer"),
+                                         ({"loss": "hinge"}, "loss"), ({"stepz": 3}, "stepz"),
+                                         ({"batch_size": 0}, "batch_size"), ({"linearize": "no"}, "linearize"),
+                                         ({"multipliers": [1, -1]}, "multipliers"), ({"thresholds": {"eps": -1}}, "eps")])
+def test_bad_diagnose_keyword_is_refused_before_any_run(kwargs, name):
+    calls = []
+
+    def make(width):
+        calls.append(width)
+        return linear_net("ntk")(width)
+
+    with pytest.raises(InputError, match=name):
+        diagnose_widths(make, [8, 16], X1, Y1, **{"lr": 0.3, "steps": 5, **kwargs})
+    assert calls == []  # refused up front: no model built, no point run
+
+
+def test_a_point_that_fails_inside_diagnose_is_a_failure_not_a_crash():
+    # batch_size beyond the number of examples is only known once the data meet the model
+    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, batch_size=10_000)
+    assert len(r.failures) == 2 and "batch_size" in r.failures[0][2] and r.verdict is WidthVerdict.UNDETERMINED
+
+
+def test_widths_result_pickles():
+    import pickle
+
+    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, linearize=False)
+    back = pickle.loads(pickle.dumps(r))
+    import json
+
+    assert json.dumps(back.as_dict(), sort_keys=True, default=str) == json.dumps(r.as_dict(), sort_keys=True, default=str)
+    assert back.summary() == r.summary() and back.verdict is r.verdict
+    with pytest.raises(TypeError):  # still read-only after the round trip
+        back.runs[0]["width"] = 3  # type: ignore[index]
 
 
 def test_model_names():

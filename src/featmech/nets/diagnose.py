@@ -66,7 +66,7 @@ from featmech.theory.config import readonly
 
 from featmech.nets.linearize import Linearized, linearization_gap
 
-__all__ = ["diagnose", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult", "tangent_kernel_lambda_max",
+__all__ = ["diagnose", "check_options", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult", "tangent_kernel_lambda_max",
            "AUTO_LR_FACTOR", "ADAM_AUTO_LR", "PROBE_SIZE", "FORMAT"]
 
 #: lr="auto" = AUTO_LR_FACTOR · n / λ_max(Θ₀): a quarter of the GD edge 2n/λ_max
@@ -206,6 +206,78 @@ def _check_lr(lr: Any) -> float | None:
     if not (math.isfinite(v) and v > 0):
         raise InputError(f"lr must be a positive finite number in (0, inf) or 'auto', got {lr!r}")
     return v
+
+
+#: keywords of :func:`diagnose` that :func:`check_options` validates without a model or data
+_DATA_KEYWORDS = ("model", "X", "Y", "X_test", "Y_test")
+
+
+def check_options(**options: Any) -> None:
+    """Validate keywords of :func:`diagnose` that do not depend on the model or the data.
+
+    What a width study (:func:`featmech.sweeps.widths.diagnose_widths`) calls before it starts, so
+    that a mistake (``steps=0``, ``lr="fast"``, ``optimizer="rmsprop"``, a misspelt keyword) is
+    one :class:`~featmech.errors.InputError` rather than a failed run at every width. The checks
+    are the ones :func:`diagnose` makes; ``batch_size`` and an integer ``probe`` are checked
+    against the number of examples only when the data are there (here: ≥ 1).
+
+    Raises:
+        InputError: an unknown keyword (the message lists the known ones) or a bad value.
+
+    >>> check_options(loss="ce", lr=0.1, steps=10)
+    >>> check_options(stpes=10)
+    Traceback (most recent call last):
+    ...
+    featmech.errors.InputError: unknown keyword(s) of diagnose: stpes; known: loss, lr, steps, batch_size, optimizer, momentum, multipliers, seed, linearize, probe, thresholds, every, ntk_every, progress
+    """
+    import inspect
+
+    known = [k for k in inspect.signature(diagnose).parameters if k not in _DATA_KEYWORDS]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise InputError(f"unknown keyword(s) of diagnose: {', '.join(unknown)}; known: {', '.join(known)}")
+    o = dict(options)
+    if o.get("loss", "mse") not in ("mse", "ce"):
+        raise InputError(f"loss must be one of mse, ce, got {o['loss']!r}")
+    if o.get("optimizer", "sgd") not in OPTIMIZERS:
+        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {o['optimizer']!r}")
+    if "steps" in o:
+        check_int("steps", o["steps"], low=1)
+    if "seed" in o:
+        check_int("seed", o["seed"], low=0)
+    if "lr" in o:
+        _check_lr(o["lr"])
+    _check_momentum(o.get("momentum", 0.0), o.get("optimizer", "sgd"))
+    for k in ("batch_size", "every", "ntk_every"):
+        if o.get(k) is not None:
+            check_int(k, o[k], low=1)
+    if isinstance(o.get("probe"), (int, np.integer)) and not isinstance(o.get("probe"), bool):
+        check_int("probe", o["probe"], low=1)
+    for k in ("linearize",):
+        if k in o and not isinstance(o[k], (bool, np.bool_)):
+            raise InputError(f"{k} must be True or False, got {o[k]!r}")
+    if o.get("progress") is not None and not isinstance(o["progress"], (bool, np.bool_)):
+        raise InputError(f"progress must be True, False or None, got {o['progress']!r}")
+    VerdictThresholds.of(o.get("thresholds"))
+    mult = o.get("multipliers")
+    if mult is not None:
+        vals = list(mult.values()) if isinstance(mult, Mapping) else (list(mult) if isinstance(mult, (list, tuple))
+                                                                       else None)
+        if vals is None or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+                               for v in vals):
+            raise InputError(f"multipliers must be a list or a mapping of finite numbers >= 0, got {mult!r}")
+
+
+def _check_momentum(momentum: Any, optimizer: str) -> float:
+    try:
+        mom = float(momentum)
+    except (TypeError, ValueError):
+        raise InputError(f"momentum must be a number in [0, 1), got {momentum!r}") from None
+    if isinstance(momentum, bool) or not (0.0 <= mom < 1.0):
+        raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
+    if optimizer == "adam" and mom != 0.0:
+        raise InputError("momentum is for optimizer='sgd' (Adam has its own moments); leave it at 0")
+    return mom
 
 
 def _make_opt(model: nn.Module, optimizer: str, lr: float, multipliers: Any, momentum: float) -> torch.optim.Optimizer:
@@ -592,14 +664,7 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
     steps = check_int("steps", steps, low=1)
     seed = check_int("seed", seed, low=0)
     lr_given = _check_lr(lr)
-    try:
-        mom = float(momentum)
-    except (TypeError, ValueError):
-        raise InputError(f"momentum must be a number in [0, 1), got {momentum!r}") from None
-    if not (0.0 <= mom < 1.0):
-        raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
-    if optimizer == "adam" and mom != 0.0:
-        raise InputError("momentum is for optimizer='sgd' (Adam has its own moments); leave it at 0")
+    mom = _check_momentum(momentum, optimizer)
     if not isinstance(linearize, (bool, np.bool_)):
         raise InputError(f"linearize must be True or False, got {linearize!r}")
     if progress is not None and not isinstance(progress, (bool, np.bool_)):

@@ -414,9 +414,14 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
                             f"linearization (gap {gap:.3g} > {th.gap:g}): feature learning invisible to the trace "
                             f"(e.g. a rotation of the kernel; kernel distance {kernel_distance:.3g}).")
         elif not trace_kernel and gap <= th.gap:
-            disagreement = (f"the NTK trace moved by {_pct(dev)} (> ε = {th.eps:g}) yet the network stayed within "
-                            f"{_pct(gap)} of its linearization: the kernel changed, but too little or too late to "
-                            "change the function learned on the probe.")
+            disagreement = (f"the two witnesses disagree: the NTK trace changed by {_pct(dev)} (> ε = {th.eps:g}) "
+                            f"yet the network stayed within {_pct(gap)} of its linearization on the probe (largest "
+                            f"gap ≤ {th.gap:g}). The kernel changed"
+                            + (f", mostly in scale (kernel distance {kernel_distance:.3g}: it barely turned)"
+                               if kernel_distance < 0.1 else f" (kernel distance {kernel_distance:.3g})")
+                            + ", but the function learned on the probe is close to what the "
+                            "initial kernel gives; the verdict follows the trace (feature learning), and the small "
+                            "gap says the learned features barely changed these predictions.")
     return Verdict(regime=regime, mechanism=mech, converged=st is Status.CONVERGED, status=st, ntk_change=dev,
                    kernel_distance=float(kernel_distance), linearization_gap=final_gap,
                    max_linearization_gap=gap, alignment_change=float(achange),

@@ -561,7 +561,10 @@ def _check_widths(widths: Any) -> tuple[int, ...]:
                 or w < 1:
             raise InputError(f"widths must be integers >= 1, got {w!r}")
         out.append(int(w))
-    ws = tuple(sorted(set(out)))
+    if len(set(out)) != len(out):
+        dup = sorted({w for w in out if out.count(w) > 1})
+        raise InputError(f"widths must be distinct, got {dup} more than once (give more seeds for repeated runs)")
+    ws = tuple(sorted(out))
     if len(ws) < 2:
         raise InputError(f"widths must hold at least two distinct widths to fit exponents, got {list(out)!r}")
     return ws
@@ -658,10 +661,12 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
         A :class:`WidthsResult`.
 
     Raises:
-        InputError: fewer than two distinct widths, a width < 1, bad seeds, a ``make_model`` path
-            that cannot be imported, a non-importable callable with a parallel executor, data
-            that are not finite arrays of one length, a keyword that is not a JSON value (or is
-            ``seed``), a bad executor, scheduler or store.
+        InputError: fewer than two widths, a repeated width, a width < 1, bad seeds, a
+            ``make_model`` path that cannot be imported, a non-importable callable with a parallel
+            executor, data that are not finite arrays of one length, a keyword that is not a JSON
+            value (or is ``seed``), a keyword ``diagnose`` does not take or a value it refuses
+            (:func:`featmech.nets.diagnose.check_options`: ``steps=0``, ``lr="fast"``, …), a bad
+            executor, scheduler or store.
         SweepAborted: a fault of the executor (:mod:`featmech.sweeps.executors`); finished runs
             are in the store.
     """
@@ -671,6 +676,9 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
     name, importable = model_name(make_model)
     xa, ya = _check_data(X, Y)
     settings = _check_settings(diagnose_kwargs)
+    from featmech.nets.diagnose import check_options  # the torch extra: the points need it anyway
+
+    check_options(**settings)
     rule = rule if rule is not None else WidthRule()
     if not isinstance(rule, WidthRule):
         raise InputError(f"rule must be a WidthRule, got {type(rule).__name__}")
