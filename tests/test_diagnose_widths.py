@@ -292,3 +292,14 @@ def test_model_names():
     assert model_name(a)[0] != model_name(b)[0]  # closures over other values: other keys
     assert model_name(a)[0] == model_name(linear_net("ntk"))[0]
     assert get("diagnose").cheap is False
+
+
+def test_presentation_is_short_and_names_caveats():
+    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, linearize=False)
+    assert repr(r).startswith("<WidthsResult ") and len(repr(r)) < 200 and r.caveats == ()
+    assert r.verdict.label in r._repr_html_() and "<table" in r._repr_html_()
+    with pytest.warns(UserWarning, match="Adam"):
+        a = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.01, steps=5, optimizer="adam", linearize=False)
+    assert any("Adam" in c for c in a.caveats) and "Caveat: Adam" in a.summary()
+    f = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, batch_size=10_000)
+    assert "failed: width 8" in f.summary() and "batch_size" in f.summary()

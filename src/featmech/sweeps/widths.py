@@ -395,7 +395,7 @@ class _Bound:
         return fn(config, X=self.X, Y=self.Y, make_model=self.make_model)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class WidthsResult:
     """A width study: every run's scalars, the fitted exponents and the verdict.
 
@@ -501,7 +501,36 @@ class WidthsResult:
         for q, e in self.exponents.items():
             ci = "" if e.low is None else f"  [{e.low:.3g}, {e.high:.3g}]"
             lines.append(f"  {q:<18} width^{e.describe()}{ci}")
+        for w, seed, err in self.failures[:3]:
+            lines.append(f"  failed: width {w}, seed {seed}: {err.strip().splitlines()[-1] if err.strip() else '?'}")
+        if len(self.failures) > 3:
+            lines.append(f"  … and {len(self.failures) - 3} more failures (result.failures)")
+        lines.extend(f"Caveat: {c}" for c in self.caveats)
         return "\n".join(lines) + "\n"
+
+    @property
+    def caveats(self) -> tuple[str, ...]:
+        """Notes on settings that weaken the verdict (from :attr:`settings`): Adam, ``lr="auto"``."""
+        out = []
+        if self.settings.get("optimizer") == "adam":
+            out.append("Adam: the NTK change is measured with the SGD-weighted kernel, and width-dependent learning "
+                       "rates for Adam differ from SGD's (e.g. μP scales Adam's hidden-layer rates as 1/width), so the "
+                       "limit found here is that of this Adam recipe, not of the parametrization under SGD")
+        if self.settings.get("lr", "auto") == "auto":
+            out.append('lr="auto" rescales the learning rate at every width from that width\'s kernel, which hides '
+                       "how the parametrization scales its rates; give a number for a width study")
+        return tuple(out)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        table = self.table().to_pandas().to_html(index=False, na_rep="", float_format=lambda x: f"{x:.4g}")
+        return (f"<div class='featmech-widths'><p><b>{html.escape(self.verdict.label)}</b>: "
+                f"{html.escape(self.reason)}</p><pre>{html.escape(self.summary())}</pre>{table}</div>")
+
+    def __repr__(self) -> str:
+        return (f"<WidthsResult {self.verdict.label}; widths {', '.join(map(str, self.widths))}; seeds "
+                f"{', '.join(map(str, self.seeds))}; {len(self.runs)} runs, {len(self.failures)} failed>")
 
     def plot(self, quantities: Sequence[str] = QUANTITIES, *, title: str | None = None) -> Any:
         """A quick-look figure: each quantity against the width in log–log (every run a dot, the
