@@ -261,6 +261,27 @@ def test_monitor_presentation() -> None:
     assert mon.records().zeta.shape == (101, 1)
     assert list(mon.summary(losses=losses).index) == ["hidden->output", "model"]
     assert "not checked" in mon._repr_html_() or "cannot tell" in mon._repr_html_()
+    d = mon.diagnosis(losses=losses)
+    assert str(d).startswith("Diagnosis of a 2-weight-layer network (from a MechanismMonitor)")  # no lr: no crash
+    assert repr(d).startswith("<Diagnosis feature learning by alignment") and "nan" not in str(d).lower()
+    for banned in ("K(∞)", "√η", "|u|", "κ"):  # worded for real networks, not the linear model's symbols
+        assert banned not in str(d)
+
+
+def test_monitor_with_an_adaptive_optimizer_carries_the_caveat() -> None:
+    net = TwoLayerNet(8, "tanh", seed=0)
+    mon = MechanismMonitor(net, X1, every=1, ntk_every=5)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    with pytest.warns(UserWarning, match="adaptive"):
+        mon.attach(opt)
+    x, y = torch.as_tensor(X1), torch.as_tensor(Y1)
+    for _ in range(10):
+        opt.zero_grad()
+        (0.5 * ((net(x) - y) ** 2).mean()).backward()
+        opt.step()
+    d = mon.diagnosis(status="converged")
+    assert d.config["optimizer"] == "Adam" and any("adaptive" in c for c in d.verdict.caveats)
+    assert "Caveat: Adam is an adaptive optimizer" in str(d)
 
 
 def test_import_featmech_does_not_import_torch() -> None:

@@ -514,12 +514,17 @@ class Diagnosis:
     # -------------------------------------------------------------- presentation
     def __str__(self) -> str:
         c = self.config
-        head = (f"Diagnosis of a {len(c['layers'])}-weight-layer network: {c['optimizer']} lr={c['lr']:.3g}"
-                f"{' (auto)' if c.get('lr_auto') else ''}, {c['steps']} steps, {c['loss']} loss")
+        lr = "" if c.get("lr") is None else f" lr={c['lr']:.3g}" + (" (auto)" if c.get("lr_auto") else "")
+        opt = "" if c.get("optimizer") in (None, "unknown") else f"{c['optimizer']}"
+        loss = "" if c.get("loss") in (None, "unknown") else f", {c['loss']} loss"
+        src = " (from a MechanismMonitor)" if c.get("source") == "monitor" else ""
+        head = (f"Diagnosis of a {len(c['layers'])}-weight-layer network{src}: {opt}{lr}"
+                f"{', ' if opt or lr else ''}{c['steps']} steps{loss}")
         return head + "\n" + str(self.verdict)
 
     def __repr__(self) -> str:
-        return f"<Diagnosis {self.verdict.label}; {self.config['steps']} steps, lr={self.config['lr']:.3g}>"
+        lr = "" if self.config.get("lr") is None else f", lr={self.config['lr']:.3g}"
+        return f"<Diagnosis {self.verdict.label}; {self.config['steps']} steps{lr}>"
 
     def plot(self, **kwargs: Any) -> Any:
         """The figure (:func:`featmech.nets.diagnose_plot.plot_diagnosis`): a matplotlib Figure."""
@@ -599,12 +604,15 @@ def diagnosis_from_monitor(monitor: MechanismMonitor, *, status: Status | str, d
               "lin_batch_loss": np.full(bl.size, np.nan)}
     config = {"source": "monitor", "layers": list(h.layers), "pairs": list(h.pairs),
               "eta": [float(e) for e in monitor.eta_layer], "loss": monitor.loss or "unknown",
-              "optimizer": "unknown", "lr": None, "lr_auto": False, "lr_edge": None,
+              "optimizer": getattr(monitor, "optimizer_name", "") or "unknown", "lr": None, "lr_auto": False, "lr_edge": None,
               "steps": int(h.step[-1]) if n_rec else 0, "batch_size": None, "n_train": None, "linearize": False,
               "status": Status(str(status)).value, "diverged_at": diverged_at, "output_at_init": math.nan,
               "thresholds": VerdictThresholds.of(thresholds).as_dict(),
               "caveats": ["the records come from a MechanismMonitor: no linearized model was trained, so whether the "
-                          "network followed its linearization was not checked"]}
+                          "network followed its linearization was not checked"]
+              + ([f"{monitor.optimizer_name} is an adaptive optimizer: the tangent kernel is weighted for SGD steps, so "
+                  "it is not the kernel of these dynamics and the regime and mechanism labels are less grounded"]
+                 if getattr(monitor, "adaptive", False) else [])}
     return Diagnosis(config, arrays)
 
 

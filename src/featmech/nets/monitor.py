@@ -457,6 +457,9 @@ class MechanismMonitor:
         self._K0: torch.Tensor | None = None
         self._count = 0
         self._warned = False
+        #: the attached optimizer's class name ("" until :meth:`attach`), and whether it is adaptive
+        self.optimizer_name = ""
+        self.adaptive = False
 
     # ------------------------------------------------------------------ recording
     @property
@@ -639,6 +642,8 @@ class MechanismMonitor:
         Returns:
             The hook handle (``.remove()`` detaches the monitor).
         """
+        self.optimizer_name = type(optimizer).__name__
+        self.adaptive = self.adaptive or is_adaptive(optimizer)
         if is_adaptive(optimizer) and not self._warned:
             self._warned = True
             warnings.warn(f"MechanismMonitor attached to {type(optimizer).__name__}, an adaptive optimizer: its NTK "
