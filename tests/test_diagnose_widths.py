@@ -303,3 +303,23 @@ def test_presentation_is_short_and_names_caveats():
     assert any("Adam" in c for c in a.caveats) and "Caveat: Adam" in a.summary()
     f = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, batch_size=10_000)
     assert "failed: width 8" in f.summary() and "batch_size" in f.summary()
+
+
+_CALLS: list[int] = []  # module state, not a closure cell: the model's key must not change between the two calls
+
+
+def _interrupted_make(width, seed=0):
+    _CALLS.append(width)
+    if width == 16 and len(_CALLS) == 2:
+        raise KeyboardInterrupt  # the user presses Ctrl-C during the second run
+    return linear_net("ntk")(width, seed)
+
+
+def test_ctrl_c_says_what_is_kept_and_the_rerun_resumes(tmp_path):
+    _CALLS.clear()
+    make, calls = _interrupted_make, _CALLS
+    store = tmp_path / "w.db"
+    with pytest.raises(KeyboardInterrupt, match="1 of 2 runs had finished; they are in the store"):
+        diagnose_widths(make, [8, 16], X1, Y1, lr=0.3, steps=5, store=store, linearize=False)
+    again = diagnose_widths(make, [8, 16], X1, Y1, lr=0.3, steps=5, store=store, linearize=False)
+    assert again.skipped == 1 and again.computed == 1 and calls == [8, 16, 16]

@@ -747,11 +747,22 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
         chunks = [[p] for p in todo]
         run = EXECUTORS[executor](comp, chunks, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout)
         computed = 0
-        with contextlib.closing(run):
-            for outcomes in run:
-                db.write(outcomes, computation="diagnose")
-                computed += sum(o.ok for o in outcomes)
-                prog.update(len(outcomes), sum(not o.ok for o in outcomes))
+        try:
+            with contextlib.closing(run):
+                for outcomes in run:
+                    db.write(outcomes, computation="diagnose")
+                    computed += sum(o.ok for o in outcomes)
+                    prog.update(len(outcomes), sum(not o.ok for o in outcomes))
+        except KeyboardInterrupt:
+            if prog.enabled and prog.tty:
+                prog.stream.write("\n")
+                prog.stream.flush()
+            done = len(todo_all) - len(todo) + computed
+            kept = (f"they are in the store {str(store)!r}: call diagnose_widths again with the same arguments to "
+                    "compute only the missing runs" if store is not None
+                    else "the store was temporary, so they are lost (give store='widths.db' to keep finished runs)")
+            raise KeyboardInterrupt(f"diagnose_widths interrupted: {done} of {len(todo_all)} runs had finished; "
+                                    f"{kept}") from None
         keys = {k: cfg for k, cfg in todo_all}
         stored = {p.key: p for p in db.points() if p.key in keys}
     runs, failures = [], []
