@@ -323,3 +323,11 @@ def test_ctrl_c_says_what_is_kept_and_the_rerun_resumes(tmp_path):
         diagnose_widths(make, [8, 16], X1, Y1, lr=0.3, steps=5, store=store, linearize=False)
     again = diagnose_widths(make, [8, 16], X1, Y1, lr=0.3, steps=5, store=store, linearize=False)
     assert again.skipped == 1 and again.computed == 1 and calls == [8, 16, 16]
+
+
+def test_a_toml_spec_cannot_run_the_diagnose_computation():
+    from featmech.sweeps.spec import parse_spec
+
+    with pytest.raises(InputError, match="cannot run from a spec.*diagnose_widths"):
+        parse_spec({"computation": "diagnose", "fixed": {"width": 8}})
+    assert get("diagnose").spec is False and get("network").spec is True
