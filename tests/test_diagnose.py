@@ -318,6 +318,8 @@ def test_models_diagnose_cannot_read_are_refused_naming_model() -> None:
         diagnose(_NoWeights(), X1, Y1, steps=2, progress=False)
     with pytest.raises(InputError, match="eval"):  # batch norm / dropout in training mode
         diagnose(_DropNorm(), X1, Y1, steps=2, progress=False)
+    with pytest.raises(InputError, match="eval"):  # also without a linearized model: the NTK would be random
+        diagnose(_DropNorm(), X1, Y1, steps=2, progress=False, linearize=False)
     d = diagnose(_DropNorm().eval(), X1, Y1, steps=2, progress=False)  # in eval mode it runs
     assert d.config["steps"] == 2
 
@@ -407,3 +409,13 @@ def test_relu_small_output_scale_reports_the_disagreement_in_words() -> None:
     assert v.ntk_change > 1.0 and v.max_linearization_gap < v.thresholds.gap  # the two witnesses disagree
     assert v.regime == "feature" and "disagree" in v.disagreement and "Note:" in str(d)
     assert "K(∞)" not in str(d) and "√η" not in str(d)  # worded for real networks
+
+
+def test_round_off_is_not_a_linearization_gap() -> None:
+    """At lr = 1e-9 neither model moves beyond float32 round-off; the gap must read 0, not the
+    ratio of two round-off errors (about 1)."""
+    net = MLP(1, (8,), 1, activation_name="tanh", seed=0)  # float32
+    d = diagnose(net, X1, Y1, lr=1e-9, steps=5, progress=False)
+    moved = np.abs(d.arrays["train_loss"] - d.arrays["train_loss"][0]).max()
+    assert moved < 1e-6 * d.arrays["train_loss"][0] + 1e-12  # nothing moved (a float32 reference of "nothing")
+    assert d.verdict.max_linearization_gap == 0.0

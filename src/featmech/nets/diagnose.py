@@ -64,7 +64,7 @@ from featmech.nets.networks import _loss_fn, layer_multipliers, make_optimizer, 
 from featmech.nets.verdict import PairResult, Verdict, VerdictThresholds, decide, pair_result
 from featmech.theory.config import readonly
 
-from featmech.nets.linearize import Linearized, linearization_gap
+from featmech.nets.linearize import Linearized, check_deterministic, linearization_gap
 
 __all__ = ["diagnose", "check_options", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult", "tangent_kernel_lambda_max",
            "AUTO_LR_FACTOR", "ADAM_AUTO_LR", "PROBE_SIZE", "FORMAT"]
@@ -75,6 +75,8 @@ AUTO_LR_FACTOR = 0.5
 ADAM_AUTO_LR = 1e-3
 #: the default probe size (a seeded random subset of the training inputs)
 PROBE_SIZE = 64
+#: the linearization gap counts moves below GAP_RTOL_EPS · ε(dtype) · ‖f₀‖ as nothing moved (round-off)
+GAP_RTOL_EPS = 1000.0
 #: the format tag of :meth:`Diagnosis.save` files
 FORMAT = "featmech.diagnosis/1"
 OPTIMIZERS = ("sgd", "adam")
@@ -519,7 +521,7 @@ class Diagnosis:
         loss = "" if c.get("loss") in (None, "unknown") else f", {c['loss']} loss"
         src = " (from a MechanismMonitor)" if c.get("source") == "monitor" else ""
         head = (f"Diagnosis of a {len(c['layers'])}-weight-layer network{src}: {opt}{lr}"
-                f"{', ' if opt or lr else ''}{c['steps']} steps{loss}")
+                f"{', ' if opt or lr else ''}{c['steps']} step{'' if c['steps'] == 1 else 's'}{loss}")
         return head + "\n" + str(self.verdict)
 
     def __repr__(self) -> str:
@@ -683,6 +685,8 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
     except InputError as exc:
         raise InputError(f"model: {exc} — diagnose reads the alignment and norms of nn.Linear/nn.Conv-like "
                          "layers") from None
+    check_deterministic(model, "first: diagnose reads the tangent kernel and the linearization of a deterministic "
+                               "network (train-mode dropout or batch norm makes both random)")
     p0 = next(model.parameters())
     dtype, device = p0.dtype, p0.device
     Xt = _as_tensor("X", X, dtype, device)
@@ -745,6 +749,7 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
     mon = MechanismMonitor(net, Xp, every=every, ntk_every=ntk_every, alignment_every=every, multipliers=multipliers)
     with torch.no_grad():
         f0 = net(Xp).detach()
+    gap_rtol = GAP_RTOL_EPS * float(torch.finfo(dtype).eps)  # moves below the outputs' round-off: no gap
     output_at_init = float(torch.sqrt((f0.double() ** 2).mean()))
 
     rec: dict[str, list[float]] = {k: [] for k in ("train_loss", "lin_train_loss", "test_loss", "lin_test_loss",
@@ -787,7 +792,7 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
                 gaps.append(math.inf)
             else:
                 with torch.no_grad():
-                    g = linearization_gap(net(Xp), lin(Xp), f0)
+                    g = linearization_gap(net(Xp), lin(Xp), f0, rtol=gap_rtol)
                 gaps.append(g if math.isfinite(g) else math.inf)
 
     bar = _Progress(steps, show)
