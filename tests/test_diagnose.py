@@ -419,3 +419,25 @@ def test_round_off_is_not_a_linearization_gap() -> None:
     moved = np.abs(d.arrays["train_loss"] - d.arrays["train_loss"][0]).max()
     assert moved < 1e-6 * d.arrays["train_loss"][0] + 1e-12  # nothing moved (a float32 reference of "nothing")
     assert d.verdict.max_linearization_gap == 0.0
+
+
+def test_threads_are_restored() -> None:
+    torch.set_num_threads(2)  # this module runs on one thread: make the default visible
+    before = torch.get_num_threads()
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(1, 1, dtype=torch.float64)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(torch.get_num_threads())
+            return self.lin(x)
+
+    diagnose(Spy(), X1, Y1, steps=3, progress=False)
+    assert seen[0] == 2 and set(seen[-5:]) == {1} and torch.get_num_threads() == before  # small CPU model: one thread, then restored
+    with pytest.raises(InputError, match="threads"):
+        diagnose(Spy(), X1, Y1, steps=3, progress=False, threads=0)
+    assert torch.get_num_threads() == before == 2
+    torch.set_num_threads(1)

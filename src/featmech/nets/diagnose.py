@@ -230,7 +230,7 @@ def check_options(**options: Any) -> None:
     >>> check_options(stpes=10)
     Traceback (most recent call last):
     ...
-    featmech.errors.InputError: unknown keyword(s) of diagnose: stpes; known: loss, lr, steps, batch_size, optimizer, momentum, multipliers, seed, linearize, probe, thresholds, every, ntk_every, progress
+    featmech.errors.InputError: unknown keyword(s) of diagnose: stpes; known: loss, lr, steps, batch_size, optimizer, momentum, multipliers, seed, linearize, probe, thresholds, every, ntk_every, progress, threads
     """
     import inspect
 
@@ -250,7 +250,7 @@ def check_options(**options: Any) -> None:
     if "lr" in o:
         _check_lr(o["lr"])
     _check_momentum(o.get("momentum", 0.0), o.get("optimizer", "sgd"))
-    for k in ("batch_size", "every", "ntk_every"):
+    for k in ("batch_size", "every", "ntk_every", "threads"):
         if o.get(k) is not None:
             check_int(k, o[k], low=1)
     if isinstance(o.get("probe"), (int, np.integer)) and not isinstance(o.get("probe"), bool):
@@ -280,6 +280,17 @@ def _check_momentum(momentum: Any, optimizer: str) -> float:
     if optimizer == "adam" and mom != 0.0:
         raise InputError("momentum is for optimizer='sgd' (Adam has its own moments); leave it at 0")
     return mom
+
+
+#: models on the CPU with fewer parameters than this run on one thread by default (see ``diagnose(threads=)``)
+SMALL_MODEL = 1_000_000
+
+
+def _threads(threads: Any, model: nn.Module, device: torch.device) -> int:
+    if threads is not None:
+        return check_int("threads", threads, low=1)
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL
+    return 1 if device.type == "cpu" and small else torch.get_num_threads()
 
 
 def _make_opt(model: nn.Module, optimizer: str, lr: float, multipliers: Any, momentum: float) -> torch.optim.Optimizer:
@@ -624,7 +635,7 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
              multipliers: Mapping[str, float] | Sequence[float] | None = None, seed: int = 0,
              linearize: bool = True, probe: Any = None, X_test: Any = None, Y_test: Any = None,
              thresholds: VerdictThresholds | Any = None, every: int | None = None, ntk_every: int | None = None,
-             progress: bool | None = None) -> Diagnosis:
+             progress: bool | None = None, threads: int | None = None) -> Diagnosis:
     r"""Train a deep copy of ``model`` and say whether it learned in the kernel or the feature regime, and how.
 
     The copy is trained for ``steps`` updates with SGD (per-layer rates lr·η_l, optional
@@ -658,6 +669,11 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
         ntk_every: record the NTK and the gap every ``ntk_every`` steps (default steps/20); the
             last step is always recorded.
         progress: show a progress bar on stderr (default: only when stderr is a terminal).
+        threads: PyTorch's CPU threads during the run (restored afterwards). Default: 1 for a
+            model on the CPU with fewer than :data:`SMALL_MODEL` parameters — its many tiny
+            operations gain nothing from threads and lose much on a busy machine (a 16-16 MLP:
+            5 s on one thread, 73 s on two threads of a loaded two-core machine) — else
+            PyTorch's setting.
 
     Returns:
         A :class:`Diagnosis`.
@@ -735,148 +751,155 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
         warnings.warn(msg, UserWarning, stacklevel=2)
         caveats.append(msg)
 
-    eta = _eta_param(net, multipliers)
-    lam = tangent_kernel_lambda_max(net, Xp, eta)
-    lr_edge = 2.0 * n_probe / lam if lam > 0 else math.inf
-    if lr_given is None:
-        lr_used = ADAM_AUTO_LR if optimizer == "adam" else (AUTO_LR_FACTOR * n_probe / lam if lam > 0 else 1.0)
-    else:
-        lr_used = lr_given
-    lf = _loss_fn(loss)
-    opt = _make_opt(net, optimizer, lr_used, multipliers, mom)
-    lin = Linearized(net) if linearize else None
-    opt_lin = _make_opt(lin.net, optimizer, lr_used, multipliers, mom) if lin is not None else None
-    mon = MechanismMonitor(net, Xp, every=every, ntk_every=ntk_every, alignment_every=every, multipliers=multipliers)
-    with torch.no_grad():
-        f0 = net(Xp).detach()
-    gap_rtol = GAP_RTOL_EPS * float(torch.finfo(dtype).eps)  # moves below the outputs' round-off: no gap
-    output_at_init = float(torch.sqrt((f0.double() ** 2).mean()))
-
-    rec: dict[str, list[float]] = {k: [] for k in ("train_loss", "lin_train_loss", "test_loss", "lin_test_loss",
-                                                   "train_accuracy", "test_accuracy")}
-    gaps: list[float] = []
-    batch_loss = np.full(steps, np.nan)
-    lin_batch_loss = np.full(steps, np.nan)
-    lin_dead = False
-    lin_diverged_at: int | None = None
-
-    def full_eval(f: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        with torch.no_grad():
-            o = f(x)
-            v = float(lf(o, y))
-            acc = float((o.argmax(-1) == y).double().mean()) if loss == "ce" else (
-                float((o.argmax(-1) == y.argmax(-1)).double().mean()) if n_classes else math.nan)
-        return v, acc
-
-    def record(t: int) -> None:
-        n_w, n_k = len(mon.steps), len(mon.ntk_steps)
-        mon.step(t)
-        if len(mon.steps) > n_w:
-            tl, ta = full_eval(net, Xt, Yt)
-            rec["train_loss"].append(tl)
-            rec["train_accuracy"].append(ta)
-            rec["lin_train_loss"].append(full_eval(lin, Xt, Yt)[0] if lin is not None and not lin_dead else math.nan)
-            if Xs is not None:
-                vl, va = full_eval(net, Xs, Ys)
-                rec["test_loss"].append(vl)
-                rec["test_accuracy"].append(va)
-                rec["lin_test_loss"].append(full_eval(lin, Xs, Ys)[0] if lin is not None and not lin_dead
-                                            else math.nan)
-            else:
-                for k in ("test_loss", "test_accuracy", "lin_test_loss"):
-                    rec[k].append(math.nan)
-        if len(mon.ntk_steps) > n_k:
-            if lin is None:
-                gaps.append(math.nan)
-            elif lin_dead:
-                gaps.append(math.inf)
-            else:
-                with torch.no_grad():
-                    g = linearization_gap(net(Xp), lin(Xp), f0, rtol=gap_rtol)
-                gaps.append(g if math.isfinite(g) else math.inf)
-
-    bar = _Progress(steps, show)
-    bs = n if batch_size is None else batch_size
-    perm, pos = torch.randperm(n, generator=gen).to(device), 0
-    diverged_at: int | None = None
-    diverged_loss = math.nan
-    first = lfirst = math.nan
-    t = 0
+    n_threads, old_threads = _threads(threads, net, device), torch.get_num_threads()
+    if n_threads != old_threads:
+        torch.set_num_threads(n_threads)
     try:
-        for t in range(steps):
-            record(t)
-            if bs == n:
-                xb, yb = Xt, Yt
-            else:
-                if pos + bs > n:
-                    perm, pos = torch.randperm(n, generator=gen).to(device), 0
-                idx = perm[pos:pos + bs]
-                pos += bs
-                xb, yb = Xt[idx], Yt[idx]
-            opt.zero_grad(set_to_none=True)
-            val = lf(net(xb), yb)
-            v = float(val.detach())
-            if t == 0:
-                first = v
-            if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > th.blowup * first):
-                diverged_at, diverged_loss = t, v
-                break
-            val.backward()
-            opt.step()
-            batch_loss[t] = v
-            if lin is not None and opt_lin is not None and not lin_dead:
-                opt_lin.zero_grad(set_to_none=True)
-                lval = lf(lin(xb), yb)
-                lv = float(lval.detach())
-                if t == 0:
-                    lfirst = lv
-                if not math.isfinite(lv) or (math.isfinite(lfirst) and lfirst > 0 and lv > th.blowup * lfirst):
-                    lin_dead, lin_diverged_at = True, t
-                else:
-                    lval.backward()
-                    opt_lin.step()
-                    lin_batch_loss[t] = lv
-            bar.update(t + 1, v)
+        eta = _eta_param(net, multipliers)
+        lam = tangent_kernel_lambda_max(net, Xp, eta)
+        lr_edge = 2.0 * n_probe / lam if lam > 0 else math.inf
+        if lr_given is None:
+            lr_used = ADAM_AUTO_LR if optimizer == "adam" else (AUTO_LR_FACTOR * n_probe / lam if lam > 0 else 1.0)
         else:
-            mon.every, mon.ntk_every = 1, 1  # the last step is always a full record
-            record(steps)
-    except KeyboardInterrupt:
-        bar.close()
-        raise KeyboardInterrupt(f"diagnose interrupted at step {t} of {steps}; nothing was returned (the model you "
-                                "passed is untouched)") from None
-    bar.update(steps if diverged_at is None else diverged_at, float(np.nanmin(batch_loss)) if np.isfinite(
-        batch_loss).any() else math.nan, force=True)
-    bar.close()
+            lr_used = lr_given
+        lf = _loss_fn(loss)
+        opt = _make_opt(net, optimizer, lr_used, multipliers, mom)
+        lin = Linearized(net) if linearize else None
+        opt_lin = _make_opt(lin.net, optimizer, lr_used, multipliers, mom) if lin is not None else None
+        mon = MechanismMonitor(net, Xp, every=every, ntk_every=ntk_every, alignment_every=every, multipliers=multipliers)
+        with torch.no_grad():
+            f0 = net(Xp).detach()
+        gap_rtol = GAP_RTOL_EPS * float(torch.finfo(dtype).eps)  # moves below the outputs' round-off: no gap
+        output_at_init = float(torch.sqrt((f0.double() ** 2).mean()))
 
-    train_loss = np.asarray(rec["train_loss"], dtype=np.float64)
-    if diverged_at is not None:
-        status = Status.DIVERGED
-    else:
-        classifier: dict[str, Any] = {}
-        if n_classes:
-            classifier = dict(n_classes=n_classes, loss=loss, accuracy=rec["train_accuracy"][-1], n_eval=n)
-        status = run_status(train_loss, **classifier)
-    lam_final = None
-    if diverged_at is None and optimizer == "sgd":
-        lam_final = tangent_kernel_lambda_max(net, Xp, eta)  # the kernel at the end: has lr passed its edge?
-    if lin_dead:
-        caveats.append(f"the linearized model diverged at step {lin_diverged_at} while the network did not (a "
-                       "catapult: the network escaped the instability of its linearization by moving its kernel)")
-    h = mon.records()
-    arrays = {"step": h.step, "norms": h.norms, "zeta": h.zeta, "ntk_step": h.ntk_step, "ntk_trace": h.ntk_trace,
-              "kernel_distance": h.kernel_distance, "linearization_gap": np.asarray(gaps, dtype=np.float64),
-              "probe_loss": h.probe_loss, "batch_loss": batch_loss, "lin_batch_loss": lin_batch_loss,
-              **{k: np.asarray(v, dtype=np.float64) for k, v in rec.items()}}
-    config = {"source": "diagnose", "layers": list(h.layers), "pairs": list(h.pairs),
-              "eta": list(layer_multipliers(net, multipliers).values()), "loss": loss, "optimizer": optimizer,
-              "lr": lr_used, "lr_auto": lr_given is None, "lr_edge": lr_edge, "lambda_max": lam,
-              "lr_edge_final": (2.0 * n_probe / lam_final if lam_final else None) if lam_final is not None else None,
-              "momentum": mom, "steps": steps, "batch_size": bs, "n_train": n,
-              "n_test": None if Xs is None else int(Xs.shape[0]), "n_classes": n_classes, "n_outputs": n_out,
-              "probe_size": n_probe, "seed": seed, "linearize": bool(linearize), "every": every,
-              "ntk_every": ntk_every, "dtype": str(dtype).removeprefix("torch."), "device": str(device),
-              "status": status.value, "diverged_at": diverged_at, "lin_diverged_at": lin_diverged_at,
-              "diverged_loss": diverged_loss if diverged_at is not None and math.isfinite(diverged_loss) else None,
-              "initial_loss": first if math.isfinite(first) else None,
-              "output_at_init": output_at_init, "thresholds": th.as_dict(), "caveats": caveats}
-    return Diagnosis(config, arrays)
+        rec: dict[str, list[float]] = {k: [] for k in ("train_loss", "lin_train_loss", "test_loss", "lin_test_loss",
+                                                       "train_accuracy", "test_accuracy")}
+        gaps: list[float] = []
+        batch_loss = np.full(steps, np.nan)
+        lin_batch_loss = np.full(steps, np.nan)
+        lin_dead = False
+        lin_diverged_at: int | None = None
+
+        def full_eval(f: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+            with torch.no_grad():
+                o = f(x)
+                v = float(lf(o, y))
+                acc = float((o.argmax(-1) == y).double().mean()) if loss == "ce" else (
+                    float((o.argmax(-1) == y.argmax(-1)).double().mean()) if n_classes else math.nan)
+            return v, acc
+
+        def record(t: int) -> None:
+            n_w, n_k = len(mon.steps), len(mon.ntk_steps)
+            mon.step(t)
+            if len(mon.steps) > n_w:
+                tl, ta = full_eval(net, Xt, Yt)
+                rec["train_loss"].append(tl)
+                rec["train_accuracy"].append(ta)
+                rec["lin_train_loss"].append(full_eval(lin, Xt, Yt)[0] if lin is not None and not lin_dead else math.nan)
+                if Xs is not None:
+                    vl, va = full_eval(net, Xs, Ys)
+                    rec["test_loss"].append(vl)
+                    rec["test_accuracy"].append(va)
+                    rec["lin_test_loss"].append(full_eval(lin, Xs, Ys)[0] if lin is not None and not lin_dead
+                                                else math.nan)
+                else:
+                    for k in ("test_loss", "test_accuracy", "lin_test_loss"):
+                        rec[k].append(math.nan)
+            if len(mon.ntk_steps) > n_k:
+                if lin is None:
+                    gaps.append(math.nan)
+                elif lin_dead:
+                    gaps.append(math.inf)
+                else:
+                    with torch.no_grad():
+                        g = linearization_gap(net(Xp), lin(Xp), f0, rtol=gap_rtol)
+                    gaps.append(g if math.isfinite(g) else math.inf)
+
+        bar = _Progress(steps, show)
+        bs = n if batch_size is None else batch_size
+        perm, pos = torch.randperm(n, generator=gen).to(device), 0
+        diverged_at: int | None = None
+        diverged_loss = math.nan
+        first = lfirst = math.nan
+        t = 0
+        try:
+            for t in range(steps):
+                record(t)
+                if bs == n:
+                    xb, yb = Xt, Yt
+                else:
+                    if pos + bs > n:
+                        perm, pos = torch.randperm(n, generator=gen).to(device), 0
+                    idx = perm[pos:pos + bs]
+                    pos += bs
+                    xb, yb = Xt[idx], Yt[idx]
+                opt.zero_grad(set_to_none=True)
+                val = lf(net(xb), yb)
+                v = float(val.detach())
+                if t == 0:
+                    first = v
+                if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > th.blowup * first):
+                    diverged_at, diverged_loss = t, v
+                    break
+                val.backward()
+                opt.step()
+                batch_loss[t] = v
+                if lin is not None and opt_lin is not None and not lin_dead:
+                    opt_lin.zero_grad(set_to_none=True)
+                    lval = lf(lin(xb), yb)
+                    lv = float(lval.detach())
+                    if t == 0:
+                        lfirst = lv
+                    if not math.isfinite(lv) or (math.isfinite(lfirst) and lfirst > 0 and lv > th.blowup * lfirst):
+                        lin_dead, lin_diverged_at = True, t
+                    else:
+                        lval.backward()
+                        opt_lin.step()
+                        lin_batch_loss[t] = lv
+                bar.update(t + 1, v)
+            else:
+                mon.every, mon.ntk_every = 1, 1  # the last step is always a full record
+                record(steps)
+        except KeyboardInterrupt:
+            bar.close()
+            raise KeyboardInterrupt(f"diagnose interrupted at step {t} of {steps}; nothing was returned (the model you "
+                                    "passed is untouched)") from None
+        bar.update(steps if diverged_at is None else diverged_at, float(np.nanmin(batch_loss)) if np.isfinite(
+            batch_loss).any() else math.nan, force=True)
+        bar.close()
+
+        train_loss = np.asarray(rec["train_loss"], dtype=np.float64)
+        if diverged_at is not None:
+            status = Status.DIVERGED
+        else:
+            classifier: dict[str, Any] = {}
+            if n_classes:
+                classifier = dict(n_classes=n_classes, loss=loss, accuracy=rec["train_accuracy"][-1], n_eval=n)
+            status = run_status(train_loss, **classifier)
+        lam_final = None
+        if diverged_at is None and optimizer == "sgd":
+            lam_final = tangent_kernel_lambda_max(net, Xp, eta)  # the kernel at the end: has lr passed its edge?
+        if lin_dead:
+            caveats.append(f"the linearized model diverged at step {lin_diverged_at} while the network did not (a "
+                           "catapult: the network escaped the instability of its linearization by moving its kernel)")
+        h = mon.records()
+        arrays = {"step": h.step, "norms": h.norms, "zeta": h.zeta, "ntk_step": h.ntk_step, "ntk_trace": h.ntk_trace,
+                  "kernel_distance": h.kernel_distance, "linearization_gap": np.asarray(gaps, dtype=np.float64),
+                  "probe_loss": h.probe_loss, "batch_loss": batch_loss, "lin_batch_loss": lin_batch_loss,
+                  **{k: np.asarray(v, dtype=np.float64) for k, v in rec.items()}}
+        config = {"source": "diagnose", "layers": list(h.layers), "pairs": list(h.pairs),
+                  "eta": list(layer_multipliers(net, multipliers).values()), "loss": loss, "optimizer": optimizer,
+                  "lr": lr_used, "lr_auto": lr_given is None, "lr_edge": lr_edge, "lambda_max": lam,
+                  "lr_edge_final": (2.0 * n_probe / lam_final if lam_final else None) if lam_final is not None else None,
+                  "momentum": mom, "steps": steps, "batch_size": bs, "n_train": n,
+                  "n_test": None if Xs is None else int(Xs.shape[0]), "n_classes": n_classes, "n_outputs": n_out,
+                  "probe_size": n_probe, "seed": seed, "linearize": bool(linearize), "every": every,
+                  "ntk_every": ntk_every, "dtype": str(dtype).removeprefix("torch."), "device": str(device),
+                  "status": status.value, "diverged_at": diverged_at, "lin_diverged_at": lin_diverged_at,
+                  "diverged_loss": diverged_loss if diverged_at is not None and math.isfinite(diverged_loss) else None,
+                  "initial_loss": first if math.isfinite(first) else None,
+                  "output_at_init": output_at_init, "thresholds": th.as_dict(), "caveats": caveats}
+        return Diagnosis(config, arrays)
+    finally:
+        if n_threads != old_threads:
+            torch.set_num_threads(old_threads)
