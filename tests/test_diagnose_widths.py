@@ -331,3 +331,12 @@ def test_a_toml_spec_cannot_run_the_diagnose_computation():
     with pytest.raises(InputError, match="cannot run from a spec.*diagnose_widths"):
         parse_spec({"computation": "diagnose", "fixed": {"width": 8}})
     assert get("diagnose").spec is False and get("network").spec is True
+
+
+def test_a_serial_study_leaves_the_thread_setting_alone():
+    torch.set_num_threads(2)
+    try:
+        diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=3, linearize=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
