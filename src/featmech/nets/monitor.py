@@ -726,7 +726,8 @@ class MechanismMonitor:
             return run_status(losses, **classifier)
         if self._targets is None:
             raise InputError("the monitor cannot tell whether training converged: give it probe_y (it records the "
-                             "probe loss), or pass classify(losses=...) or classify(status=...)")
+                             "probe loss), or pass losses=[...] (the training losses) or status='converged' to "
+                             "verdict(), summary(), plot(), diagnosis() or classify()")
         return run_status(self.probe_loss, **classifier)
 
     def table(self) -> Table:
