@@ -441,3 +441,10 @@ def test_threads_are_restored() -> None:
         diagnose(Spy(), X1, Y1, steps=3, progress=False, threads=0)
     assert torch.get_num_threads() == before == 2
     torch.set_num_threads(1)
+
+
+def test_a_network_at_a_saddle_is_not_told_to_train_longer() -> None:
+    # f = u·w x with u = w = 0: every gradient vanishes (closed form), so the kernel is exactly 0
+    d = diagnose(TwoLayerNet(4, "linear", u0=[0.0] * 4, w0=[0.0] * 4), X1, Y1, steps=5, progress=False)
+    assert d.config["lambda_max"] == 0.0 and d.verdict.regime == "undetermined"
+    assert any("cannot move this network" in c for c in d.verdict.caveats) and "nan" not in str(d).lower()

@@ -758,6 +758,10 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
         eta = _eta_param(net, multipliers)
         lam = tangent_kernel_lambda_max(net, Xp, eta)
         lr_edge = 2.0 * n_probe / lam if lam > 0 else math.inf
+        if not lam > 0:
+            caveats.append("the tangent kernel is zero at initialization (λ_max = 0): no gradient reaches the "
+                           "trainable parameters, so gradient descent cannot move this network (e.g. all-zero weights "
+                           "in consecutive layers)" + ("; lr=\"auto\" fell back to 1" if lr_given is None else ""))
         if lr_given is None:
             lr_used = ADAM_AUTO_LR if optimizer == "adam" else (AUTO_LR_FACTOR * n_probe / lam if lam > 0 else 1.0)
         else:
