@@ -340,3 +340,12 @@ def test_a_serial_study_leaves_the_thread_setting_alone():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
+
+
+def test_unstable_reason_tells_divergence_from_oscillation():
+    e = {"ntk_change": Exponent("ntk_change", -1.0)}
+    osc = [{"width": 64, "regime": "unstable", "status": "not converged", "diverged": True}]
+    div = [{"width": 64, "regime": "unstable", "status": "diverged", "diverged": True}]
+    assert decide(osc, e) == (WidthVerdict.UNSTABLE, "1 of 1 runs at the largest width 64 oscillated at the edge of "
+                                                     "stability")
+    assert decide(div, e)[1].endswith("diverged")

@@ -253,7 +253,10 @@ def decide(rows: Sequence[Mapping[str, Any]], exponents: Mapping[str, Exponent],
     at_top = [r for r in rows if r["width"] == top]
     div_top = sum(bool(r.get("diverged")) for r in at_top)
     if div_top:
-        return WidthVerdict.UNSTABLE, f"{div_top} of {len(at_top)} runs at the largest width {top} diverged"
+        osc = sum(bool(r.get("diverged")) and r.get("status") not in (None, "diverged") for r in at_top)
+        how = "diverged" if not osc else ("oscillated at the edge of stability" if osc == div_top
+                                          else "diverged or oscillated at the edge of stability")
+        return WidthVerdict.UNSTABLE, f"{div_top} of {len(at_top)} runs at the largest width {top} {how}"
     out0 = exponents.get("output_at_init")
     if out0 is not None and out0.slope is not None and out0.slope > rule.rising and not (
             out0.low is not None and out0.points >= 4 and out0.low <= 0):
