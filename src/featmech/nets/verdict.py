@@ -393,8 +393,8 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
         elif mech is Mechanism.ALIGNMENT:
             how = (f"learning by alignment: the alignment between consecutive layers {top.name} rose from "
                    f"{top.zeta_0:.3f} to {top.zeta_T:.3f} (Δζ = {top.alignment_change:+.3f} > δ = {th.delta:g}) while "
-                   f"their weight norms grew together (balance ×{top.balance_change:.3g}, within F = {th.factor:g}): "
-                   "the layers turn towards each other.")
+                   f"their weight norms grew together (the ratio of the two layers' norms changed "
+                   f"×{top.balance_change:.3g}, within F = {th.factor:g}): the layers turn towards each other.")
         elif mech is Mechanism.DISALIGNMENT:
             how = (f"learning by disalignment: the alignment between consecutive layers {top.name} fell from "
                    f"{top.zeta_0:.3f} to {top.zeta_T:.3f} (Δζ = {top.alignment_change:+.3f} < −δ = {-th.delta:g}): "
@@ -402,8 +402,8 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
         else:
             why = (f"no pair's alignment moved by more than δ = {th.delta:g} (largest Δζ = {top.alignment_change:+.3f} "
                    f"at {top.name})" if abs(top.alignment_change) <= th.delta
-                   else f"the weight norms of {top.name} changed very unequally (balance ×{top.balance_change:.3g}, "
-                        f"beyond F = {th.factor:g})")
+                   else f"the weight norms of {top.name} changed very unequally (the ratio of their norms changed "
+                        f"×{top.balance_change:.3g}, beyond F = {th.factor:g})")
             how = (f"learning by rescaling: {why}; the kernel changed through the layers' weight norms "
                    f"({norms}), not through their alignment.")
         explanation = f"Feature learning: {first}. Mechanism: {how}"
