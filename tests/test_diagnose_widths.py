@@ -219,7 +219,7 @@ def test_result_frame_table_plot():
 
 
 # ------------------------------------------------------------------------------------------ (d) bad inputs
-@pytest.mark.parametrize("widths", [[0, 8], [8], [8, 8], [2.5, 8], "8,16", [True, 8]])
+@pytest.mark.parametrize("widths", [[0, 8], [8], [8, 8], [8, 16, 8], [-4, 8], [2.5, 8], "8,16", [True, 8], []])
 def test_bad_widths(widths):
     with pytest.raises(InputError, match="widths"):
         diagnose_widths(linear_net("ntk"), widths, X1, Y1, lr=0.3, steps=5)
@@ -249,9 +249,40 @@ def test_bad_inputs():
         diagnose_widths(make, [8, 16], X1, Y1, executor="gpu")
 
 
-def test_bad_diagnose_keyword_is_a_failed_point_not_a_crash():
-    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=-1)
-    assert len(r.failures) == 2 and "steps" in r.failures[0][2] and r.verdict is WidthVerdict.UNDETERMINED
+@pytest.mark.parametrize("kwargs,name", [({"steps": -1}, "steps"), ({"steps": 0}, "steps"), ({"lr": -1}, "lr"),
+                                         ({"lr": "fast"}, "lr"), ({"optimizer": "rmsprop"}, "optimizer"),
+                                         ({"loss": "hinge"}, "loss"), ({"stepz": 3}, "stepz"),
+                                         ({"batch_size": 0}, "batch_size"), ({"linearize": "no"}, "linearize"),
+                                         ({"multipliers": [1, -1]}, "multipliers"), ({"thresholds": {"eps": -1}}, "eps")])
+def test_bad_diagnose_keyword_is_refused_before_any_run(kwargs, name):
+    calls = []
+
+    def make(width):
+        calls.append(width)
+        return linear_net("ntk")(width)
+
+    with pytest.raises(InputError, match=name):
+        diagnose_widths(make, [8, 16], X1, Y1, **{"lr": 0.3, "steps": 5, **kwargs})
+    assert calls == []  # refused up front: no model built, no point run
+
+
+def test_a_point_that_fails_inside_diagnose_is_a_failure_not_a_crash():
+    # batch_size beyond the number of examples is only known once the data meet the model
+    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, batch_size=10_000)
+    assert len(r.failures) == 2 and "batch_size" in r.failures[0][2] and r.verdict is WidthVerdict.UNDETERMINED
+
+
+def test_widths_result_pickles():
+    import pickle
+
+    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, linearize=False)
+    back = pickle.loads(pickle.dumps(r))
+    import json
+
+    assert json.dumps(back.as_dict(), sort_keys=True, default=str) == json.dumps(r.as_dict(), sort_keys=True, default=str)
+    assert back.summary() == r.summary() and back.verdict is r.verdict
+    with pytest.raises(TypeError):  # still read-only after the round trip
+        back.runs[0]["width"] = 3  # type: ignore[index]
 
 
 def test_model_names():
@@ -261,3 +292,60 @@ def test_model_names():
     assert model_name(a)[0] != model_name(b)[0]  # closures over other values: other keys
     assert model_name(a)[0] == model_name(linear_net("ntk"))[0]
     assert get("diagnose").cheap is False
+
+
+def test_presentation_is_short_and_names_caveats():
+    r = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, linearize=False)
+    assert repr(r).startswith("<WidthsResult ") and len(repr(r)) < 200 and r.caveats == ()
+    assert r.verdict.label in r._repr_html_() and "<table" in r._repr_html_()
+    with pytest.warns(UserWarning, match="Adam"):
+        a = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.01, steps=5, optimizer="adam", linearize=False)
+    assert any("Adam" in c for c in a.caveats) and "Caveat: Adam" in a.summary()
+    f = diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=5, batch_size=10_000)
+    assert "failed: width 8" in f.summary() and "batch_size" in f.summary()
+
+
+_CALLS: list[int] = []  # module state, not a closure cell: the model's key must not change between the two calls
+
+
+def _interrupted_make(width, seed=0):
+    _CALLS.append(width)
+    if width == 16 and len(_CALLS) == 2:
+        raise KeyboardInterrupt  # the user presses Ctrl-C during the second run
+    return linear_net("ntk")(width, seed)
+
+
+def test_ctrl_c_says_what_is_kept_and_the_rerun_resumes(tmp_path):
+    _CALLS.clear()
+    make, calls = _interrupted_make, _CALLS
+    store = tmp_path / "w.db"
+    with pytest.raises(KeyboardInterrupt, match="1 of 2 runs had finished; they are in the store"):
+        diagnose_widths(make, [8, 16], X1, Y1, lr=0.3, steps=5, store=store, linearize=False)
+    again = diagnose_widths(make, [8, 16], X1, Y1, lr=0.3, steps=5, store=store, linearize=False)
+    assert again.skipped == 1 and again.computed == 1 and calls == [8, 16, 16]
+
+
+def test_a_toml_spec_cannot_run_the_diagnose_computation():
+    from featmech.sweeps.spec import parse_spec
+
+    with pytest.raises(InputError, match="cannot run from a spec.*diagnose_widths"):
+        parse_spec({"computation": "diagnose", "fixed": {"width": 8}})
+    assert get("diagnose").spec is False and get("network").spec is True
+
+
+def test_a_serial_study_leaves_the_thread_setting_alone():
+    torch.set_num_threads(2)
+    try:
+        diagnose_widths(linear_net("ntk"), [8, 16], X1, Y1, lr=0.3, steps=3, linearize=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+
+
+def test_unstable_reason_tells_divergence_from_oscillation():
+    e = {"ntk_change": Exponent("ntk_change", -1.0)}
+    osc = [{"width": 64, "regime": "unstable", "status": "not converged", "diverged": True}]
+    div = [{"width": 64, "regime": "unstable", "status": "diverged", "diverged": True}]
+    assert decide(osc, e) == (WidthVerdict.UNSTABLE, "1 of 1 runs at the largest width 64 oscillated at the edge of "
+                                                     "stability")
+    assert decide(div, e)[1].endswith("diverged")

@@ -3,14 +3,14 @@
 The capability gathered in one place (it needs the ``torch`` extra; ``import featmech`` does not
 import it): :func:`diagnose` trains a copy of your model next to its linearization and returns a
 :class:`Diagnosis` (verdict, per-pair mechanisms, tables, figure, save/load); :class:`Verdict`
-and :class:`VerdictThresholds` are the model-level rule (docs/diagnose.md).
+and :class:`VerdictThresholds` are the model-level rule (docs/diagnose.md);
+:func:`diagnose_widths` runs ``diagnose`` over widths and seeds through the sweep machinery and
+returns a :class:`WidthsResult` (exponents, :class:`WidthVerdict`, tables, figure; docs/widths.md).
 """
 
 from featmech.nets.diagnose import Diagnosis, diagnose
 from featmech.nets.verdict import PairResult, Verdict, VerdictThresholds
 from featmech.sweeps.widths import WidthRule, WidthsResult, WidthVerdict, diagnose_widths
 
-# later: from featmech.nets.widths import diagnose_widths  (the width sweep, another helper's)
-
-__all__ = ["diagnose", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult"]
-__all__ = [*__all__, "diagnose_widths", "WidthsResult", "WidthVerdict", "WidthRule"]
+__all__ = ["diagnose", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult", "diagnose_widths", "WidthsResult",
+           "WidthVerdict", "WidthRule"]

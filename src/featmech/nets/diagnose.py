@@ -64,9 +64,9 @@ from featmech.nets.networks import _loss_fn, layer_multipliers, make_optimizer, 
 from featmech.nets.verdict import PairResult, Verdict, VerdictThresholds, decide, pair_result
 from featmech.theory.config import readonly
 
-from featmech.nets.linearize import Linearized, linearization_gap
+from featmech.nets.linearize import Linearized, check_deterministic, linearization_gap
 
-__all__ = ["diagnose", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult", "tangent_kernel_lambda_max",
+__all__ = ["diagnose", "check_options", "Diagnosis", "Verdict", "VerdictThresholds", "PairResult", "tangent_kernel_lambda_max",
            "AUTO_LR_FACTOR", "ADAM_AUTO_LR", "PROBE_SIZE", "FORMAT"]
 
 #: lr="auto" = AUTO_LR_FACTOR · n / λ_max(Θ₀): a quarter of the GD edge 2n/λ_max
@@ -75,6 +75,8 @@ AUTO_LR_FACTOR = 0.5
 ADAM_AUTO_LR = 1e-3
 #: the default probe size (a seeded random subset of the training inputs)
 PROBE_SIZE = 64
+#: the linearization gap counts moves below GAP_RTOL_EPS · ε(dtype) · ‖f₀‖ as nothing moved (round-off)
+GAP_RTOL_EPS = 1000.0
 #: the format tag of :meth:`Diagnosis.save` files
 FORMAT = "featmech.diagnosis/1"
 OPTIMIZERS = ("sgd", "adam")
@@ -197,6 +199,8 @@ def _check_lr(lr: Any) -> float | None:
         if lr != "auto":
             raise InputError(f"lr must be a positive finite number or 'auto', got {lr!r}")
         return None
+    if isinstance(lr, (bool, np.bool_)):
+        raise InputError(f"lr must be a positive finite number or 'auto', got {lr!r}")
     try:
         v = float(lr)
     except (TypeError, ValueError):
@@ -206,10 +210,134 @@ def _check_lr(lr: Any) -> float | None:
     return v
 
 
+#: keywords of :func:`diagnose` that :func:`check_options` validates without a model or data
+_DATA_KEYWORDS = ("model", "X", "Y", "X_test", "Y_test")
+
+
+def check_options(**options: Any) -> None:
+    """Validate keywords of :func:`diagnose` that do not depend on the model or the data.
+
+    What a width study (:func:`featmech.sweeps.widths.diagnose_widths`) calls before it starts, so
+    that a mistake (``steps=0``, ``lr="fast"``, ``optimizer="rmsprop"``, a misspelt keyword) is
+    one :class:`~featmech.errors.InputError` rather than a failed run at every width. The checks
+    are the ones :func:`diagnose` makes; ``batch_size`` and an integer ``probe`` are checked
+    against the number of examples only when the data are there (here: ≥ 1).
+
+    Raises:
+        InputError: an unknown keyword (the message lists the known ones) or a bad value.
+
+    >>> check_options(loss="ce", lr=0.1, steps=10)
+    >>> check_options(stpes=10)
+    Traceback (most recent call last):
+    ...
+    featmech.errors.InputError: unknown keyword(s) of diagnose: stpes; known: loss, lr, steps, batch_size, optimizer, momentum, multipliers, seed, linearize, probe, thresholds, every, ntk_every, progress, threads
+    """
+    import inspect
+
+    known = [k for k in inspect.signature(diagnose).parameters if k not in _DATA_KEYWORDS]
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        raise InputError(f"unknown keyword(s) of diagnose: {', '.join(unknown)}; known: {', '.join(known)}")
+    o = dict(options)
+    if o.get("loss", "mse") not in ("mse", "ce"):
+        raise InputError(f"loss must be one of mse, ce, got {o['loss']!r}")
+    if o.get("optimizer", "sgd") not in OPTIMIZERS:
+        raise InputError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {o['optimizer']!r}")
+    if "steps" in o:
+        check_int("steps", o["steps"], low=1)
+    if "seed" in o:
+        check_int("seed", o["seed"], low=0)
+    if "lr" in o:
+        _check_lr(o["lr"])
+    _check_momentum(o.get("momentum", 0.0), o.get("optimizer", "sgd"))
+    for k in ("batch_size", "every", "ntk_every", "threads"):
+        if o.get(k) is not None:
+            check_int(k, o[k], low=1)
+    if isinstance(o.get("probe"), (int, np.integer)) and not isinstance(o.get("probe"), bool):
+        check_int("probe", o["probe"], low=1)
+    for k in ("linearize",):
+        if k in o and not isinstance(o[k], (bool, np.bool_)):
+            raise InputError(f"{k} must be True or False, got {o[k]!r}")
+    if o.get("progress") is not None and not isinstance(o["progress"], (bool, np.bool_)):
+        raise InputError(f"progress must be True, False or None, got {o['progress']!r}")
+    VerdictThresholds.of(o.get("thresholds"))
+    mult = o.get("multipliers")
+    if mult is not None:
+        vals = list(mult.values()) if isinstance(mult, Mapping) else (list(mult) if isinstance(mult, (list, tuple))
+                                                                       else None)
+        if vals is None or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0
+                               for v in vals):
+            raise InputError(f"multipliers must be a list or a mapping of finite numbers >= 0, got {mult!r}")
+
+
+def _check_momentum(momentum: Any, optimizer: str) -> float:
+    try:
+        mom = float(momentum)
+    except (TypeError, ValueError):
+        raise InputError(f"momentum must be a number in [0, 1), got {momentum!r}") from None
+    if isinstance(momentum, bool) or not (0.0 <= mom < 1.0):
+        raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
+    if optimizer == "adam" and mom != 0.0:
+        raise InputError("momentum is for optimizer='sgd' (Adam has its own moments); leave it at 0")
+    return mom
+
+
+#: models on the CPU with fewer parameters than this run on one thread by default (see ``diagnose(threads=)``)
+SMALL_MODEL = 1_000_000
+
+
+def _threads(threads: Any, model: nn.Module, device: torch.device) -> int:
+    if threads is not None:
+        return check_int("threads", threads, low=1)
+    small = sum(p.numel() for p in model.parameters()) < SMALL_MODEL
+    return 1 if device.type == "cpu" and small else torch.get_num_threads()
+
+
 def _make_opt(model: nn.Module, optimizer: str, lr: float, multipliers: Any, momentum: float) -> torch.optim.Optimizer:
     if optimizer == "adam":
         return torch.optim.Adam(param_groups(model, lr, multipliers), lr=lr)
     return make_optimizer(model, lr, multipliers, momentum)
+
+
+#: lr counts as at or beyond the final edge of stability when lr > EDGE_MARGIN · 2n/λ_max(K_T) (at the edge
+#: of stability gradient descent keeps the sharpness hovering around 2/lr, just above or below it)
+EDGE_MARGIN = 0.9
+#: the training loss counts as oscillating when it rose in more than this fraction of the last quarter's steps …
+OSCILLATION_UPS = 0.25
+#: … or ended more than this factor above its minimum
+OSCILLATION_RISE = 1.5
+
+
+def _edge_of_stability(cfg: Mapping[str, Any], arrs: Mapping[str, NDArray[Any]]) -> str:
+    """Words when SGD ended beyond the edge of its final kernel and the loss oscillates ("" otherwise).
+
+    The kernel can grow while features are learned (a small initialization's kernel grows
+    many-fold), so a step that was stable at initialization (lr < 2n/λ_max(K₀)) may end beyond
+    the edge 2n/λ_max(K_T) of the final kernel; gradient descent then oscillates instead of
+    converging (at the edge of stability the sharpness then hovers around the edge). It is reported
+    when lr > :data:`EDGE_MARGIN` · 2n/λ_max(K_T) **and** the loss oscillates: it rose in more
+    than :data:`OSCILLATION_UPS` of the steps of the last quarter of the run (full-batch losses per
+    step, else the recorded full-data losses), or it ended above :data:`OSCILLATION_RISE` × its
+    minimum.
+    """
+    lr, edge = cfg.get("lr"), cfg.get("lr_edge_final")
+    if lr is None or edge is None or cfg.get("optimizer") != "sgd" or not lr > EDGE_MARGIN * edge:
+        return ""
+    full = cfg.get("batch_size") is not None and cfg.get("batch_size") == cfg.get("n_train")
+    loss = np.asarray(arrs["batch_loss"] if full else arrs["train_loss"], dtype=np.float64)
+    loss = loss[np.isfinite(loss)]
+    if loss.size < 8:
+        return ""
+    tail = loss[-max(4, loss.size // 4):]
+    ups = float(np.mean(np.diff(tail) > 0))
+    rise = float(loss[-1] / loss.min()) if loss.min() > 0 else 1.0
+    if ups <= OSCILLATION_UPS and rise <= OSCILLATION_RISE:
+        return ""
+    rel = "beyond" if lr > edge else "at"
+    return (f"the step ended {rel} the edge of stability of the final kernel: lr = {lr:.3g} vs 2n/λ_max(K_T) = "
+            f"{edge:.3g} (the kernel grew during training; at initialization the edge was "
+            f"{cfg.get('lr_edge', math.nan):.3g}), and the loss oscillates (it rose in {100 * ups:.0f} % of the last "
+            f"quarter's steps and ended {rise:.3g}× above its minimum)")
 
 
 def _finite_last(a: NDArray[np.float64]) -> float:
@@ -274,10 +402,12 @@ class Diagnosis:
             gap_max = float(np.max(gap[~np.isnan(gap)])) if (~np.isnan(gap)).any() else math.nan
         else:
             gap_final = gap_max = math.nan
+        edge_note = _edge_of_stability(cfg, arrs)
         verdict = decide(status=cfg["status"], ntk_change=ntk_change, kernel_distance=_finite_last(
             arrs["kernel_distance"]), linearization_gap=gap_final, max_linearization_gap=gap_max, pairs=tuple(pr.values()), norm_change=nc,
             output_at_init=cfg["output_at_init"], thresholds=th, linearized=bool(cfg["linearize"]),
             diverged_at=cfg.get("diverged_at"), lr=cfg.get("lr"), lr_edge=cfg.get("lr_edge"),
+            diverged_loss=cfg.get("diverged_loss"), initial_loss=cfg.get("initial_loss"), beyond_edge=edge_note,
             caveats=tuple(cfg.get("caveats", ())))
         object.__setattr__(self, "verdict", verdict)
 
@@ -397,12 +527,17 @@ class Diagnosis:
     # -------------------------------------------------------------- presentation
     def __str__(self) -> str:
         c = self.config
-        head = (f"Diagnosis of a {len(c['layers'])}-weight-layer network: {c['optimizer']} lr={c['lr']:.3g}"
-                f"{' (auto)' if c.get('lr_auto') else ''}, {c['steps']} steps, {c['loss']} loss")
+        lr = "" if c.get("lr") is None else f" lr={c['lr']:.3g}" + (" (auto)" if c.get("lr_auto") else "")
+        opt = "" if c.get("optimizer") in (None, "unknown") else f"{c['optimizer']}"
+        loss = "" if c.get("loss") in (None, "unknown") else f", {c['loss']} loss"
+        src = " (from a MechanismMonitor)" if c.get("source") == "monitor" else ""
+        head = (f"Diagnosis of a {len(c['layers'])}-weight-layer network{src}: {opt}{lr}"
+                f"{', ' if opt or lr else ''}{c['steps']} step{'' if c['steps'] == 1 else 's'}{loss}")
         return head + "\n" + str(self.verdict)
 
     def __repr__(self) -> str:
-        return f"<Diagnosis {self.verdict.label}; {self.config['steps']} steps, lr={self.config['lr']:.3g}>"
+        lr = "" if self.config.get("lr") is None else f", lr={self.config['lr']:.3g}"
+        return f"<Diagnosis {self.verdict.label}; {self.config['steps']} steps{lr}>"
 
     def plot(self, **kwargs: Any) -> Any:
         """The figure (:func:`featmech.nets.diagnose_plot.plot_diagnosis`): a matplotlib Figure."""
@@ -482,12 +617,15 @@ def diagnosis_from_monitor(monitor: MechanismMonitor, *, status: Status | str, d
               "lin_batch_loss": np.full(bl.size, np.nan)}
     config = {"source": "monitor", "layers": list(h.layers), "pairs": list(h.pairs),
               "eta": [float(e) for e in monitor.eta_layer], "loss": monitor.loss or "unknown",
-              "optimizer": "unknown", "lr": None, "lr_auto": False, "lr_edge": None,
+              "optimizer": getattr(monitor, "optimizer_name", "") or "unknown", "lr": None, "lr_auto": False, "lr_edge": None,
               "steps": int(h.step[-1]) if n_rec else 0, "batch_size": None, "n_train": None, "linearize": False,
               "status": Status(str(status)).value, "diverged_at": diverged_at, "output_at_init": math.nan,
               "thresholds": VerdictThresholds.of(thresholds).as_dict(),
               "caveats": ["the records come from a MechanismMonitor: no linearized model was trained, so whether the "
-                          "network followed its linearization was not checked"]}
+                          "network followed its linearization was not checked"]
+              + ([f"{monitor.optimizer_name} is an adaptive optimizer: the tangent kernel is weighted for SGD steps, so "
+                  "it is not the kernel of these dynamics and the regime and mechanism labels are less grounded"]
+                 if getattr(monitor, "adaptive", False) else [])}
     return Diagnosis(config, arrays)
 
 
@@ -497,7 +635,7 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
              multipliers: Mapping[str, float] | Sequence[float] | None = None, seed: int = 0,
              linearize: bool = True, probe: Any = None, X_test: Any = None, Y_test: Any = None,
              thresholds: VerdictThresholds | Any = None, every: int | None = None, ntk_every: int | None = None,
-             progress: bool | None = None) -> Diagnosis:
+             progress: bool | None = None, threads: int | None = None) -> Diagnosis:
     r"""Train a deep copy of ``model`` and say whether it learned in the kernel or the feature regime, and how.
 
     The copy is trained for ``steps`` updates with SGD (per-layer rates lr·η_l, optional
@@ -531,6 +669,11 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
         ntk_every: record the NTK and the gap every ``ntk_every`` steps (default steps/20); the
             last step is always recorded.
         progress: show a progress bar on stderr (default: only when stderr is a terminal).
+        threads: PyTorch's CPU threads during the run (restored afterwards). Default: 1 for a
+            model on the CPU with fewer than :data:`SMALL_MODEL` parameters — its many tiny
+            operations gain nothing from threads and lose much on a busy machine (a 16-16 MLP:
+            5 s on one thread, 73 s on two threads of a loaded two-core machine) — else
+            PyTorch's setting.
 
     Returns:
         A :class:`Diagnosis`.
@@ -547,16 +690,19 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
     steps = check_int("steps", steps, low=1)
     seed = check_int("seed", seed, low=0)
     lr_given = _check_lr(lr)
-    try:
-        mom = float(momentum)
-    except (TypeError, ValueError):
-        raise InputError(f"momentum must be a number in [0, 1), got {momentum!r}") from None
-    if not (0.0 <= mom < 1.0):
-        raise InputError(f"momentum must be in [0, 1), got {momentum!r}")
-    if optimizer == "adam" and mom != 0.0:
-        raise InputError("momentum is for optimizer='sgd' (Adam has its own moments); leave it at 0")
+    mom = _check_momentum(momentum, optimizer)
+    if not isinstance(linearize, (bool, np.bool_)):
+        raise InputError(f"linearize must be True or False, got {linearize!r}")
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise InputError(f"progress must be True, False or None, got {progress!r}")
     th = VerdictThresholds.of(thresholds)
-    weight_layers(model)  # InputError without weight layers
+    try:
+        weight_layers(model)
+    except InputError as exc:
+        raise InputError(f"model: {exc} — diagnose reads the alignment and norms of nn.Linear/nn.Conv-like "
+                         "layers") from None
+    check_deterministic(model, "first: diagnose reads the tangent kernel and the linearization of a deterministic "
+                               "network (train-mode dropout or batch norm makes both random)")
     p0 = next(model.parameters())
     dtype, device = p0.dtype, p0.device
     Xt = _as_tensor("X", X, dtype, device)
@@ -605,134 +751,159 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
         warnings.warn(msg, UserWarning, stacklevel=2)
         caveats.append(msg)
 
-    eta = _eta_param(net, multipliers)
-    lam = tangent_kernel_lambda_max(net, Xp, eta)
-    lr_edge = 2.0 * n_probe / lam if lam > 0 else math.inf
-    if lr_given is None:
-        lr_used = ADAM_AUTO_LR if optimizer == "adam" else (AUTO_LR_FACTOR * n_probe / lam if lam > 0 else 1.0)
-    else:
-        lr_used = lr_given
-    lf = _loss_fn(loss)
-    opt = _make_opt(net, optimizer, lr_used, multipliers, mom)
-    lin = Linearized(net) if linearize else None
-    opt_lin = _make_opt(lin.net, optimizer, lr_used, multipliers, mom) if lin is not None else None
-    mon = MechanismMonitor(net, Xp, every=every, ntk_every=ntk_every, alignment_every=every, multipliers=multipliers)
-    with torch.no_grad():
-        f0 = net(Xp).detach()
-    output_at_init = float(torch.sqrt((f0.double() ** 2).mean()))
-
-    rec: dict[str, list[float]] = {k: [] for k in ("train_loss", "lin_train_loss", "test_loss", "lin_test_loss",
-                                                   "train_accuracy", "test_accuracy")}
-    gaps: list[float] = []
-    batch_loss = np.full(steps, np.nan)
-    lin_batch_loss = np.full(steps, np.nan)
-    lin_dead = False
-    lin_diverged_at: int | None = None
-
-    def full_eval(f: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        with torch.no_grad():
-            o = f(x)
-            v = float(lf(o, y))
-            acc = float((o.argmax(-1) == y).double().mean()) if loss == "ce" else (
-                float((o.argmax(-1) == y.argmax(-1)).double().mean()) if n_classes else math.nan)
-        return v, acc
-
-    def record(t: int) -> None:
-        n_w, n_k = len(mon.steps), len(mon.ntk_steps)
-        mon.step(t)
-        if len(mon.steps) > n_w:
-            tl, ta = full_eval(net, Xt, Yt)
-            rec["train_loss"].append(tl)
-            rec["train_accuracy"].append(ta)
-            rec["lin_train_loss"].append(full_eval(lin, Xt, Yt)[0] if lin is not None and not lin_dead else math.nan)
-            if Xs is not None:
-                vl, va = full_eval(net, Xs, Ys)
-                rec["test_loss"].append(vl)
-                rec["test_accuracy"].append(va)
-                rec["lin_test_loss"].append(full_eval(lin, Xs, Ys)[0] if lin is not None and not lin_dead
-                                            else math.nan)
-            else:
-                for k in ("test_loss", "test_accuracy", "lin_test_loss"):
-                    rec[k].append(math.nan)
-        if len(mon.ntk_steps) > n_k:
-            if lin is None:
-                gaps.append(math.nan)
-            elif lin_dead:
-                gaps.append(math.inf)
-            else:
-                with torch.no_grad():
-                    g = linearization_gap(net(Xp), lin(Xp), f0)
-                gaps.append(g if math.isfinite(g) else math.inf)
-
-    bar = _Progress(steps, show)
-    bs = n if batch_size is None else batch_size
-    perm, pos = torch.randperm(n, generator=gen).to(device), 0
-    diverged_at: int | None = None
-    first = lfirst = math.nan
-    for t in range(steps):
-        record(t)
-        if bs == n:
-            xb, yb = Xt, Yt
+    n_threads, old_threads = _threads(threads, net, device), torch.get_num_threads()
+    if n_threads != old_threads:
+        torch.set_num_threads(n_threads)
+    try:
+        eta = _eta_param(net, multipliers)
+        lam = tangent_kernel_lambda_max(net, Xp, eta)
+        lr_edge = 2.0 * n_probe / lam if lam > 0 else math.inf
+        if not lam > 0:
+            caveats.append("the tangent kernel is zero at initialization (λ_max = 0): no gradient reaches the "
+                           "trainable parameters, so gradient descent cannot move this network (e.g. all-zero weights "
+                           "in consecutive layers)" + ("; lr=\"auto\" fell back to 1" if lr_given is None else ""))
+        if lr_given is None:
+            lr_used = ADAM_AUTO_LR if optimizer == "adam" else (AUTO_LR_FACTOR * n_probe / lam if lam > 0 else 1.0)
         else:
-            if pos + bs > n:
-                perm, pos = torch.randperm(n, generator=gen).to(device), 0
-            idx = perm[pos:pos + bs]
-            pos += bs
-            xb, yb = Xt[idx], Yt[idx]
-        opt.zero_grad(set_to_none=True)
-        val = lf(net(xb), yb)
-        v = float(val.detach())
-        if t == 0:
-            first = v
-        if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > th.blowup * first):
-            diverged_at = t
-            break
-        val.backward()
-        opt.step()
-        batch_loss[t] = v
-        if lin is not None and opt_lin is not None and not lin_dead:
-            opt_lin.zero_grad(set_to_none=True)
-            lval = lf(lin(xb), yb)
-            lv = float(lval.detach())
-            if t == 0:
-                lfirst = lv
-            if not math.isfinite(lv) or (math.isfinite(lfirst) and lfirst > 0 and lv > th.blowup * lfirst):
-                lin_dead, lin_diverged_at = True, t
-            else:
-                lval.backward()
-                opt_lin.step()
-                lin_batch_loss[t] = lv
-        bar.update(t + 1, v)
-    else:
-        mon.every, mon.ntk_every = 1, 1  # the last step is always a full record
-        record(steps)
-    bar.update(steps if diverged_at is None else diverged_at, float(np.nanmin(batch_loss)) if np.isfinite(
-        batch_loss).any() else math.nan, force=True)
-    bar.close()
+            lr_used = lr_given
+        lf = _loss_fn(loss)
+        opt = _make_opt(net, optimizer, lr_used, multipliers, mom)
+        lin = Linearized(net) if linearize else None
+        opt_lin = _make_opt(lin.net, optimizer, lr_used, multipliers, mom) if lin is not None else None
+        mon = MechanismMonitor(net, Xp, every=every, ntk_every=ntk_every, alignment_every=every, multipliers=multipliers)
+        with torch.no_grad():
+            f0 = net(Xp).detach()
+        gap_rtol = GAP_RTOL_EPS * float(torch.finfo(dtype).eps)  # moves below the outputs' round-off: no gap
+        output_at_init = float(torch.sqrt((f0.double() ** 2).mean()))
 
-    train_loss = np.asarray(rec["train_loss"], dtype=np.float64)
-    if diverged_at is not None:
-        status = Status.DIVERGED
-    else:
-        classifier: dict[str, Any] = {}
-        if n_classes:
-            classifier = dict(n_classes=n_classes, loss=loss, accuracy=rec["train_accuracy"][-1], n_eval=n)
-        status = run_status(train_loss, **classifier)
-    if lin_dead:
-        caveats.append(f"the linearized model diverged at step {lin_diverged_at} while the network did not (a "
-                       "catapult: the network escaped the instability of its linearization by moving its kernel)")
-    h = mon.records()
-    arrays = {"step": h.step, "norms": h.norms, "zeta": h.zeta, "ntk_step": h.ntk_step, "ntk_trace": h.ntk_trace,
-              "kernel_distance": h.kernel_distance, "linearization_gap": np.asarray(gaps, dtype=np.float64),
-              "probe_loss": h.probe_loss, "batch_loss": batch_loss, "lin_batch_loss": lin_batch_loss,
-              **{k: np.asarray(v, dtype=np.float64) for k, v in rec.items()}}
-    config = {"source": "diagnose", "layers": list(h.layers), "pairs": list(h.pairs),
-              "eta": list(layer_multipliers(net, multipliers).values()), "loss": loss, "optimizer": optimizer,
-              "lr": lr_used, "lr_auto": lr_given is None, "lr_edge": lr_edge, "lambda_max": lam,
-              "momentum": mom, "steps": steps, "batch_size": bs, "n_train": n,
-              "n_test": None if Xs is None else int(Xs.shape[0]), "n_classes": n_classes, "n_outputs": n_out,
-              "probe_size": n_probe, "seed": seed, "linearize": bool(linearize), "every": every,
-              "ntk_every": ntk_every, "dtype": str(dtype).removeprefix("torch."), "device": str(device),
-              "status": status.value, "diverged_at": diverged_at, "lin_diverged_at": lin_diverged_at,
-              "output_at_init": output_at_init, "thresholds": th.as_dict(), "caveats": caveats}
-    return Diagnosis(config, arrays)
+        rec: dict[str, list[float]] = {k: [] for k in ("train_loss", "lin_train_loss", "test_loss", "lin_test_loss",
+                                                       "train_accuracy", "test_accuracy")}
+        gaps: list[float] = []
+        batch_loss = np.full(steps, np.nan)
+        lin_batch_loss = np.full(steps, np.nan)
+        lin_dead = False
+        lin_diverged_at: int | None = None
+
+        def full_eval(f: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+            with torch.no_grad():
+                o = f(x)
+                v = float(lf(o, y))
+                acc = float((o.argmax(-1) == y).double().mean()) if loss == "ce" else (
+                    float((o.argmax(-1) == y.argmax(-1)).double().mean()) if n_classes else math.nan)
+            return v, acc
+
+        def record(t: int) -> None:
+            n_w, n_k = len(mon.steps), len(mon.ntk_steps)
+            mon.step(t)
+            if len(mon.steps) > n_w:
+                tl, ta = full_eval(net, Xt, Yt)
+                rec["train_loss"].append(tl)
+                rec["train_accuracy"].append(ta)
+                rec["lin_train_loss"].append(full_eval(lin, Xt, Yt)[0] if lin is not None and not lin_dead else math.nan)
+                if Xs is not None:
+                    vl, va = full_eval(net, Xs, Ys)
+                    rec["test_loss"].append(vl)
+                    rec["test_accuracy"].append(va)
+                    rec["lin_test_loss"].append(full_eval(lin, Xs, Ys)[0] if lin is not None and not lin_dead
+                                                else math.nan)
+                else:
+                    for k in ("test_loss", "test_accuracy", "lin_test_loss"):
+                        rec[k].append(math.nan)
+            if len(mon.ntk_steps) > n_k:
+                if lin is None:
+                    gaps.append(math.nan)
+                elif lin_dead:
+                    gaps.append(math.inf)
+                else:
+                    with torch.no_grad():
+                        g = linearization_gap(net(Xp), lin(Xp), f0, rtol=gap_rtol)
+                    gaps.append(g if math.isfinite(g) else math.inf)
+
+        bar = _Progress(steps, show)
+        bs = n if batch_size is None else batch_size
+        perm, pos = torch.randperm(n, generator=gen).to(device), 0
+        diverged_at: int | None = None
+        diverged_loss = math.nan
+        first = lfirst = math.nan
+        t = 0
+        try:
+            for t in range(steps):
+                record(t)
+                if bs == n:
+                    xb, yb = Xt, Yt
+                else:
+                    if pos + bs > n:
+                        perm, pos = torch.randperm(n, generator=gen).to(device), 0
+                    idx = perm[pos:pos + bs]
+                    pos += bs
+                    xb, yb = Xt[idx], Yt[idx]
+                opt.zero_grad(set_to_none=True)
+                val = lf(net(xb), yb)
+                v = float(val.detach())
+                if t == 0:
+                    first = v
+                if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > th.blowup * first):
+                    diverged_at, diverged_loss = t, v
+                    break
+                val.backward()
+                opt.step()
+                batch_loss[t] = v
+                if lin is not None and opt_lin is not None and not lin_dead:
+                    opt_lin.zero_grad(set_to_none=True)
+                    lval = lf(lin(xb), yb)
+                    lv = float(lval.detach())
+                    if t == 0:
+                        lfirst = lv
+                    if not math.isfinite(lv) or (math.isfinite(lfirst) and lfirst > 0 and lv > th.blowup * lfirst):
+                        lin_dead, lin_diverged_at = True, t
+                    else:
+                        lval.backward()
+                        opt_lin.step()
+                        lin_batch_loss[t] = lv
+                bar.update(t + 1, v)
+            else:
+                mon.every, mon.ntk_every = 1, 1  # the last step is always a full record
+                record(steps)
+        except KeyboardInterrupt:
+            bar.close()
+            raise KeyboardInterrupt(f"diagnose interrupted at step {t} of {steps}; nothing was returned (the model you "
+                                    "passed is untouched)") from None
+        bar.update(steps if diverged_at is None else diverged_at, float(np.nanmin(batch_loss)) if np.isfinite(
+            batch_loss).any() else math.nan, force=True)
+        bar.close()
+
+        train_loss = np.asarray(rec["train_loss"], dtype=np.float64)
+        if diverged_at is not None:
+            status = Status.DIVERGED
+        else:
+            classifier: dict[str, Any] = {}
+            if n_classes:
+                classifier = dict(n_classes=n_classes, loss=loss, accuracy=rec["train_accuracy"][-1], n_eval=n)
+            status = run_status(train_loss, **classifier)
+        lam_final = None
+        if diverged_at is None and optimizer == "sgd":
+            lam_final = tangent_kernel_lambda_max(net, Xp, eta)  # the kernel at the end: has lr passed its edge?
+        if lin_dead:
+            caveats.append(f"the linearized model diverged at step {lin_diverged_at} while the network did not (a "
+                           "catapult: the network escaped the instability of its linearization by moving its kernel)")
+        h = mon.records()
+        arrays = {"step": h.step, "norms": h.norms, "zeta": h.zeta, "ntk_step": h.ntk_step, "ntk_trace": h.ntk_trace,
+                  "kernel_distance": h.kernel_distance, "linearization_gap": np.asarray(gaps, dtype=np.float64),
+                  "probe_loss": h.probe_loss, "batch_loss": batch_loss, "lin_batch_loss": lin_batch_loss,
+                  **{k: np.asarray(v, dtype=np.float64) for k, v in rec.items()}}
+        config = {"source": "diagnose", "layers": list(h.layers), "pairs": list(h.pairs),
+                  "eta": list(layer_multipliers(net, multipliers).values()), "loss": loss, "optimizer": optimizer,
+                  "lr": lr_used, "lr_auto": lr_given is None, "lr_edge": lr_edge, "lambda_max": lam,
+                  "lr_edge_final": (2.0 * n_probe / lam_final if lam_final else None) if lam_final is not None else None,
+                  "momentum": mom, "steps": steps, "batch_size": bs, "n_train": n,
+                  "n_test": None if Xs is None else int(Xs.shape[0]), "n_classes": n_classes, "n_outputs": n_out,
+                  "probe_size": n_probe, "seed": seed, "linearize": bool(linearize), "every": every,
+                  "ntk_every": ntk_every, "dtype": str(dtype).removeprefix("torch."), "device": str(device),
+                  "status": status.value, "diverged_at": diverged_at, "lin_diverged_at": lin_diverged_at,
+                  "diverged_loss": diverged_loss if diverged_at is not None and math.isfinite(diverged_loss) else None,
+                  "initial_loss": first if math.isfinite(first) else None,
+                  "output_at_init": output_at_init, "thresholds": th.as_dict(), "caveats": caveats}
+        return Diagnosis(config, arrays)
+    finally:
+        if n_threads != old_threads:
+            torch.set_num_threads(old_threads)

@@ -26,7 +26,8 @@ def _title(d: Any) -> str:
     if v.regime.value == "undetermined":
         head = f"No label: the run {v.status.value}"
     elif v.regime.value == "unstable":
-        head = "Unstable: training diverged"
+        head = ("Unstable: training diverged" if v.status.value == "diverged"
+                else "Unstable: the loss oscillates at the edge of stability")
     else:
         head = f"Verdict: {v.label}"
     gap = "not checked" if math.isnan(v.max_linearization_gap) else f"{v.max_linearization_gap:.3g}"

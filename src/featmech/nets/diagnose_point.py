@@ -83,7 +83,8 @@ def diagnose_point(config: Mapping[str, Any], *, X: Any = None, Y: Any = None,
                    make_model: Callable[[int], Any] | None = None) -> PointResult:
     """One ``diagnose`` point: build the model at ``config["width"]``, diagnose it on (X, Y).
 
-    PyTorch runs on one thread (sweeps parallelize over points).
+    PyTorch runs on one thread during the run (sweeps parallelize over points; ``diagnose(threads=1)``
+    restores the caller's setting afterwards, which matters for the serial executor).
 
     Arguments:
         config: ``make_model``, ``width``, ``seed``, ``data`` and the keywords of
@@ -104,7 +105,6 @@ def diagnose_point(config: Mapping[str, Any], *, X: Any = None, Y: Any = None,
 
     from featmech.nets.diagnose import diagnose
 
-    torch.set_num_threads(1)
     if X is None or Y is None:
         raise InputError("the diagnose computation needs its data X, Y beside the configuration: run it through "
                          "featmech.sweeps.widths.diagnose_widths")
@@ -133,6 +133,7 @@ def diagnose_point(config: Mapping[str, Any], *, X: Any = None, Y: Any = None,
         raise InputError(f"make_model({width}) must return a torch.nn.Module (or (module, multipliers)), "
                          f"got {type(model).__name__}")
     kwargs.setdefault("progress", False)
+    kwargs.setdefault("threads", 1)  # one thread for the run, restored afterwards (serial runs share the caller's process)
     diag = diagnose(model, X, Y, seed=seed, **kwargs)
     scalars = {k: _plain(v) for k, v in diag.scalars().items()}
     scalars.setdefault("diverged", scalars.get("status") == "diverged" or scalars.get("regime") == "unstable")

@@ -45,7 +45,7 @@ except ImportError as exc:  # pragma: no cover - optional
 
 from featmech.errors import InputError
 
-__all__ = ["Linearized", "linearization_gap"]
+__all__ = ["Linearized", "linearization_gap", "check_deterministic"]
 
 #: modules whose output couples the examples of a batch or is random in training mode
 _BATCH_NORM = (nn.modules.batchnorm._BatchNorm,)
@@ -99,14 +99,7 @@ class Linearized(nn.Module):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise InputError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        for name, m in model.named_modules():
-            where = name or type(model).__name__
-            if isinstance(m, _BATCH_NORM) and (m.training or not m.track_running_stats):
-                raise InputError(f"model: batch norm {where!r} in training mode (or without running statistics) "
-                                 "couples the examples of a batch; call model.eval() before linearizing")
-            if isinstance(m, _DROPOUT) and m.training and m.p > 0:
-                raise InputError(f"model: dropout {where!r} in training mode is random; "
-                                 "call model.eval() before linearizing")
+        check_deterministic(model, "before linearizing")
         self.net = copy.deepcopy(model)
         params = dict(self.net.named_parameters())
         if not params:
@@ -145,6 +138,30 @@ class Linearized(nn.Module):
         return f0 + df
 
 
+def check_deterministic(model: nn.Module, why: str = "") -> None:
+    """Refuse a model whose output on one example is not a fixed function of its parameters.
+
+    Batch norm in training mode (or without running statistics) couples the examples of a batch
+    and updates its statistics; dropout in training mode (p > 0) is random. The Taylor model, the
+    tangent kernel and the linearization gap all assume f(θ; x_i) depends on θ and x_i alone.
+
+    Arguments:
+        model: the network.
+        why: what the message says the ``model.eval()`` is needed for (e.g. ``"before linearizing"``).
+
+    Raises:
+        InputError: such a module (the message names it and says to call ``model.eval()``).
+    """
+    tail = f" {why}" if why else ""
+    for name, m in model.named_modules():
+        where = name or type(model).__name__
+        if isinstance(m, _BATCH_NORM) and (m.training or not m.track_running_stats):
+            raise InputError(f"model: batch norm {where!r} in training mode (or without running statistics) "
+                             f"couples the examples of a batch; call model.eval(){tail}")
+        if isinstance(m, _DROPOUT) and m.training and m.p > 0:
+            raise InputError(f"model: dropout {where!r} in training mode is random; call model.eval(){tail}")
+
+
 def _as_array(name: str, value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().double().numpy()
@@ -157,7 +174,7 @@ def _as_array(name: str, value: Any) -> np.ndarray:
     return a
 
 
-def linearization_gap(f: Any, f_lin: Any, f0: Any) -> float:
+def linearization_gap(f: Any, f_lin: Any, f0: Any, *, rtol: float = 0.0) -> float:
     """How far a trained network is from its trained linearization, relative to how far either moved.
 
     gap = ‖f − f_lin‖_F / max(‖f − f0‖_F, ‖f_lin − f0‖_F)   (Frobenius norms over all entries),
@@ -168,9 +185,11 @@ def linearization_gap(f: Any, f_lin: Any, f0: Any) -> float:
 
     Arguments:
         f, f_lin, f0: outputs of one shape (tensors, arrays or nested sequences).
+        rtol: moves up to rtol·‖f0‖_F count as nothing moved (gap 0): below the round-off of the
+            outputs' precision (e.g. 1000·ε of float32 ≈ 1.2e-4) the ratio is noise of order 1.
 
     Returns:
-        The gap ≥ 0 (a float); 0.0 if nothing moved (f = f_lin = f0).
+        The gap ≥ 0 (a float); 0.0 if nothing moved (f = f_lin = f0, or moves within ``rtol``).
 
     Raises:
         InputError: shapes differ, or an entry is not finite.
@@ -179,11 +198,13 @@ def linearization_gap(f: Any, f_lin: Any, f0: Any) -> float:
     0.0
     >>> linearization_gap([2.0], [1.0], [0.0])
     0.5
+    >>> linearization_gap([1.0 + 1e-9], [1.0 - 1e-9], [1.0], rtol=1e-6)   # round-off, not a gap
+    0.0
     """
     a, b, c = _as_array("f", f), _as_array("f_lin", f_lin), _as_array("f0", f0)
     if not (a.shape == b.shape == c.shape):
         raise InputError(f"f, f_lin and f0 must have one shape, got {a.shape}, {b.shape}, {c.shape}")
     scale = max(float(np.linalg.norm(a - c)), float(np.linalg.norm(b - c)))
-    if scale == 0.0:
+    if scale == 0.0 or scale <= float(rtol) * float(np.linalg.norm(c)):
         return 0.0
     return float(np.linalg.norm(a - b)) / scale

@@ -457,6 +457,9 @@ class MechanismMonitor:
         self._K0: torch.Tensor | None = None
         self._count = 0
         self._warned = False
+        #: the attached optimizer's class name ("" until :meth:`attach`), and whether it is adaptive
+        self.optimizer_name = ""
+        self.adaptive = False
 
     # ------------------------------------------------------------------ recording
     @property
@@ -639,6 +642,8 @@ class MechanismMonitor:
         Returns:
             The hook handle (``.remove()`` detaches the monitor).
         """
+        self.optimizer_name = type(optimizer).__name__
+        self.adaptive = self.adaptive or is_adaptive(optimizer)
         if is_adaptive(optimizer) and not self._warned:
             self._warned = True
             warnings.warn(f"MechanismMonitor attached to {type(optimizer).__name__}, an adaptive optimizer: its NTK "
@@ -721,7 +726,8 @@ class MechanismMonitor:
             return run_status(losses, **classifier)
         if self._targets is None:
             raise InputError("the monitor cannot tell whether training converged: give it probe_y (it records the "
-                             "probe loss), or pass classify(losses=...) or classify(status=...)")
+                             "probe loss), or pass losses=[...] (the training losses) or status='converged' to "
+                             "verdict(), summary(), plot(), diagnosis() or classify()")
         return run_status(self.probe_loss, **classifier)
 
     def table(self) -> Table:

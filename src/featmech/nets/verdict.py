@@ -105,7 +105,11 @@ class VerdictThresholds:
                 from featmech.errors import InputError
                 raise InputError(f"thresholds: unknown key(s) {sorted(unknown)}; known: eps, delta, factor, gap, "
                                  "blowup")
-            return cls(**{k: float(v) for k, v in thresholds.items()})
+            try:
+                return cls(**{k: float(v) for k, v in thresholds.items()})
+            except (TypeError, ValueError) as exc:
+                from featmech.errors import InputError
+                raise InputError(f"thresholds: {exc}") from None
         from featmech.errors import InputError
         raise InputError(f"thresholds must be a VerdictThresholds, Thresholds or a mapping, got {thresholds!r}")
 
@@ -247,6 +251,8 @@ class Verdict:
             return f"feature learning by {self.mechanism.value}"
         if self.regime is Regime.UNDETERMINED:
             return f"undetermined: {self.status.value}"
+        if self.regime is Regime.UNSTABLE and self.status is not Status.DIVERGED:
+            return "unstable (oscillating at the edge of stability)"
         return self.regime.label
 
     @property
@@ -275,6 +281,8 @@ class Verdict:
 
 
 def _pct(x: float) -> str:
+    if math.isnan(x):
+        return "(not measured)"
     if not math.isfinite(x):
         return str(x)
     return f"{100 * x:.0f} %" if abs(x) >= 1 else f"{100 * x:.3g} %"
@@ -285,6 +293,7 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
            thresholds: VerdictThresholds | None = None, linearized: bool | None = None,
            max_linearization_gap: float | None = None,
            diverged_at: int | None = None, lr: float | None = None, lr_edge: float | None = None,
+           diverged_loss: float | None = None, initial_loss: float | None = None, beyond_edge: str = "",
            caveats: Sequence[str] = ()) -> Verdict:
     """Apply the model-level rule (module docstring) and write the explanation.
 
@@ -296,7 +305,12 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
         thresholds: the :class:`VerdictThresholds`.
         linearized: whether the gap was measured (default: it is not NaN).
         max_linearization_gap: the largest gap over the records (default: ``linearization_gap``); the rule reads it.
-        diverged_at, lr, lr_edge: quoted in the explanation of an unstable run.
+        diverged_at, lr, lr_edge, diverged_loss, initial_loss: quoted in the explanation of an
+            unstable run (``diverged_loss`` None: the loss became non-finite).
+        beyond_edge: words when training ended beyond the edge of stability of its final kernel with
+            an oscillating loss (""  otherwise): a run that did not converge is then **unstable**
+            (not undetermined: a longer run would not help); a converged one keeps its regime and
+            carries the words as a caveat.
         caveats: notes carried into the verdict.
 
     Returns:
@@ -313,7 +327,11 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
     valid = [p for p in pairs if math.isfinite(p.alignment_change)]
     top = max(valid, key=lambda p: abs(p.alignment_change)) if valid else None
     achange = max((abs(p.zeta_T - p.zeta_0) for p in valid), default=math.nan)
-    if st is Status.DIVERGED:
+    oscillating = bool(beyond_edge) and st is not Status.CONVERGED and st is not Status.DIVERGED
+    caveats = tuple(caveats)
+    if bool(beyond_edge) and st is Status.CONVERGED:
+        caveats = (*caveats, beyond_edge[0].upper() + beyond_edge[1:] + "; the verdict reads the run as it ended")
+    if st is Status.DIVERGED or oscillating:
         regime = Regime.UNSTABLE
     elif st is not Status.CONVERGED:
         regime = Regime.UNDETERMINED
@@ -330,13 +348,26 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
                  else (f"the network departed from its linearization (largest gap {gap:.3g} > {th.gap:g}, final "
                        f"{final_gap:.3g})" if lin
                        else "its linearization was not checked (no linearized model was trained)"))
-    ntk_words = (f"the network's tangent kernel (its trace on the probe) moved by at most {_pct(dev)} of its "
-                 f"initial value ({'≤' if trace_kernel else '>'} ε = {th.eps:g}); its final kernel distance from "
-                 f"initialization is {kernel_distance:.3g}")
-    if regime is Regime.UNSTABLE:
+    ntk_words = (f"the network's tangent kernel (its trace on the probe) {'moved by at most' if trace_kernel else 'changed by up to'} "
+                 f"{_pct(dev)} of its initial value ({'≤' if trace_kernel else '>'} ε = {th.eps:g}); its final "
+                 f"kernel distance from initialization (1 − cosine between K₀ and K_T) is "
+                 + (f"{kernel_distance:.3g}" if math.isfinite(kernel_distance) else "not measured"))
+    if regime is Regime.UNSTABLE and oscillating:
+        explanation = (f"Unstable: training did not converge because {beyond_edge}. Lower lr below "
+                       "the final edge (lr=\"auto\" is set from the initial kernel, which feature learning can "
+                       "grow). No regime or mechanism is given.")
+    elif regime is Regime.UNSTABLE:
         where = f" at step {diverged_at}" if diverged_at is not None else ""
-        text = (f"Training diverged{where}: the loss became non-finite or grew beyond {th.blowup:g}× its "
-                "initial value. The learning rate is beyond the stable step of the network's tangent kernel")
+        if diverged_loss is not None and initial_loss is not None and math.isfinite(diverged_loss) \
+                and initial_loss > 0:
+            what = (f"the loss reached {diverged_loss:.3g}, {diverged_loss / initial_loss:.3g}× its initial "
+                    f"{initial_loss:.3g} (beyond the blow-up factor {th.blowup:g})")
+        elif diverged_at is not None:
+            what = "the loss became non-finite (NaN or inf)"
+        else:
+            what = f"the loss became non-finite or grew beyond {th.blowup:g}× its initial value"
+        text = (f"Training diverged{where}: {what}. The learning rate is beyond the stable step of the network's "
+                "tangent kernel")
         if lr is not None and lr_edge is not None and math.isfinite(lr_edge):
             text += (f" (lr = {lr:.3g}; the gradient-descent edge of stability at initialization is "
                      f"2n/λ_max(K₀) = {lr_edge:.3g}, lr=\"auto\" takes a quarter of it)")
@@ -345,8 +376,11 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
         why = ("the classifier's loss or accuracy stayed at chance" if st is Status.DID_NOT_TRAIN
                else "the training loss did not fall to 1 % of its initial value")
         explanation = (f"No label: {why}, so the run did not reach the end a regime describes (train longer, or with "
-                       f"another learning rate). So far: NTK change {_pct(dev)}, linearization gap "
-                       f"{gap:.3g}, largest change of alignment {achange:.3g}.")
+                       f"another learning rate). So far: NTK change {_pct(dev)}, "
+                       + (f"largest linearization gap {gap:.3g}, " if lin and math.isfinite(gap) else
+                          ("the linearized model diverged, " if lin and gap == math.inf else ""))
+                       + (f"largest change of alignment {achange:.3g}." if math.isfinite(achange) else
+                          "no pair of consecutive weight layers."))
     elif regime is Regime.KERNEL:
         explanation = (f"Kernel (lazy) regime: {ntk_words}, and {gap_words}. Training acted like a linear model "
                        f"around the initial weights; the layers' weight norms changed by {norms or 'nothing'}"
@@ -359,8 +393,8 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
         elif mech is Mechanism.ALIGNMENT:
             how = (f"learning by alignment: the alignment between consecutive layers {top.name} rose from "
                    f"{top.zeta_0:.3f} to {top.zeta_T:.3f} (Δζ = {top.alignment_change:+.3f} > δ = {th.delta:g}) while "
-                   f"their weight norms grew together (balance ×{top.balance_change:.3g}, within F = {th.factor:g}): "
-                   "the layers turn towards each other.")
+                   f"their weight norms grew together (the ratio of the two layers' norms changed "
+                   f"×{top.balance_change:.3g}, within F = {th.factor:g}): the layers turn towards each other.")
         elif mech is Mechanism.DISALIGNMENT:
             how = (f"learning by disalignment: the alignment between consecutive layers {top.name} fell from "
                    f"{top.zeta_0:.3f} to {top.zeta_T:.3f} (Δζ = {top.alignment_change:+.3f} < −δ = {-th.delta:g}): "
@@ -368,8 +402,8 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
         else:
             why = (f"no pair's alignment moved by more than δ = {th.delta:g} (largest Δζ = {top.alignment_change:+.3f} "
                    f"at {top.name})" if abs(top.alignment_change) <= th.delta
-                   else f"the weight norms of {top.name} changed very unequally (balance ×{top.balance_change:.3g}, "
-                        f"beyond F = {th.factor:g})")
+                   else f"the weight norms of {top.name} changed very unequally (the ratio of their norms changed "
+                        f"×{top.balance_change:.3g}, beyond F = {th.factor:g})")
             how = (f"learning by rescaling: {why}; the kernel changed through the layers' weight norms "
                    f"({norms}), not through their alignment.")
         explanation = f"Feature learning: {first}. Mechanism: {how}"
@@ -380,9 +414,14 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
                             f"linearization (gap {gap:.3g} > {th.gap:g}): feature learning invisible to the trace "
                             f"(e.g. a rotation of the kernel; kernel distance {kernel_distance:.3g}).")
         elif not trace_kernel and gap <= th.gap:
-            disagreement = (f"the NTK trace moved by {_pct(dev)} (> ε = {th.eps:g}) yet the network stayed within "
-                            f"{_pct(gap)} of its linearization: the kernel changed, but too little or too late to "
-                            "change the function learned on the probe.")
+            disagreement = (f"the two witnesses disagree: the NTK trace changed by {_pct(dev)} (> ε = {th.eps:g}) "
+                            f"yet the network stayed within {_pct(gap)} of its linearization on the probe (largest "
+                            f"gap ≤ {th.gap:g}). The kernel changed"
+                            + (f", mostly in scale (kernel distance {kernel_distance:.3g}: it barely turned)"
+                               if kernel_distance < 0.1 else f" (kernel distance {kernel_distance:.3g})")
+                            + ", but the function learned on the probe is close to what the "
+                            "initial kernel gives; the verdict follows the trace (feature learning), and the small "
+                            "gap says the learned features barely changed these predictions.")
     return Verdict(regime=regime, mechanism=mech, converged=st is Status.CONVERGED, status=st, ntk_change=dev,
                    kernel_distance=float(kernel_distance), linearization_gap=final_gap,
                    max_linearization_gap=gap, alignment_change=float(achange),

@@ -85,6 +85,11 @@ class Computation:
             a chunk in one call, each entry exactly what ``function`` returns or raises for that
             configuration (see :meth:`run_many`). Chunks of a batched computation are larger
             (:meth:`chunk_size`).
+        spec: whether a TOML spec may name it. ``False`` for a computation whose points need
+            more than parameters of the table (``diagnose``: a model and data, given by
+            :func:`featmech.sweeps.widths.diagnose_widths`); a spec naming it is refused with
+            ``spec_hint`` (what to use instead).
+        spec_hint: the sentence a refused spec is told.
 
     Raises:
         ValueError: a parameter that is not in the table, or a default outside its range (a
@@ -98,6 +103,8 @@ class Computation:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     help: str = ""
     batch: BatchFunction | str | None = None
+    spec: bool = True
+    spec_hint: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -329,4 +336,8 @@ register(Computation(
 register(Computation(
     "diagnose", ("width",), "featmech.nets.diagnose_point:diagnose_point", cheap=False,
     help="featmech.nets.diagnose.diagnose of one model at one width (featmech.nets; needs the torch extra). Its "
-         "model, data and keywords are not spec parameters: run it through featmech.sweeps.widths.diagnose_widths."))
+         "model, data and keywords are not spec parameters: run it through featmech.sweeps.widths.diagnose_widths.",
+    spec=False,
+    spec_hint="its points need a model factory and data, which a TOML spec cannot hold: call "
+              "featmech.diagnose.diagnose_widths(make_model, widths, X, Y, store=...) from Python instead "
+              "(docs/widths.md)"))

@@ -190,7 +190,8 @@ def parse_spec(data: Mapping[str, Any], source: str = "", *, force: bool = False
         The validated :class:`Spec`, every value in its canonical type.
 
     Raises:
-        InputError: an unknown key or computation, a value a CLI option would refuse (wrong
+        InputError: an unknown key or computation, a computation that cannot run from a spec
+            (``diagnose``), a value a CLI option would refuse (wrong
             type, out of range, a fractional integer), repeated seeds or axis values, a key both
             fixed and swept, an empty or inverted range, too many points without ``force``.
     """
@@ -200,6 +201,8 @@ def parse_spec(data: Mapping[str, Any], source: str = "", *, force: bool = False
     if unknown:
         raise InputError(f"spec: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(TOP_KEYS))}")
     comp = get(data.get("computation"))
+    if not comp.spec:
+        raise InputError(f"spec: computation {comp.name!r} cannot run from a spec: {comp.spec_hint}")
     seeds = _seeds(data.get("seeds", [0]))
     fixed_in, axes_in = _table(data, "fixed"), _table(data, "axes")
     if "seed" in fixed_in or "seed" in axes_in:

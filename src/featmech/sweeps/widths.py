@@ -253,7 +253,10 @@ def decide(rows: Sequence[Mapping[str, Any]], exponents: Mapping[str, Exponent],
     at_top = [r for r in rows if r["width"] == top]
     div_top = sum(bool(r.get("diverged")) for r in at_top)
     if div_top:
-        return WidthVerdict.UNSTABLE, f"{div_top} of {len(at_top)} runs at the largest width {top} diverged"
+        osc = sum(bool(r.get("diverged")) and r.get("status") not in (None, "diverged") for r in at_top)
+        how = "diverged" if not osc else ("oscillated at the edge of stability" if osc == div_top
+                                          else "diverged or oscillated at the edge of stability")
+        return WidthVerdict.UNSTABLE, f"{div_top} of {len(at_top)} runs at the largest width {top} {how}"
     out0 = exponents.get("output_at_init")
     if out0 is not None and out0.slope is not None and out0.slope > rule.rising and not (
             out0.low is not None and out0.points >= 4 and out0.low <= 0):
@@ -395,7 +398,7 @@ class _Bound:
         return fn(config, X=self.X, Y=self.Y, make_model=self.make_model)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class WidthsResult:
     """A width study: every run's scalars, the fitted exponents and the verdict.
 
@@ -430,6 +433,14 @@ class WidthsResult:
     store: str | None = None
     settings: Mapping[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle support: the read-only mappings (``MappingProxyType``, which cannot be pickled)
+        travel as plain dicts and are wrapped again on unpickling."""
+        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        fields.update(runs=tuple(dict(r) for r in self.runs), exponents=dict(self.exponents),
+                      settings=dict(self.settings))
+        return (_rebuild_widths_result, (fields,))
 
     def frame(self) -> Any:
         """Tidy pandas DataFrame: one row per (width, seed, quantity) with its ``value`` — every
@@ -493,7 +504,36 @@ class WidthsResult:
         for q, e in self.exponents.items():
             ci = "" if e.low is None else f"  [{e.low:.3g}, {e.high:.3g}]"
             lines.append(f"  {q:<18} width^{e.describe()}{ci}")
+        for w, seed, err in self.failures[:3]:
+            lines.append(f"  failed: width {w}, seed {seed}: {err.strip().splitlines()[-1] if err.strip() else '?'}")
+        if len(self.failures) > 3:
+            lines.append(f"  … and {len(self.failures) - 3} more failures (result.failures)")
+        lines.extend(f"Caveat: {c}" for c in self.caveats)
         return "\n".join(lines) + "\n"
+
+    @property
+    def caveats(self) -> tuple[str, ...]:
+        """Notes on settings that weaken the verdict (from :attr:`settings`): Adam, ``lr="auto"``."""
+        out = []
+        if self.settings.get("optimizer") == "adam":
+            out.append("Adam: the NTK change is measured with the SGD-weighted kernel, and width-dependent learning "
+                       "rates for Adam differ from SGD's (e.g. μP scales Adam's hidden-layer rates as 1/width), so the "
+                       "limit found here is that of this Adam recipe, not of the parametrization under SGD")
+        if self.settings.get("lr", "auto") == "auto":
+            out.append('lr="auto" rescales the learning rate at every width from that width\'s kernel, which hides '
+                       "how the parametrization scales its rates; give a number for a width study")
+        return tuple(out)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        table = self.table().to_pandas().to_html(index=False, na_rep="", float_format=lambda x: f"{x:.4g}")
+        return (f"<div class='featmech-widths'><p><b>{html.escape(self.verdict.label)}</b>: "
+                f"{html.escape(self.reason)}</p><pre>{html.escape(self.summary())}</pre>{table}</div>")
+
+    def __repr__(self) -> str:
+        return (f"<WidthsResult {self.verdict.label}; widths {', '.join(map(str, self.widths))}; seeds "
+                f"{', '.join(map(str, self.seeds))}; {len(self.runs)} runs, {len(self.failures)} failed>")
 
     def plot(self, quantities: Sequence[str] = QUANTITIES, *, title: str | None = None) -> Any:
         """A quick-look figure: each quantity against the width in log–log (every run a dot, the
@@ -535,6 +575,15 @@ class WidthsResult:
         return fig
 
 
+def _rebuild_widths_result(fields: Mapping[str, Any]) -> WidthsResult:
+    """Undo :meth:`WidthsResult.__reduce__` (the mappings arrive as dicts: make them read-only again)."""
+    f = dict(fields)
+    f["runs"] = tuple(MappingProxyType(dict(r)) for r in f["runs"])
+    f["exponents"] = MappingProxyType(dict(f["exponents"]))
+    f["settings"] = MappingProxyType(dict(f["settings"]))
+    return WidthsResult(**f)
+
+
 def _check_widths(widths: Any) -> tuple[int, ...]:
     if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
         raise InputError(f"widths must be a sequence of integers >= 1, got {widths!r}")
@@ -544,7 +593,10 @@ def _check_widths(widths: Any) -> tuple[int, ...]:
                 or w < 1:
             raise InputError(f"widths must be integers >= 1, got {w!r}")
         out.append(int(w))
-    ws = tuple(sorted(set(out)))
+    if len(set(out)) != len(out):
+        dup = sorted({w for w in out if out.count(w) > 1})
+        raise InputError(f"widths must be distinct, got {dup} more than once (give more seeds for repeated runs)")
+    ws = tuple(sorted(out))
     if len(ws) < 2:
         raise InputError(f"widths must hold at least two distinct widths to fit exponents, got {list(out)!r}")
     return ws
@@ -641,10 +693,12 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
         A :class:`WidthsResult`.
 
     Raises:
-        InputError: fewer than two distinct widths, a width < 1, bad seeds, a ``make_model`` path
-            that cannot be imported, a non-importable callable with a parallel executor, data
-            that are not finite arrays of one length, a keyword that is not a JSON value (or is
-            ``seed``), a bad executor, scheduler or store.
+        InputError: fewer than two widths, a repeated width, a width < 1, bad seeds, a
+            ``make_model`` path that cannot be imported, a non-importable callable with a parallel
+            executor, data that are not finite arrays of one length, a keyword that is not a JSON
+            value (or is ``seed``), a keyword ``diagnose`` does not take or a value it refuses
+            (:func:`featmech.nets.diagnose.check_options`: ``steps=0``, ``lr="fast"``, …), a bad
+            executor, scheduler or store.
         SweepAborted: a fault of the executor (:mod:`featmech.sweeps.executors`); finished runs
             are in the store.
     """
@@ -654,6 +708,9 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
     name, importable = model_name(make_model)
     xa, ya = _check_data(X, Y)
     settings = _check_settings(diagnose_kwargs)
+    from featmech.nets.diagnose import check_options  # the torch extra: the points need it anyway
+
+    check_options(**settings)
     rule = rule if rule is not None else WidthRule()
     if not isinstance(rule, WidthRule):
         raise InputError(f"rule must be a WidthRule, got {type(rule).__name__}")
@@ -693,11 +750,22 @@ def diagnose_widths(make_model: str | Callable[[int], Any], widths: Sequence[int
         chunks = [[p] for p in todo]
         run = EXECUTORS[executor](comp, chunks, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout)
         computed = 0
-        with contextlib.closing(run):
-            for outcomes in run:
-                db.write(outcomes, computation="diagnose")
-                computed += sum(o.ok for o in outcomes)
-                prog.update(len(outcomes), sum(not o.ok for o in outcomes))
+        try:
+            with contextlib.closing(run):
+                for outcomes in run:
+                    db.write(outcomes, computation="diagnose")
+                    computed += sum(o.ok for o in outcomes)
+                    prog.update(len(outcomes), sum(not o.ok for o in outcomes))
+        except KeyboardInterrupt:
+            if prog.enabled and prog.tty:
+                prog.stream.write("\n")
+                prog.stream.flush()
+            done = len(todo_all) - len(todo) + computed
+            kept = (f"they are in the store {str(store)!r}: call diagnose_widths again with the same arguments to "
+                    "compute only the missing runs" if store is not None
+                    else "the store was temporary, so they are lost (give store='widths.db' to keep finished runs)")
+            raise KeyboardInterrupt(f"diagnose_widths interrupted: {done} of {len(todo_all)} runs had finished; "
+                                    f"{kept}") from None
         keys = {k: cfg for k, cfg in todo_all}
         stored = {p.key: p for p in db.points() if p.key in keys}
     runs, failures = [], []
