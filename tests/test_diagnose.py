@@ -106,7 +106,10 @@ def test_output_scale_decides_the_regime(act: str, alpha: float, regime: str) ->
 @pytest.mark.parametrize("width", [16, 64])
 @pytest.mark.parametrize("alpha,regime", [(100.0, "kernel"), (0.1, "feature")])
 def test_output_scale_grid(act: str, width: int, alpha: float, regime: str) -> None:
-    d = _chizat(act, width, alpha, steps=600)
+    # a lazy tanh net fits this target slowly (its kernel is badly conditioned): at 600 steps the
+    # loss is still above the 1 % convergence rule and the run is rightly left undetermined
+    steps = 6000 if (act, regime) == ("tanh", "kernel") else 600
+    d = _chizat(act, width, alpha, steps=steps)
     assert d.verdict.regime == regime  # the gap is not asserted: for relu at small α it stays small (docs/diagnose.md)
 
 
