@@ -161,3 +161,17 @@ def test_figures_and_tables_from_the_data(tiny, tmp_path):
                 assert verdict_text(v) in cap  # every verdict of the figure is in its caption
     md = evidence_markdown(full)
     assert md.count("| width |") == 4 and md.count("| init scale |") == 4
+
+
+def test_axes_and_width_per_arch():
+    cfg = EvidenceConfig(combos=(("mnist1d", "mlp"), ("mnist1d", "conv1d")), axes={"width": {"mlp": (8, 16),
+                         "conv1d": (2,)}, "lr_ratio": (1.0,)}, width={"mlp": 16, "conv1d": 2}, **{
+                         k: v for k, v in TINY.items() if k != "width"})
+    assert cfg.points() == [("mnist1d", "mlp", "width", 8.0), ("mnist1d", "mlp", "width", 16.0),
+                            ("mnist1d", "mlp", "lr_ratio", 1.0), ("mnist1d", "conv1d", "width", 2.0),
+                            ("mnist1d", "conv1d", "lr_ratio", 1.0)]
+    assert cfg.setting("conv1d", "lr_ratio", 1.0) == (cfg.init_scale, 1.0, 2)
+    with pytest.raises(InputError, match="axes"):
+        EvidenceConfig(axes={"width": {"resnet": (8,)}})
+    with pytest.raises(InputError, match="width"):
+        EvidenceConfig(width={"resnet": 8})

@@ -81,7 +81,9 @@ VERDICT_COLUMNS = ("dataset", "arch", "axis", "value", "verdict", "agreement", "
                    "max_gap_median", "dzeta_pair1_mean", "dzeta_pair2_mean")
 
 _DEFAULT_COMBOS = (("digits", "mlp"), ("mnist1d", "mlp"), ("mnist1d", "conv1d"))
-_DEFAULT_AXES = {"init_scale": (0.3, 0.5, 1.0, 3.0), "lr_ratio": (0.1, 1.0, 10.0, 100.0), "width": (8, 32, 128)}
+_DEFAULT_AXES = {"init_scale": (0.3, 0.5, 1.0, 3.0), "lr_ratio": (0.1, 1.0, 10.0, 100.0),
+                 "width": {"mlp": (8, 32, 128), "conv1d": (4, 16, 32)}}
+_DEFAULT_WIDTH = {"mlp": 32, "conv1d": 16}
 _DEFAULT_LR = {"mlp": 0.05, "conv1d": 0.1}
 
 
@@ -117,9 +119,13 @@ class EvidenceConfig:
         combos: the (data set, architecture) pairs, data sets from :data:`DATASETS`, architectures
             from :data:`ARCHS`. Default: digits/mlp, mnist1d/mlp, mnist1d/conv1d (a ``Conv1dNet``
             on the 64 digits pixels is allowed; it is not in the default grid).
-        axes: axis name (:data:`AXES`) -> the values it takes (positive; widths integers ≥ 1).
+        axes: axis name (:data:`AXES`) -> the values it takes (positive; widths integers ≥ 1), the
+            same for every architecture or a mapping arch -> values (an arch not named takes the
+            first one's). Default: init scale 0.3, 0.5, 1, 3; η_out/η_hidden 0.1, 1, 10, 100;
+            width 8, 32, 128 (MLP) and 4, 16, 32 channels (CNN, whose runs cost ~10× more).
         seeds: the seeds (model init, minibatch order, probe); non-empty, ≥ 0.
-        init_scale, lr_ratio, width: the base point (the values of the axes not varied).
+        init_scale, lr_ratio, width: the base point (the values of the axes not varied); ``width``
+            an integer or arch -> integer (default 32 for the MLP, 16 for the CNN).
         n_train: training examples, a seeded subsample (seed 0) of the training set; ≥ 16.
         n_test: test examples (the first ``n_test`` of the test set); ≥ 1.
         steps: SGD updates per run; ≥ 1.
@@ -133,11 +139,11 @@ class EvidenceConfig:
     """
 
     combos: tuple[tuple[str, str], ...] = _DEFAULT_COMBOS
-    axes: Mapping[str, tuple[float, ...]] = field(default_factory=lambda: dict(_DEFAULT_AXES))
+    axes: Mapping[str, Any] = field(default_factory=lambda: dict(_DEFAULT_AXES))
     seeds: tuple[int, ...] = (0, 1, 2)
     init_scale: float = 0.5
     lr_ratio: float = 1.0
-    width: int = 32
+    width: int | Mapping[str, int] = field(default_factory=lambda: dict(_DEFAULT_WIDTH))
     n_train: int = 1000
     n_test: int = 500
     steps: int = 300
@@ -161,17 +167,24 @@ class EvidenceConfig:
                 raise InputError(f"combos: unknown arch {a!r}; choose from {', '.join(ARCHS)}")
         if not isinstance(self.axes, Mapping) or not self.axes:
             raise InputError(f"axes must map at least one of {', '.join(AXES)} to its values, got {self.axes!r}")
-        axes: dict[str, tuple[float, ...]] = {}
+        axes: dict[str, Mapping[str, tuple[float, ...]]] = {}
         for name, values in self.axes.items():
             if name not in AXES:
                 raise InputError(f"axes: unknown axis {name!r}; choose from {', '.join(AXES)}")
-            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
-                raise InputError(f"axes[{name!r}] must be a non-empty sequence of values, got {values!r}")
-            if name == "width":
-                vals = tuple(float(check_int("axes['width']", v, low=1)) for v in values)
-            else:
-                vals = tuple(_positive(f"axes[{name!r}]", v) for v in values)
-            axes[name] = tuple(dict.fromkeys(vals))
+            per = values if isinstance(values, Mapping) else {a: values for a in ARCHS}
+            unknown = set(per) - set(ARCHS)
+            if unknown:
+                raise InputError(f"axes[{name!r}]: unknown arch(s) {sorted(unknown)}; choose from {', '.join(ARCHS)}")
+            norm = {}
+            for a in ARCHS:
+                vals_a = per.get(a, per.get(next(iter(per))) if per else None)
+                norm[a] = self._values(name, vals_a)
+            axes[name] = MappingProxyType(norm)
+        widths = self.width if isinstance(self.width, Mapping) else {a: self.width for a in ARCHS}
+        if set(widths) - set(ARCHS):
+            raise InputError(f"width: unknown arch(s) {sorted(set(widths) - set(ARCHS))}; choose from "
+                             f"{', '.join(ARCHS)}")
+        width = {a: check_int("width", widths.get(a, _DEFAULT_WIDTH[a]), low=1) for a in ARCHS}
         if isinstance(self.seeds, (str, bytes)) or not isinstance(self.seeds, Sequence) or not self.seeds:
             raise InputError(f"seeds must be a non-empty sequence of integers ≥ 0, got {self.seeds!r}")
         seeds = tuple(dict.fromkeys(check_int("seeds", s, low=0) for s in self.seeds))
@@ -189,7 +202,7 @@ class EvidenceConfig:
         object.__setattr__(self, "lr", MappingProxyType(lr))
         object.__setattr__(self, "init_scale", _positive("init_scale", self.init_scale))
         object.__setattr__(self, "lr_ratio", _positive("lr_ratio", self.lr_ratio))
-        object.__setattr__(self, "width", check_int("width", self.width, low=1))
+        object.__setattr__(self, "width", MappingProxyType(width))
         object.__setattr__(self, "n_train", n_train)
         object.__setattr__(self, "n_test", check_int("n_test", self.n_test, low=1))
         object.__setattr__(self, "steps", check_int("steps", self.steps, low=1))
@@ -198,21 +211,33 @@ class EvidenceConfig:
         object.__setattr__(self, "every", check_int("every", self.every, low=1))
         object.__setattr__(self, "ntk_every", check_int("ntk_every", self.ntk_every, low=1))
 
+    @staticmethod
+    def _values(name: str, values: Any) -> tuple[float, ...]:
+        if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
+            raise InputError(f"axes[{name!r}] must be a non-empty sequence of values, got {values!r}")
+        if name == "width":
+            vals = tuple(float(check_int("axes['width']", v, low=1)) for v in values)
+        else:
+            vals = tuple(_positive(f"axes[{name!r}]", v) for v in values)
+        return tuple(dict.fromkeys(vals))
+
     def points(self) -> list[tuple[str, str, str, float]]:
         """Every (dataset, arch, axis, value) of the grid, in order (seeds not expanded)."""
-        return [(d, a, ax, v) for d, a in self.combos for ax, vals in self.axes.items() for v in vals]
+        return [(d, a, ax, v) for d, a in self.combos for ax, per in self.axes.items() for v in per[a]]
 
-    def setting(self, axis: str, value: float) -> tuple[float, float, int]:
-        """(init_scale, lr_ratio, width) of the point where ``axis`` takes ``value`` and the others their base."""
-        s = {"init_scale": self.init_scale, "lr_ratio": self.lr_ratio, "width": float(self.width)}
+    def setting(self, arch: str, axis: str, value: float) -> tuple[float, float, int]:
+        """(init_scale, lr_ratio, width) of ``arch`` at the point where ``axis`` takes ``value`` and the others
+        their base."""
+        s = {"init_scale": self.init_scale, "lr_ratio": self.lr_ratio, "width": float(self.width[arch])}
         s[axis] = float(value)
         return s["init_scale"], s["lr_ratio"], int(round(s["width"]))
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values (JSON)."""
-        return {"combos": [list(c) for c in self.combos], "axes": {k: list(v) for k, v in self.axes.items()},
+        return {"combos": [list(c) for c in self.combos],
+                "axes": {k: {a: list(v) for a, v in per.items()} for k, per in self.axes.items()},
                 "seeds": list(self.seeds), "init_scale": self.init_scale, "lr_ratio": self.lr_ratio,
-                "width": self.width, "n_train": self.n_train, "n_test": self.n_test, "steps": self.steps,
+                "width": dict(self.width), "n_train": self.n_train, "n_test": self.n_test, "steps": self.steps,
                 "batch_size": self.batch_size, "lr": dict(self.lr), "probe": self.probe, "every": self.every,
                 "ntk_every": self.ntk_every}
 
@@ -368,7 +393,7 @@ def run_evidence(config: EvidenceConfig | None = None, *,
         raise InputError(f"progress must be a callable progress(done, total, what) or None, got {progress!r}")
     jobs = []
     for d, a, ax, val in cfg.points():
-        s, r, w = cfg.setting(ax, val)
+        s, r, w = cfg.setting(a, ax, val)
         for seed in cfg.seeds:
             jobs.append(((d, a, ax, val, seed), (d, a, s, r, w, seed)))
     distinct = list(dict.fromkeys(key for _, key in jobs))

@@ -88,7 +88,7 @@ def evidence_caption(data: Mapping[str, Any], dataset: str, arch: str) -> str:
         parts.append("No run is in the kernel regime (every converged run moved its NTK trace by more than ε or "
                      "left its linearization by more than the gap threshold).")
     base = (f"Base point: init scale {num(cfg['init_scale'])}, η_out/η_hidden {num(cfg['lr_ratio'])}, width "
-            f"{cfg['width']}; {cfg['n_train']} training examples, {cfg['steps']} SGD steps of batch "
+            f"{cfg['width'][arch] if isinstance(cfg['width'], dict) else cfg['width']}; {cfg['n_train']} training examples, {cfg['steps']} SGD steps of batch "
             f"{cfg['batch_size']} at lr {num(cfg['lr'][arch])}, cross-entropy.")
     parts.append(base)
     return " ".join(parts)
