@@ -175,3 +175,21 @@ def test_axes_and_width_per_arch():
         EvidenceConfig(axes={"width": {"resnet": (8,)}})
     with pytest.raises(InputError, match="width"):
         EvidenceConfig(width={"resnet": 8})
+
+
+def test_cli_prints_the_verdict_rows(capsys, tmp_path):
+    import csv
+    import io
+
+    from featmech.cli.main import main
+
+    args = ["experiment", "evidence", "--combo", "mnist1d/mlp", "--axis", "lr_ratio", "--seeds", "1", "--steps", "5",
+            "--n-train", "32", "--quiet", "--format", "csv"]
+    assert main(args) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [float(r["value"]) for r in rows] == [0.1, 1.0, 10.0, 100.0]
+    assert set(rows[0]) == set(VERDICT_COLUMNS)
+    assert main(["experiment", "evidence", "--combo", "mnist1d", "--quiet"]) == 2
+    assert "DATASET/ARCH" in capsys.readouterr().err
+    assert main(["experiment", "evidence", "--combo", "mnist1d/resnet", "--quiet"]) == 2
+    assert "arch" in capsys.readouterr().err

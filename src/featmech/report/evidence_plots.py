@@ -73,14 +73,15 @@ def evidence_caption(data: Mapping[str, Any], dataset: str, arch: str) -> str:
         seq = "; ".join(f"{num(v['value'])}: {verdict_text(v)}" for v in rows)
         distinct = list(dict.fromkeys(v["verdict"] for v in rows))
         if len(distinct) == 1:
-            change = f"the verdict does not change over {words} {num(rows[0]['value'])}–{num(rows[-1]['value'])}"
+            change = f"the label does not change over {words} {num(rows[0]['value'])}–{num(rows[-1]['value'])}"
         else:
-            change = "the verdict changes: " + " → ".join(distinct) + f" as {words} grows"
+            change = "the label changes: " + " → ".join(distinct) + f" as {words} grows"
         ntk = [v["ntk_change_median"] for v in rows]
         gap = [v["max_gap_median"] for v in rows]
         acc_lo = min(v["test_accuracy_min"] for v in rows)
         acc_hi = max(v["test_accuracy_max"] for v in rows)
-        parts.append(f"{words.capitalize()} ({seq}): {change}. Median NTK change {num(min(ntk))}–{num(max(ntk))}, "
+        head = words[0].upper() + words[1:] if words[0].isascii() else words
+        parts.append(f"{head} ({seq}): {change}. Median NTK change {num(min(ntk))}–{num(max(ntk))}, "
                      f"median largest linearization gap {num(min(gap))}–{num(max(gap))}, test accuracy "
                      f"{num(acc_lo)}–{num(acc_hi)}.")
     kern = sum(1 for r in _sel(data["runs"], dataset, arch) if r["label"] == "kernel")
@@ -99,8 +100,8 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
 
     Columns: the axes; rows: NTK change max_t |tr K_t/tr K_0 − 1| (log scale, ε dashed), the
     largest linearization gap (threshold dashed), Δζ = ζ_T − ζ_0 of pair 1 and pair 2 (±δ dashed);
-    x logarithmic. Every seed's run is a marker of its label's style; the majority verdict and its
-    agreement are written above the top row (A alignment, D disalignment, R rescaling, K kernel,
+    x logarithmic. Every seed's run is a marker of its label's style (Δζ: of its pair); the majority
+    verdict and its agreement are written above the top row (A alignment, D disalignment, R rescaling, K kernel,
     – did not train, nc not converged, U unstable).
 
     Arguments:
@@ -134,12 +135,11 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
                                                ("dzeta", "Δζ = ζ_T − ζ₀ per pair"))):
                 ax = axs[i, j]
                 if key == "dzeta":
-                    for p, (col, off) in enumerate((("#0072B2", 0.93), ("#D55E00", 1.07)), start=1):
-                        med = [np.mean([r[f"dzeta_pair{p}"] for r in runs if r["value"] == x]) for x in xs]
-                        ax.plot(xs, med, color=col, lw=1.2, label=f"pair {p}")
-                        for r in runs:
-                            ax.plot([r["value"] * off], [r[f"dzeta_pair{p}"]], ls="", ms=5, alpha=0.85,
-                                    **{k: v for k, v in _marker(r["label"]).items() if k != "color"})
+                    for p, (col, off, mk) in enumerate((("#0072B2", 0.95, "o"), ("#D55E00", 1.05, "s")), start=1):
+                        mean = [np.mean([r[f"dzeta_pair{p}"] for r in runs if r["value"] == x]) for x in xs]
+                        ax.plot(xs * off, mean, color=col, lw=1.2)
+                        ax.plot([r["value"] * off for r in runs], [r[f"dzeta_pair{p}"] for r in runs], ls="",
+                                marker=mk, ms=4.5, mfc=col, mec="k", mew=0.5, alpha=0.85)
                     for s in (-1, 1):
                         ax.axhline(s * th["delta"], color="#777777", ls="--", lw=0.8)
                     ax.axhline(0, color="#BBBBBB", lw=0.6)
@@ -154,25 +154,28 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
                     if key == "ntk_change":
                         ax.set_yscale("log")
                 ax.set_xscale("log")
+                ax.set_xticks(xs, [num(x) for x in xs])
+                ax.minorticks_off()
                 if j == 0:
                     ax.set_ylabel(ylabel)
                 if i == 2:
                     ax.set_xlabel(AXIS_WORDS.get(axname, (axname, axname))[1], fontsize=8)
             top = axs[0, j]
-            top.set_title(" ".join(f"{_SHORT.get(v['verdict'], v['verdict'])}{v['agreement']}/{v['n_seeds']}"
-                                   for v in verdicts), fontsize=8)
+            top.set_title("  ".join(f"{num(v['value'])}: {_SHORT.get(v['verdict'], v['verdict'])} "
+                                    f"{v['agreement']}/{v['n_seeds']}" for v in verdicts), fontsize=8)
             for x in xs:
                 top.axvline(x, color="#EEEEEE", lw=0.6, zorder=0)
         handles = [Line2D([], [], ls="", ms=7, label=lab, **{k: v for k, v in _marker(lab).items() if k != "color"})
                    for lab in dict.fromkeys(seen)]
-        handles += [Line2D([], [], color="#0072B2", label="Δζ pair 1 (mean)"),
-                    Line2D([], [], color="#D55E00", label="Δζ pair 2 (mean)"),
+        handles += [Line2D([], [], color="#0072B2", marker="o", mfc="#0072B2", mec="k", label="Δζ pair 1 (seeds, mean)"),
+                    Line2D([], [], color="#D55E00", marker="s", mfc="#D55E00", mec="k", label="Δζ pair 2 (seeds, mean)"),
                     Line2D([], [], color="#444444", label="median over seeds"),
                     Line2D([], [], color="#777777", ls="--", label=f"ε = {num(th['eps'])}, gap {num(th['gap'])}, ±δ = {num(th['delta'])}")]
         fig.legend(handles=handles, loc="center right", frameon=False, fontsize=7)
-        fig.suptitle(f"{_DATA_WORDS.get(dataset, dataset)}, {_ARCH_WORDS.get(arch, arch)}: verdicts above "
-                     "(A alignment, R rescaling, K kernel, – did not train; seeds agreeing/seeds)", fontsize=9)
-        fig.tight_layout(rect=(0, 0, 1 - 1.5 / (3.3 * len(axes_names) + 1.6), 0.97))
+        fig.suptitle(f"{_DATA_WORDS.get(dataset, dataset)}, {_ARCH_WORDS.get(arch, arch)}: verdicts above each column\n"
+                     "(value: majority verdict, seeds agreeing/seeds; A alignment, D disalignment, R rescaling, K kernel, "
+                     "U unstable, – did not train, nc not converged)", fontsize=9)
+        fig.tight_layout(rect=(0, 0, 1 - 1.5 / (3.3 * len(axes_names) + 1.6), 0.95))
         paths = save(fig, out / f"{prefix}_{dataset}_{arch}")
         figs.append((paths[0], evidence_caption(data, dataset, arch)))
     return figs

@@ -336,7 +336,7 @@ def _sec_evidence(out: Path, quick: bool) -> Section:
     d = out / "evidence"
     d.mkdir(parents=True, exist_ok=True)
     if quick:
-        cfg = EvidenceConfig(combos=(("digits", "mlp"), ("mnist1d", "mlp")), seeds=(0,),
+        cfg = EvidenceConfig(combos=(("mnist1d", "mlp"),), seeds=(0,),
                              axes={"init_scale": (0.3, 0.5, 1.0), "lr_ratio": (0.1, 1.0, 10.0), "width": (8, 32)},
                              n_train=500, steps=200)
     else:
