@@ -78,7 +78,8 @@ RUN_COLUMNS = ("dataset", "arch", "axis", "value", "seed", "init_scale", "lr_rat
 #: the columns of :meth:`EvidenceResult.verdicts` (one row per point, over seeds)
 VERDICT_COLUMNS = ("dataset", "arch", "axis", "value", "verdict", "agreement", "n_seeds", "labels",
                    "test_accuracy_mean", "test_accuracy_min", "test_accuracy_max", "ntk_change_median",
-                   "max_gap_median", "dzeta_pair1_mean", "dzeta_pair2_mean")
+                   "max_gap_median", "dzeta_pair1_mean", "dzeta_pair2_mean", "balance_pair1_median",
+                   "balance_pair2_median")
 
 _DEFAULT_COMBOS = (("digits", "mlp"), ("mnist1d", "mlp"), ("mnist1d", "conv1d"))
 _DEFAULT_AXES = {"init_scale": (0.3, 0.5, 1.0, 3.0), "lr_ratio": (0.1, 1.0, 10.0, 100.0),
@@ -341,7 +342,8 @@ class EvidenceResult:
         ``verdict`` is the majority label over the seeds (:func:`evidence_label`; ties: the first
         seed's), ``agreement`` how many seeds carry it, ``labels`` every seed's label in seed order
         (``;``-separated); accuracies as mean/min/max, the NTK change and the largest linearization
-        gap as medians, Δζ per pair as means.
+        gap as medians, Δζ per pair as means, the factor by which each pair's balance
+        (‖W_{l+1}‖/√η_{l+1})/(‖W_l‖/√η_l) changed as medians (alignment needs it within [1/F, F]).
         """
         groups: dict[tuple[str, str, str, float], list[Mapping[str, Any]]] = {}
         for r in self.rows:
@@ -357,10 +359,26 @@ class EvidenceResult:
                     "ntk_change_median": float(np.median([r["ntk_change"] for r in rs])),
                     "max_gap_median": float(np.median([r["max_linearization_gap"] for r in rs])),
                     "dzeta_pair1_mean": float(np.mean([r["dzeta_pair1"] for r in rs])),
-                    "dzeta_pair2_mean": float(np.mean([r["dzeta_pair2"] for r in rs]))}
+                    "dzeta_pair2_mean": float(np.mean([r["dzeta_pair2"] for r in rs])),
+                    "balance_pair1_median": float(np.median([r["balance_pair1"] for r in rs])),
+                    "balance_pair2_median": float(np.median([r["balance_pair2"] for r in rs]))}
             for c in VERDICT_COLUMNS:
                 out[c].append(vals[c])
         return Table(out, extra={"config": self.config.as_dict()})
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "EvidenceResult":
+        """Rebuild a result from :meth:`as_dict` (e.g. a saved ``evidence.json``); the verdicts are recomputed.
+
+        Raises:
+            InputError: ``data`` lacks ``config`` or ``runs``, or a run lacks a column.
+        """
+        try:
+            cfg = EvidenceConfig(**{k: v for k, v in data["config"].items()})
+            rows = tuple({c: r[c] for c in RUN_COLUMNS} for r in data["runs"])
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"data: not an evidence result ({type(exc).__name__}: {exc})") from None
+        return cls(cfg, rows)
 
     def as_dict(self) -> dict[str, Any]:
         """``{"config", "runs", "verdicts"}``: the configuration, the run rows and the verdict rows (JSON)."""

@@ -52,8 +52,9 @@ def _axes(data: Mapping[str, Any], dataset: str, arch: str) -> list[str]:
     return list(dict.fromkeys(v["axis"] for v in _sel(data["verdicts"], dataset, arch)))
 
 
-def _fmt_values(vals: Sequence[float]) -> str:
-    return ", ".join(num(v) for v in vals)
+def _val(v: float) -> str:
+    """An axis value as written: ``0.3``, ``128``, ``100``."""
+    return f"{float(v):g}"
 
 
 def evidence_caption(data: Mapping[str, Any], dataset: str, arch: str) -> str:
@@ -70,19 +71,23 @@ def evidence_caption(data: Mapping[str, Any], dataset: str, arch: str) -> str:
     for ax in _axes(data, dataset, arch):
         rows = sorted(_sel(vs, dataset, arch, ax), key=lambda v: v["value"])
         words = AXIS_WORDS.get(ax, (ax, ax))[0]
-        seq = "; ".join(f"{num(v['value'])}: {verdict_text(v)}" for v in rows)
-        distinct = list(dict.fromkeys(v["verdict"] for v in rows))
+        seq = "; ".join(f"{_val(v['value'])}: {verdict_text(v)}" for v in rows)
+        distinct = [v["verdict"] for i, v in enumerate(rows) if i == 0 or v["verdict"] != rows[i - 1]["verdict"]]
         if len(distinct) == 1:
-            change = f"the label does not change over {words} {num(rows[0]['value'])}–{num(rows[-1]['value'])}"
+            change = f"the outcome does not change over {words} {_val(rows[0]['value'])}–{_val(rows[-1]['value'])}"
         else:
-            change = "the label changes: " + " → ".join(distinct) + f" as {words} grows"
+            change = "the outcome changes: " + " → ".join(distinct) + f" as {words} grows"
         ntk = [v["ntk_change_median"] for v in rows]
         gap = [v["max_gap_median"] for v in rows]
+        bal = [v.get("balance_pair2_median", math.nan) for v in rows]
         acc_lo = min(v["test_accuracy_min"] for v in rows)
         acc_hi = max(v["test_accuracy_max"] for v in rows)
         head = words[0].upper() + words[1:] if words[0].isascii() else words
         parts.append(f"{head} ({seq}): {change}. Median NTK change {num(min(ntk))}–{num(max(ntk))}, "
-                     f"median largest linearization gap {num(min(gap))}–{num(max(gap))}, test accuracy "
+                     f"median largest linearization gap {num(min(gap))}–{num(max(gap))}, "
+                     + (f"median balance change of pair 2 ×{num(min(bal), 3)}–×{num(max(bal), 3)}, "
+                        if all(math.isfinite(b) for b in bal) else "")
+                     + "test accuracy "
                      f"{num(acc_lo)}–{num(acc_hi)}.")
     kern = sum(1 for r in _sel(data["runs"], dataset, arch) if r["label"] == "kernel")
     if kern == 0:
@@ -154,14 +159,14 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
                     if key == "ntk_change":
                         ax.set_yscale("log")
                 ax.set_xscale("log")
-                ax.set_xticks(xs, [num(x) for x in xs])
+                ax.set_xticks(xs, [_val(x) for x in xs])
                 ax.minorticks_off()
                 if j == 0:
                     ax.set_ylabel(ylabel)
                 if i == 2:
                     ax.set_xlabel(AXIS_WORDS.get(axname, (axname, axname))[1], fontsize=8)
             top = axs[0, j]
-            top.set_title("  ".join(f"{num(v['value'])}: {_SHORT.get(v['verdict'], v['verdict'])} "
+            top.set_title("  ".join(f"{_val(v['value'])}: {_SHORT.get(v['verdict'], v['verdict'])} "
                                     f"{v['agreement']}/{v['n_seeds']}" for v in verdicts), fontsize=8)
             for x in xs:
                 top.axvline(x, color="#EEEEEE", lw=0.6, zorder=0)
@@ -191,12 +196,13 @@ def evidence_markdown(data: Mapping[str, Any]) -> str:
     for dataset, arch in _combos(data):
         out.append(f"**{_DATA_WORDS.get(dataset, dataset)}, {_ARCH_WORDS.get(arch, arch)}**\n")
         out.append("| axis | value | verdict (seeds agreeing) | test accuracy mean (min–max) | NTK change (median) "
-                   "| largest gap (median) | Δζ pair 1, pair 2 (mean) |")
-        out.append("|---|---|---|---|---|---|---|")
+                   "| largest gap (median) | Δζ pair 1, pair 2 (mean) | balance change pair 1, pair 2 (median) |")
+        out.append("|---|---|---|---|---|---|---|---|")
         for v in _sel(data["verdicts"], dataset, arch):
-            out.append(f"| {AXIS_WORDS.get(v['axis'], (v['axis'],))[0]} | {num(v['value'])} | {verdict_text(v)} | "
+            out.append(f"| {AXIS_WORDS.get(v['axis'], (v['axis'],))[0]} | {_val(v['value'])} | {verdict_text(v)} | "
                        f"{v['test_accuracy_mean']:.2f} ({v['test_accuracy_min']:.2f}–{v['test_accuracy_max']:.2f}) | "
                        f"{_cell(v['ntk_change_median'])} | {_cell(v['max_gap_median'])} | "
-                       f"{v['dzeta_pair1_mean']:+.2f}, {v['dzeta_pair2_mean']:+.2f} |")
+                       f"{v['dzeta_pair1_mean']:+.2f}, {v['dzeta_pair2_mean']:+.2f} | "
+                       f"×{_cell(v['balance_pair1_median'], 3)}, ×{_cell(v['balance_pair2_median'], 3)} |")
         out.append("")
     return "\n".join(out)
