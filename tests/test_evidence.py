@@ -162,6 +162,12 @@ def test_figures_and_tables_from_the_data(tiny, tmp_path):
             if (v["dataset"], v["arch"]) == (dataset, arch):
                 assert verdict_text(v) in cap  # every verdict of the figure is in its caption
     md = evidence_markdown(full)
+    import json
+
+    again = EvidenceResult.from_dict(json.loads(json.dumps(full)))  # a saved evidence.json, read back
+    assert again.verdicts().columns == tiny.verdicts().columns
+    with pytest.raises(InputError, match="data"):
+        EvidenceResult.from_dict({"runs": []})
     assert md.count("| width |") == 4 and md.count("| init scale |") == 4
 
 

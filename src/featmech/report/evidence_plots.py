@@ -104,8 +104,8 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
     """One figure per (data set, architecture) of ``data`` (``EvidenceResult.as_dict()``).
 
     Columns: the axes; rows: NTK change max_t |tr K_t/tr K_0 − 1| (log scale, ε dashed), the
-    largest linearization gap (threshold dashed), Δζ = ζ_T − ζ_0 of pair 1 and pair 2 (±δ dashed);
-    x logarithmic. Every seed's run is a marker of its label's style (Δζ: of its pair); the majority
+    largest linearization gap (threshold dashed), Δζ = ζ_T − ζ_0 of pair 1 and pair 2 (±δ dashed),
+    the factor by which each pair's balance changed (log scale, F and 1/F dotted); x logarithmic. Every seed's run is a marker of its label's style (Δζ: of its pair); the majority
     verdict and its agreement are written above the top row (A alignment, D disalignment, R rescaling, K kernel,
     – did not train, nc not converged, U unstable).
 
@@ -124,11 +124,11 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
     from featmech.nets.verdict import VerdictThresholds  # no torch: the verdict rule's default thresholds
 
     t = VerdictThresholds()
-    th = {"eps": t.eps, "gap": t.gap, "delta": t.delta}
+    th = {"eps": t.eps, "gap": t.gap, "delta": t.delta, "factor": t.factor}
     figs: list[tuple[Path, str]] = []
     for dataset, arch in _combos(data):
         axes_names = _axes(data, dataset, arch)
-        fig, axs = plt.subplots(3, len(axes_names), figsize=(3.3 * len(axes_names) + 1.6, 7.2), squeeze=False,
+        fig, axs = plt.subplots(4, len(axes_names), figsize=(3.3 * len(axes_names) + 2.6, 9.2), squeeze=False,
                                 sharey="row")
         seen: list[str] = []
         for j, axname in enumerate(axes_names):
@@ -137,17 +137,26 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
             xs = np.array([v["value"] for v in verdicts], dtype=float)
             for i, (key, ylabel) in enumerate((("ntk_change", "NTK change max|trK/trK₀ − 1|"),
                                                ("max_linearization_gap", "largest linearization gap"),
-                                               ("dzeta", "Δζ = ζ_T − ζ₀ per pair"))):
+                                               ("dzeta", "Δζ = ζ_T − ζ₀ per pair"),
+                                               ("balance", "balance change per pair"))):
                 ax = axs[i, j]
-                if key == "dzeta":
+                if key in ("dzeta", "balance"):
                     for p, (col, off, mk) in enumerate((("#0072B2", 0.95, "o"), ("#D55E00", 1.05, "s")), start=1):
-                        mean = [np.mean([r[f"dzeta_pair{p}"] for r in runs if r["value"] == x]) for x in xs]
+                        col_name = f"{key}_pair{p}"
+                        agg = np.mean if key == "dzeta" else np.median
+                        mean = [agg([r[col_name] for r in runs if r["value"] == x]) for x in xs]
                         ax.plot(xs * off, mean, color=col, lw=1.2)
-                        ax.plot([r["value"] * off for r in runs], [r[f"dzeta_pair{p}"] for r in runs], ls="",
+                        ax.plot([r["value"] * off for r in runs], [r[col_name] for r in runs], ls="",
                                 marker=mk, ms=4.5, mfc=col, mec="k", mew=0.5, alpha=0.85)
-                    for s in (-1, 1):
-                        ax.axhline(s * th["delta"], color="#777777", ls="--", lw=0.8)
-                    ax.axhline(0, color="#BBBBBB", lw=0.6)
+                    if key == "dzeta":
+                        for s in (-1, 1):
+                            ax.axhline(s * th["delta"], color="#777777", ls="--", lw=0.8)
+                        ax.axhline(0, color="#BBBBBB", lw=0.6)
+                    else:
+                        ax.set_yscale("log")
+                        for f in (th["factor"], 1 / th["factor"]):
+                            ax.axhline(f, color="#777777", ls=":", lw=0.8)
+                        ax.axhline(1, color="#BBBBBB", lw=0.6)
                 else:
                     med = [np.median([r[key] for r in runs if r["value"] == x]) for x in xs]
                     ax.plot(xs, med, color="#444444", lw=1.0, zorder=1)
@@ -163,7 +172,7 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
                 ax.minorticks_off()
                 if j == 0:
                     ax.set_ylabel(ylabel)
-                if i == 2:
+                if i == 3:
                     ax.set_xlabel(AXIS_WORDS.get(axname, (axname, axname))[1], fontsize=8)
             top = axs[0, j]
             top.set_title("  ".join(f"{_val(v['value'])}: {_SHORT.get(v['verdict'], v['verdict'])} "
@@ -172,15 +181,18 @@ def plot_evidence(data: Mapping[str, Any], out_dir: str | Path, *, prefix: str =
                 top.axvline(x, color="#EEEEEE", lw=0.6, zorder=0)
         handles = [Line2D([], [], ls="", ms=7, label=lab, **{k: v for k, v in _marker(lab).items() if k != "color"})
                    for lab in dict.fromkeys(seen)]
-        handles += [Line2D([], [], color="#0072B2", marker="o", mfc="#0072B2", mec="k", label="Δζ pair 1 (seeds, mean)"),
-                    Line2D([], [], color="#D55E00", marker="s", mfc="#D55E00", mec="k", label="Δζ pair 2 (seeds, mean)"),
+        handles += [Line2D([], [], color="#0072B2", marker="o", mfc="#0072B2", mec="k",
+                           label="pair 1 (seeds; line: mean Δζ,\nmedian balance)"),
+                    Line2D([], [], color="#D55E00", marker="s", mfc="#D55E00", mec="k",
+                           label="pair 2 (ends at the output)"),
                     Line2D([], [], color="#444444", label="median over seeds"),
-                    Line2D([], [], color="#777777", ls="--", label=f"ε = {num(th['eps'])}, gap {num(th['gap'])}, ±δ = {num(th['delta'])}")]
+                    Line2D([], [], color="#777777", ls="--", label=f"ε = {num(th['eps'])}, gap {num(th['gap'])}, ±δ = {num(th['delta'])}"),
+                    Line2D([], [], color="#777777", ls=":", label=f"balance F = {num(th['factor'])}, 1/F")]
         fig.legend(handles=handles, loc="center right", frameon=False, fontsize=7)
         fig.suptitle(f"{_DATA_WORDS.get(dataset, dataset)}, {_ARCH_WORDS.get(arch, arch)}: verdicts above each column\n"
                      "(value: majority verdict, seeds agreeing/seeds; A alignment, D disalignment, R rescaling, K kernel, "
                      "U unstable, – did not train, nc not converged)", fontsize=9)
-        fig.tight_layout(rect=(0, 0, 1 - 1.5 / (3.3 * len(axes_names) + 1.6), 0.95))
+        fig.tight_layout(rect=(0, 0, 1 - 2.5 / (3.3 * len(axes_names) + 2.6), 0.95))
         paths = save(fig, out / f"{prefix}_{dataset}_{arch}")
         figs.append((paths[0], evidence_caption(data, dataset, arch)))
     return figs
