@@ -1,6 +1,9 @@
 """Benchmark: the paper's evidence on real data, read by ``diagnose`` (issue 10, item 5).
 
 Run:  python benchmarks/bench_evidence.py [--out DIR] [--figures DIR]
+      python benchmarks/bench_evidence.py --redraw benchmarks/results/evidence.json --figures docs/figures
+      (figures and table from a saved run, without training; benchmarks/results/evidence.json is the
+      run behind docs/networks.md)
 
 Runs :func:`featmech.nets.evidence.run_evidence` on its default grid (digits/MLP, MNIST-1D/MLP,
 MNIST-1D/Conv1dNet × init scale, η_out/η_hidden, width × seeds 0–2; one thread), writes the runs
@@ -26,7 +29,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="evidence-out")
     ap.add_argument("--figures", default=None, help="draw the figures into this folder (default: --out)")
+    ap.add_argument("--redraw", default=None, help="a saved evidence.json: draw its figures and table, train nothing")
     args = ap.parse_args()
+    if args.redraw:
+        from featmech.nets.evidence import EvidenceResult
+        from featmech.report.evidence_plots import evidence_markdown, plot_evidence
+
+        data = EvidenceResult.from_dict(json.loads(Path(args.redraw).read_text())).as_dict()
+        for path, caption in plot_evidence(data, Path(args.figures or args.out)):
+            print(f"{path}: {caption}")
+        print(evidence_markdown(data))
+        return
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
