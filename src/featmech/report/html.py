@@ -345,8 +345,9 @@ def _sec_evidence(out: Path, quick: bool) -> Section:
                 "Each point is one diagnose run per seed (cross-entropy, minibatch SGD, the linearized model trained "
                 "alongside): the verdict — kernel, or feature learning by alignment, disalignment or rescaling — with "
                 "the NTK change and the largest linearization gap it was decided on, varying one of init scale, "
-                "output-to-hidden learning-rate ratio and width from a base point. A run whose loss and accuracy "
-                "stayed at chance gets no label ('did not train').")
+                "output-to-hidden learning-rate ratio and width from a base point. A run whose training loss stayed "
+                "within 5 % of the chance loss, or whose training accuracy stayed at chance, gets no label "
+                "('did not train'; its test accuracy may still be a little above chance).")
     res = run_evidence(cfg)
     data = res.as_dict()
     s.files.append(res.table().write(d / "evidence_runs.csv"))
