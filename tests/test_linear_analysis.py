@@ -175,7 +175,7 @@ HOSTILE = [
     (["linear", "--kappa", "nan"], "kappa"),
     (["linear", "--components", "0"], "components"),
     (["linear", "--components", "65"], "components"),
-    (["linear", "--scale", "whiten", "--center", "--eta-u", "0"], "eta_u"),
+    (["linear", "--scale", "whiten", "--center", "--eta-u", "-1"], "eta_u"),
     (["linear", "--times", "1,0"], "times"),
     (["linear", "--lr", "-1"], "lr"),
     (["linear", "--lr", "0.1", "--times", "0,1"], "--times"),

@@ -19,6 +19,14 @@ Horizon: the solution is integrated lazily, on the fixed segments [0, T₀], [T�
 as the largest time asked for; ``sol.t_max`` is the current end. The segments do not depend on the
 order of the requests, so ``sol(t)`` is a fixed function of t.
 
+t = ∞ (``sol(np.inf)``) is the limit of the flow (it always exists for gradient flow of this
+polynomial loss, at a critical point): the segments are integrated until, at a segment end b, the
+remaining motion is below the integrator's tolerance, b·max|ż(b)| ≤ atol + rtol·max|z(b)| (with
+exponential convergence at rate λ and b ≥ 1/λ, the distance still to go is at most about
+max|ż(b)|/λ ≤ b·max|ż(b)|); that state is the limit (``sol.t_converged`` = b). A flow that has not
+settled by :data:`MAX_DOUBLINGS` doublings of T₀ (t ≈ 10¹⁸·T₀) raises ``InputError``. A flow that
+starts at a critical point (e.g. U₀ = 0 and W₀ = 0, or κ = 0) stays there.
+
 One input and one output (c = m = 1, Σ > 0) is the closed form of :func:`featmech.theory.exact.solve`
 with target k = B/Σ and data variance V = Σ (docs/theory.md §2): no integration at all.
 """
@@ -39,7 +47,7 @@ from featmech.theory.exact import solve as solve_1d
 from featmech.theory.linear.gram import LinearGram, check_weights, gram_of
 from featmech.theory.linear.model import LinearState, Problem, check_hyper, check_moments, observables
 
-__all__ = ["LinearSolution", "solve", "solve_gram", "METHODS"]
+__all__ = ["LinearSolution", "solve", "solve_gram", "METHODS", "MAX_DOUBLINGS"]
 
 F = NDArray[np.float64]
 
@@ -49,11 +57,14 @@ METHODS = ("auto", "LSODA", "Radau", "BDF", "DOP853", "RK45")
 #: ``method="auto"`` takes LSODA up to this many unknowns r(c+m), DOP853 beyond (a dense Jacobian LU costs O(n³))
 AUTO_LSODA_MAX = 1000
 
+#: ``sol(np.inf)`` integrates at most this many segments (to t = 2^(MAX_DOUBLINGS−1)·T₀) looking for the limit
+MAX_DOUBLINGS = 64
+
 
 class LinearSolution:
     r"""The gradient flow of the two-layer linear network; call it at times ``t`` like scipy's ``OdeSolution``.
 
-    ``sol(t)`` (t ≥ 0 finite, a number or an array of any shape and order) returns a
+    ``sol(t)`` (t ≥ 0, a number or an array of any shape and order; ``np.inf``: the limit) returns a
     :class:`~featmech.theory.linear.model.LinearState` of arrays with leading shape ``t.shape``.
     Build it with :func:`solve` or :func:`solve_gram`.
 
@@ -63,6 +74,7 @@ class LinearSolution:
         rtol, atol, method: the integrator's settings.
         closed_form: True when the one-dimensional closed form is used (c = m = 1, Σ > 0).
         t_max: how far the flow has been integrated so far (grows as later times are asked for).
+        t_converged: after ``sol(np.inf)``: the segment end at which the flow had settled (else ``None``).
         nfev: right-hand-side evaluations so far.
     """
 
@@ -88,6 +100,8 @@ class LinearSolution:
         self._ends: list[float] = [0.0]
         self._segments: list[Any] = []
         self._zend = self._z0.copy()
+        self._zinf: F | None = None
+        self.t_converged: float | None = None
         self.nfev = 0
         self.closed_form = False
         self._closed = None
@@ -152,6 +166,27 @@ class LinearSolution:
             self._ends.append(b)
             self._zend = np.array(res.y[:, -1])
 
+    def _settle(self) -> F:
+        """The limit t → ∞: integrate segment by segment until b·max|ż(b)| ≤ atol + rtol·max|z(b)|."""
+        if self._zinf is not None:
+            return self._zinf
+        i = 1
+        while True:
+            if i >= len(self._ends):
+                if len(self._ends) > MAX_DOUBLINGS:
+                    raise InputError(f"the flow has not settled by t = {self._ends[-1]:.3g} ({MAX_DOUBLINGS} "
+                                     "doublings of its first time scale): sol(inf) is not available; ask for a "
+                                     "finite t")
+                self.integrate_to(self._T0 if self._ends[-1] == 0.0 else 2.0 * self._ends[-1])
+            b = self._ends[i]
+            z = self._zend if i == len(self._ends) - 1 else np.asarray(self._segments[i - 1](b), dtype=np.float64)
+            speed = float(np.max(np.abs(self._rhs(b, z)))) if z.size else 0.0
+            if b * speed <= self.atol + self.rtol * float(np.max(np.abs(z), initial=0.0)):
+                self._zinf = np.array(z)
+                self.t_converged = b
+                return self._zinf
+            i += 1
+
     @property
     def t_max(self) -> float:
         """The end of the integrated range so far."""
@@ -165,14 +200,20 @@ class LinearSolution:
         c, r, m = self._shape
         flat = ts.ravel()
         Z = np.empty((flat.size, self._z0.size))
-        if flat.size:
-            self.integrate_to(float(flat.max()))
+        inner = np.isfinite(flat) & (flat > 0.0)
+        if inner.any():
+            ti = flat[inner]
+            self.integrate_to(float(ti.max()))
             ends = np.asarray(self._ends)
-            seg = np.clip(np.searchsorted(ends, flat, side="right") - 1, 0, len(self._segments) - 1)
+            seg = np.clip(np.searchsorted(ends, ti, side="right") - 1, 0, len(self._segments) - 1)
+            Zi = np.empty((ti.size, self._z0.size))
             for s in np.unique(seg):
                 sel = seg == s
-                Z[sel] = self._segments[s](flat[sel]).T
-            Z[flat == 0.0] = self._z0
+                Zi[sel] = self._segments[s](ti[sel]).T
+            Z[inner] = Zi
+        Z[flat == 0.0] = self._z0
+        if np.isinf(flat).any():
+            Z[np.isinf(flat)] = self._settle()
         U = Z[:, : c * r].reshape(ts.shape + (c, r))
         W = Z[:, c * r:].reshape(ts.shape + (r, m))
         return U, W
@@ -214,8 +255,9 @@ class LinearSolution:
 
 def _times(t: ArrayLike) -> F:
     ts = check_real("t", t)
-    if ts.size and not (np.all(np.isfinite(ts)) and ts.min() >= 0.0):
-        raise InputError("t must be finite and >= 0 (the flow is integrated numerically up to the largest t)")
+    if ts.size and not (not np.isnan(ts).any() and ts.min() >= 0.0):
+        raise InputError("t must be >= 0 (a number or an array; inf: the limit of the flow), got "
+                         f"{ts.ravel()[np.flatnonzero(np.isnan(ts.ravel()) | (ts.ravel() < 0))[0]]!r}")
     return np.array(ts, dtype=np.float64)
 
 
@@ -250,7 +292,8 @@ def solve(U0: ArrayLike, W0: ArrayLike, *, sigma_xx: ArrayLike, sigma_xy: ArrayL
         U0: the output layer, c×d; W0: the hidden layer, d×m (real, finite).
         sigma_xx: Σ = E[xxᵀ], m×m symmetric positive semi-definite.
         sigma_xy: B = E[xyᵀ], m×c.
-        eta_u, eta_w: layer learning-rate multipliers ``> 0``; kappa: output scale ``>= 0``.
+        eta_u, eta_w: layer learning-rate multipliers ``>= 0`` (0 freezes the layer); kappa: output
+            scale ``>= 0``.
         sigma_yy: E|y|² (a number) or E[yyᵀ] (c×c; its trace is used): with it ``loss`` is the loss;
             without it, the loss minus ½E|y|² (which can be negative).
         rtol: relative tolerance in [1e-14, 1e-3]; atol: absolute tolerance (default ``rtol·max|z₀|``).
