@@ -191,3 +191,31 @@ def test_hostile_linear_invocations_exit_2_with_one_line(args, word, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("featmech: error:") and word in err[0]
+
+
+def test_discrete_run_has_per_mode_labels_from_its_recorded_grams():
+    """A GD record carries UUᵀ and WᵀW: its per-mode ζ_α equal u_α·w_α/(|u_α||w_α|) of the full-width loop
+    (u_α = Uᵀa_α, w_α = W b_α), and every mode gets a label (not "undetermined")."""
+    from featmech.theory.linear import simulate
+
+    rng = np.random.default_rng(0)
+    n, m, c, d = 80, 3, 2, 60
+    X = rng.standard_normal((n, m))
+    Y = X @ np.array([[2.0, 0.0], [0.0, 1.0], [0.5, 0.3]]) + 0.05 * rng.standard_normal((n, c))
+    mo = moments(X, Y, center=False)
+    U, W = 1e-3 * rng.standard_normal((c, d)), 1e-3 * rng.standard_normal((d, m))
+    lr, steps, every = 0.1, 1500, 50
+    res = simulate(U, W, X, Y, lr=lr, steps=steps, every=every)
+    cl = classify(res, mo, lr=lr)
+    md = modes(mo)
+    want = []
+    for s in range(steps + 1):  # the plain full-width GD loop
+        if s % every == 0:
+            ua, wa = U.T @ md.left, W @ md.right
+            want.append(np.sum(ua * wa, axis=0) / (np.linalg.norm(ua, axis=0) * np.linalg.norm(wa, axis=0)))
+        G = (X @ W.T @ U.T - Y).T @ X / n
+        U, W = U - lr * G @ W.T, W - lr * U.T @ G
+    assert np.max(np.abs(cl.trajectory.mode_alignment - np.array(want))) <= 1e-9
+    assert all(mdl.classification.category == "feature/alignment" for mdl in cl.modes), cl.explain()
+    alone = classify(res)  # the record carries its moments, η, κ and lr
+    assert alone.category == cl.category and np.allclose(alone.trajectory.t, res.steps * lr)

@@ -70,6 +70,9 @@ class LinearSimResult:
             records (rotation-invariant, so the same for the width-d and the reduced weights; what
             the per-mode quantities |u_α|, |w_α|, ζ_α of :func:`featmech.analysis.linear.classify`
             need); ``None`` when run with ``grams=False``.
+        lr: the step size (flow time of step s is s·lr).
+        problem: the full-data moments Σ, B, E|y|² and η_u, η_w, κ the run was trained with
+            (:func:`featmech.analysis.linear.classify` reads them).
     """
 
     steps: I64
@@ -86,6 +89,8 @@ class LinearSimResult:
     batch_indices: I64 | None
     gram_u: F | None = None
     gram_w: F | None = None
+    lr: float = math.nan
+    problem: Problem | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -94,8 +99,11 @@ class LinearSimResult:
                 object.__setattr__(self, f.name, readonly(v, v.dtype))
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The fields by name (``problem`` as η_u, η_w, κ)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "problem"}
+        if self.problem is not None:
+            out.update(eta_u=self.problem.eta_u, eta_w=self.problem.eta_w, kappa=self.problem.kappa)
+        return out
 
 
 def draw_batches(n: int, batch_size: int, steps: int, seed: int = 0) -> I64:
@@ -314,4 +322,4 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
     gl = float(np.linalg.norm(G_last))
     converged = (not diverged) and math.isfinite(gl) and gl <= tol_f * max(g0, np.finfo(float).tiny)
     return LinearSimResult(rec, out_p, out_s[0], out_s[1], out_s[2], out_s[3], out_s[4], out_c, bool(converged),
-                           bool(diverged), int(diverged_at), idx, out_uu, out_ww)
+                           bool(diverged), int(diverged_at), idx, out_uu, out_ww, lr_f, prob)
