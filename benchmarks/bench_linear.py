@@ -67,15 +67,24 @@ def bench_b(X: np.ndarray, Y: np.ndarray) -> list[str]:
     rng = np.random.default_rng(0)
     U0, W0 = rng.standard_normal((10, d)) / np.sqrt(d), rng.standard_normal((d, 64)) / np.sqrt(d)
     idx = linear.draw_batches(len(X), 32, steps, seed=0)
-    tw = best_time(lambda: linear.simulate(U0, W0, X, Y, lr=0.05, steps=steps, batch_indices=idx, every=steps),
-                   repeat=3)
-    tf = best_time(lambda: full_sgd(U0, W0, X, Y, idx, 0.05), repeat=1)
+    tw = tf = tr = ts = float("inf")
+    for _ in range(3):  # interleaved: both arms see the same load
+        tw = min(tw, best_time(lambda: linear.simulate(U0, W0, X, Y, lr=0.05, steps=steps, batch_indices=idx,
+                                                       every=steps, grams=False), repeat=3))
+        tf = min(tf, best_time(lambda: full_sgd(U0, W0, X, Y, idx, 0.05), repeat=1))
+        tr = min(tr, best_time(lambda: linear.gram_of(U0, W0), repeat=3))
+        g = linear.gram_of(U0, W0)
+        ts = min(ts, best_time(lambda: linear.simulate_gram(g, X, Y, lr=0.05, steps=steps, batch_indices=idx,
+                                                            every=steps, grams=False), repeat=3))
     res = linear.simulate(U0, W0, X, Y, lr=0.05, steps=steps, batch_indices=idx, every=steps)
     err = float(np.max(np.abs(res.product[-1] - full_sgd(U0, W0, X, Y, idx, 0.05))))
     ratio = tf / tw
-    return [f"| (b) SGD width 10⁴, 300 steps of 32: width-free (Gram reduction included) | {tw * 1e3:.0f} ms | | |",
-            f"| (b) same, plain full-width NumPy loop | {tf * 1e3:.0f} ms | | max abs. difference of UW {err:.1e} |",
-            f"| (b) speed-up | **{ratio:,.0f}×** | ≥ 100× | {'met' if ratio >= 100 else 'NOT met'} |"]
+    return [f"| (b) SGD width 10⁴, 300 steps of 32: width-free (Gram reduction included) | {tw * 1e3:.0f} ms | | "
+            f"reduction {tr * 1e3:.1f} ms + {ts / steps * 1e6:.0f} µs/step at r = c+m = 74 |",
+            f"| (b) same, plain full-width NumPy loop | {tf * 1e3:.0f} ms | | {tf / steps * 1e3:.1f} ms/step; "
+            f"max abs. difference of UW {err:.1e} |",
+            f"| (b) speed-up (per step alone: {tf / ts:,.0f}×) | **{ratio:,.0f}×** | ≥ 100× | "
+            f"{'met' if ratio >= 100 else 'NOT met'} |"]
 
 
 def bench_c(X: np.ndarray, Y: np.ndarray) -> list[str]:

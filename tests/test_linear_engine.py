@@ -312,3 +312,20 @@ def test_simulation_records_layer_grams():
         assert np.allclose(res.gram_u[j], U @ U.T, rtol=0, atol=1e-12 * np.abs(U @ U.T).max())
         assert np.allclose(res.gram_w[j], W.T @ W, rtol=0, atol=1e-12 * np.abs(W.T @ W).max())
     assert linear.simulate(U0, W0, X, Y, lr=0.03, steps=5, grams=False).gram_u is None
+
+
+def test_sgd_divergence_step_is_that_of_the_full_data_loss_rule():
+    """SGD bounds the full-data loss before computing it; the step it diverges at is the first step at which the
+    full-width loop's full-data loss exceeds F²·max(L₀, ½mean|y|²) (the rule, evaluated at every step)."""
+    U0, W0, X, Y = _problem(d=30)
+    idx = np.random.default_rng(1).integers(0, len(X), size=(300, 8))
+    F = 1e3
+    res = linear.simulate(U0, W0, X, Y, lr=0.9, steps=300, batch_indices=idx, every=1, divergence_factor=F)
+    with np.errstate(all="ignore"):  # the reference loop runs on past the blow-up
+        traj = _full_loop(U0, W0, X, Y, lr=0.9, steps=300, eta_u=1.0, eta_w=1.0, kappa=1.0, idx=idx, mu=0.0,
+                          wd=0.0)
+        loss = np.array([0.5 * np.mean(np.sum((X @ (U @ W).T - Y) ** 2, axis=1)) for U, W in traj])
+    limit = F * F * max(loss[0], 0.5 * np.mean(np.sum(Y * Y, axis=1)))
+    first = int(np.flatnonzero(~(loss <= limit))[0])
+    assert res.diverged and res.diverged_at == first
+    assert np.allclose(res.loss[:first], loss[:first], rtol=1e-9)

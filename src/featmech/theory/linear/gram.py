@@ -159,22 +159,27 @@ def _qr_factor(U: F, W: F) -> F:
     the case of random inits at width d ≫ c+m). Otherwise — nearly dependent or very unequal columns,
     short M₀ — Householder QR (accurate to ε).
     """
-    M = np.concatenate([U.T, W], axis=1)
-    scale = float(np.max(np.abs(M)))
+    c, d = U.shape
+    m = W.shape[1]
+    p = c + m
+    scale = max(float(np.max(np.abs(U))), float(np.max(np.abs(W))))
     if scale == 0.0:
-        return np.zeros((min(M.shape), M.shape[1]))
-    Ms = M / scale  # scaled: no overflow of the squares inside
-    d, p = Ms.shape
-    if d >= 4 * p:
-        H = Ms.T @ Ms
+        return np.zeros((min(d, p), p))
+    if d >= 4 * p and 1e-100 < scale < 1e100:  # the squares neither overflow nor lose whole columns
+        H = np.empty((p, p))
+        H[:c, :c] = U @ U.T
+        H[:c, c:] = U @ W
+        H[c:, :c] = H[:c, c:].T
+        H[c:, c:] = W.T @ W  # a symmetric rank-k update (syrk) in NumPy
         dg = np.sqrt(np.diag(H))
         if np.all(dg > 1e-150):
             try:
                 L = np.linalg.cholesky(H / np.outer(dg, dg))
                 if float(np.min(np.diag(L))) >= _CHOLESKY_MIN_PIVOT:
-                    return np.asarray(L.T * (dg * scale), dtype=np.float64)
+                    return np.asarray(L.T * dg, dtype=np.float64)
             except np.linalg.LinAlgError:
                 pass
+    Ms = np.concatenate([U.T, W], axis=1) / scale  # scaled: no overflow of the squares inside
     R = np.linalg.qr(Ms, mode="r") * scale
     return np.asarray(R, dtype=np.float64)
 

@@ -284,7 +284,12 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
     diverged_at = -1
     G_last = G0
     lr_u, lr_w = lr_f * eu, lr_f * ew
-    # the per-step work is ~15 small BLAS calls on r ≤ c+m columns, whatever the width
+    # the per-step work is ~15 small BLAS calls on r ≤ c+m columns, whatever the width. For SGD the
+    # full-data loss of the divergence rule is first bounded by L ≤ ½κ²‖V‖²_F‖Σ‖₂ + |κ|‖V‖_F‖B‖_F + ½E|y|²
+    # (c·m operations); only when the bound exceeds the limit is L computed (c·m² operations), so the
+    # step at which a run diverges is the same as with L at every step.
+    s2 = float(np.linalg.eigvalsh(S)[-1]) if m else 0.0
+    nb = float(np.linalg.norm(B))
     next_rec = int(rec[j]) if j < nrec else -1
     with np.errstate(all="ignore"):
         for step in range(1, nsteps + 1):
@@ -309,8 +314,14 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
             U = U - lr_u * gu
             W = W - lr_w * gw
             V = U @ W
-            L, G_last = loss_grad(V)
-            # a non-finite entry of U or W makes UW, hence L, non-finite (inf·0 = nan), so L decides alone
+            # a non-finite entry of U or W makes UW, hence L (and its bound), non-finite (inf·0 = nan)
+            if idx is None:
+                L, G_last = loss_grad(V)
+            else:
+                v2 = float(np.vdot(V, V))
+                L = 0.5 * k2 * v2 * s2 + abs(kap) * math.sqrt(v2) * nb + half_yy if v2 >= 0 else math.nan
+                if not (L <= limit):
+                    L = loss_grad(V)[0]
             if not (L <= limit):
                 diverged_at = step
                 break
@@ -319,6 +330,8 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
                 j += 1
                 next_rec = int(rec[j]) if j < nrec else -1
     diverged = diverged_at >= 0
+    if idx is not None and not diverged:
+        G_last = loss_grad(V)[1]
     gl = float(np.linalg.norm(G_last))
     converged = (not diverged) and math.isfinite(gl) and gl <= tol_f * max(g0, np.finfo(float).tiny)
     return LinearSimResult(rec, out_p, out_s[0], out_s[1], out_s[2], out_s[3], out_s[4], out_c, bool(converged),
