@@ -236,8 +236,9 @@ def sample_gram(width: Any, *, c: int, m: int, sigma_u: float = 1.0, sigma_w: fl
     rng = np.random.default_rng(PARAMETERS["seed"].check(seed))
     p = c + m
     sig = np.concatenate([np.full(c, su), np.full(m, sw)])
-    if float(d) * max(su, sw) ** 2 > 1e300:
-        raise InputError(f"parameters out of float64 range: width·σ² = {float(d) * max(su, sw) ** 2:.3g} "
+    big = max(su, sw)
+    if big > 0 and math.log10(d) + 2.0 * math.log10(big) > 300.0:  # in logs: d·σ² itself may overflow
+        raise InputError(f"parameters out of float64 range: width·σ² = 1e{math.log10(d) + 2 * math.log10(big):.1f} "
                          "exceeds 1e300")
     if d < p:
         M = rng.standard_normal((d, p)) * sig
