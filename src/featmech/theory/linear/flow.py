@@ -3,8 +3,10 @@ r"""Gradient flow of the two-layer linear network at any width, integrated at wi
 The flow dU/dt = −η_u G Wᵀ, dW/dt = −η_w Uᵀ G, G = κ(κUWΣ − Bᵀ), is integrated on the reduced
 weights (Ũ, W̃) ∈ ℝ^{c×r} × ℝ^{r×m} (:mod:`~featmech.theory.linear.gram`): r(c+m) ≤ (c+m)² unknowns
 whatever the width d. The integrator is scipy's ``solve_ivp`` with dense output, relative tolerance
-``rtol`` (default 1e-10) and absolute tolerance ``atol`` (default ``rtol × max|z₀|`` over the
-reduced init's entries z₀). ``method="auto"`` (the default) takes ``"LSODA"`` (Adams while the flow
+``rtol`` (default 1e-10) and absolute tolerance ``atol`` (default, per layer: ``rtol`` × the layer's
+largest initial entry, Ũ₀ and W̃₀ separately; the other layer's when one starts at 0). The ODE is
+integrated in the time unit T₀ below (τ = t/T₀), so that the step-size control sees times of order 1
+whatever the rates. ``method="auto"`` (the default) takes ``"LSODA"`` (Adams while the flow
 is not stiff, BDF with the analytic Jacobian of the reduced ODE when it is) up to
 :data:`AUTO_LSODA_MAX` unknowns and ``"DOP853"`` beyond, where a dense Jacobian's LU (O(n³)) costs
 more than the explicit steps do over the usual horizons; ``"Radau"``, ``"BDF"``, ``"LSODA"``,
@@ -21,9 +23,9 @@ order of the requests, so ``sol(t)`` is a fixed function of t.
 
 t = ∞ (``sol(np.inf)``) is the limit of the flow (it always exists for gradient flow of this
 polynomial loss, at a critical point): the segments are integrated until, at a segment end b, the
-remaining motion is below the integrator's tolerance, b·max|ż(b)| ≤ atol + rtol·max|z(b)| (with
-exponential convergence at rate λ and b ≥ 1/λ, the distance still to go is at most about
-max|ż(b)|/λ ≤ b·max|ż(b)|); that state is the limit (``sol.t_converged`` = b). A flow that has not
+remaining motion is below the integrator's tolerance, b·|ż_i(b)| ≤ atol_i + rtol·|z_i(b)| for every
+unknown i (with exponential convergence at rate λ and b ≥ 1/λ, the distance still to go is at most
+about |ż(b)|/λ ≤ b·|ż(b)|); that state is the limit (``sol.t_converged`` = b). A flow that has not
 settled by :data:`MAX_DOUBLINGS` doublings of T₀ (t ≈ 10¹⁸·T₀) raises ``InputError``. A flow that
 starts at a critical point (e.g. U₀ = 0 and W₀ = 0, or κ = 0) stays there.
 
@@ -177,7 +179,7 @@ class LinearSolution:
             self._zend = np.array(res.y[:, -1])
 
     def _settle(self) -> F:
-        """The limit t → ∞: integrate segment by segment until b·max|ż(b)| ≤ atol + rtol·max|z(b)|."""
+        """The limit t → ∞: integrate segment by segment until b·|ż(b)| ≤ atol + rtol·|z(b)| element-wise."""
         if self._zinf is not None:
             return self._zinf
         i = 1
@@ -305,7 +307,8 @@ def solve(U0: ArrayLike, W0: ArrayLike, *, sigma_xx: ArrayLike, sigma_xy: ArrayL
             scale ``>= 0``.
         sigma_yy: E|y|² (a number) or E[yyᵀ] (c×c; its trace is used): with it ``loss`` is the loss;
             without it, the loss minus ½E|y|² (which can be negative).
-        rtol: relative tolerance in [1e-14, 1e-3]; atol: absolute tolerance (default ``rtol·max|z₀|``).
+        rtol: relative tolerance in [1e-14, 1e-3]; atol: absolute tolerance (default per layer:
+            ``rtol`` × the layer's largest initial entry).
         method: scipy's integrator, one of :data:`METHODS` (``"auto"``: see the module docstring).
 
     Returns:
