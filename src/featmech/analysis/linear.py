@@ -952,6 +952,11 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
     from featmech.analysis.phase import parse_axis
     from featmech.theory.linear import sample_gram, solve_gram
 
+    for spec in (x, y):  # name the linear network's own parameters before the generic axis parser does
+        name = spec.split("=", 1)[0].strip() if isinstance(spec, str) else getattr(spec, "name", None)
+        if isinstance(spec, str) and "=" in spec and name not in PHASE_AXES:
+            raise InputError(f"axis {name!r} is not a parameter of the linear network; choose from "
+                             f"{', '.join(PHASE_AXES)}")
     xa = parse_axis(x) if isinstance(x, str) else x
     ya = parse_axis(y) if isinstance(y, str) else y
     for a in (xa, ya):

@@ -110,6 +110,7 @@ class LinearSolution:
         self._segments: list[Any] = []
         self._zend = self._z0.copy()
         self._zinf: F | None = None
+        self._h_last: float | None = None
         self.t_converged: float | None = None
         self.nfev = 0
         self.closed_form = False
@@ -167,6 +168,8 @@ class LinearSolution:
             kw: dict[str, Any] = {}
             if self.method in ("LSODA", "Radau", "BDF"):
                 kw["jac"] = lambda tau, z: T0 * self._jac(tau, z)
+            if self._h_last is not None:  # continue with the last accepted step: no restart of the step search
+                kw["first_step"] = min(self._h_last, (b - a) / T0)
             with np.errstate(over="ignore", invalid="ignore"):
                 res = solve_ivp(lambda tau, z: T0 * self._rhs(tau, z), (a / T0, b / T0), self._zend,
                                 method=self.method, rtol=self.rtol, atol=self.atol, dense_output=True, **kw)
@@ -176,6 +179,8 @@ class LinearSolution:
                                  "it may blow up in finite time (a negative κ·loss direction) or be too stiff")
             self._segments.append(res.sol)
             self._ends.append(b)
+            h = float(res.t[-1] - res.t[-2]) if res.t.size >= 2 else 0.0
+            self._h_last = h if h > 0 and math.isfinite(h) else None
             self._zend = np.array(res.y[:, -1])
 
     def _settle(self) -> F:
