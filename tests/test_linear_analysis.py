@@ -219,3 +219,30 @@ def test_discrete_run_has_per_mode_labels_from_its_recorded_grams():
     assert all(mdl.classification.category == "feature/alignment" for mdl in cl.modes), cl.explain()
     alone = classify(res)  # the record carries its moments, η, κ and lr
     assert alone.category == cl.category and np.allclose(alone.trajectory.t, res.steps * lr)
+
+
+def test_linear_trajectory_caption_states_the_order_the_data_show():
+    """Captions from hand-made records: learned in order, out of order, at the same time, never."""
+    from featmech.analysis.regimes import Thresholds
+    from featmech.report.captions import learning_order, linear_trajectory_caption
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    label = SimpleNamespace(category="feature/alignment", regime="feature", mechanism="alignment",
+                            status="converged", converged=True, borderline=False, ntk_max_deviation=5.0,
+                            alignment_start=0.1, alignment_end=0.9, norm_u_change=2.0, norm_w_change=3.0,
+                            thresholds=Thresholds())
+
+    def cl(strength):
+        modes_ = tuple(SimpleNamespace(target=s, classification=label) for s in (0.3, 0.2))
+        return SimpleNamespace(classification=label, modes=modes_, exact_modes=True, gap_start=1.0, gap_end=1e-6,
+                               trajectory=SimpleNamespace(t=t, mode_strength=np.array(strength)))
+
+    ordered = cl([[0, 0], [0.2, 0], [0.3, 0.15], [0.3, 0.2]])  # strong mode half-way at t = 1, weak at t = 2
+    assert learning_order(ordered)[0].tolist() == [1.0, 2.0]
+    assert "in order of strength, from t = 1 (s = 0.3) to t = 2 (s = 0.2)" in linear_trajectory_caption(ordered, "x")
+    reverse = cl([[0, 0], [0, 0.15], [0.3, 0.2], [0.3, 0.2]])
+    assert "not in order of strength (1 inversion(s)" in linear_trajectory_caption(reverse, "x")
+    same = cl([[0, 0], [0.2, 0.15], [0.3, 0.2], [0.3, 0.2]])
+    assert "at the same recorded time, t = 1" in linear_trajectory_caption(same, "x")
+    never = cl([[0, 0], [0.2, 0.0], [0.3, 0.05], [0.3, 0.05]])
+    assert "1 mode(s) never reach half" in linear_trajectory_caption(never, "x")

@@ -543,7 +543,7 @@ def linear_trajectory_caption(cl: Any, setup: str) -> str:
                            f"(s = {num(targets[fin][order][-1])}).")
             else:
                 out.append(f"The modes reach half their target strength between t = {num(th.min())} and "
-                           f"t = {num(th.max())}, not in order of strength ({inversions} inversions between "
+                           f"t = {num(th.max())}, not in order of strength ({inversions} inversion(s) between "
                            "neighbours by strength).")
         if (~fin).any():
             out.append(f"{int((~fin).sum())} mode(s) never reach half their target strength in the recorded time.")
