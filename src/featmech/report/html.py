@@ -346,7 +346,7 @@ def _sec_linear(out: Path, quick: bool) -> Section:
     d = out / "linear"
     d.mkdir(parents=True, exist_ok=True)
     comps = {"digits": 16, "mnist1d": 16} if quick else {"digits": 61, "mnist1d": 40}
-    s = Section("6. The two-layer linear network on real data",
+    s = Section("7. The two-layer linear network on real data",
                 "f(x) = κUWx trained by exact gradient flow at any width (theory §8) on the moments of digits (64 "
                 "pixels → 10 one-hot classes) and MNIST-1D (40 → 10), inputs centred, projected on their k leading "
                 f"principal components and whitened (digits k = {comps['digits']}, MNIST-1D k = {comps['mnist1d']}"
