@@ -175,7 +175,7 @@ HOSTILE = [
     (["linear", "--kappa", "nan"], "kappa"),
     (["linear", "--components", "0"], "components"),
     (["linear", "--components", "65"], "components"),
-    (["linear", "--scale", "whiten", "--center", "--eta-u", "0"], "eta_u"),
+    (["linear", "--scale", "whiten", "--center", "--eta-u", "-1"], "eta_u"),
     (["linear", "--times", "1,0"], "times"),
     (["linear", "--lr", "-1"], "lr"),
     (["linear", "--lr", "0.1", "--times", "0,1"], "--times"),
@@ -191,3 +191,58 @@ def test_hostile_linear_invocations_exit_2_with_one_line(args, word, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("featmech: error:") and word in err[0]
+
+
+def test_discrete_run_has_per_mode_labels_from_its_recorded_grams():
+    """A GD record carries UUᵀ and WᵀW: its per-mode ζ_α equal u_α·w_α/(|u_α||w_α|) of the full-width loop
+    (u_α = Uᵀa_α, w_α = W b_α), and every mode gets a label (not "undetermined")."""
+    from featmech.theory.linear import simulate
+
+    rng = np.random.default_rng(0)
+    n, m, c, d = 80, 3, 2, 60
+    X = rng.standard_normal((n, m))
+    Y = X @ np.array([[2.0, 0.0], [0.0, 1.0], [0.5, 0.3]]) + 0.05 * rng.standard_normal((n, c))
+    mo = moments(X, Y, center=False)
+    U, W = 1e-3 * rng.standard_normal((c, d)), 1e-3 * rng.standard_normal((d, m))
+    lr, steps, every = 0.1, 1500, 50
+    res = simulate(U, W, X, Y, lr=lr, steps=steps, every=every)
+    cl = classify(res, mo, lr=lr)
+    md = modes(mo)
+    want = []
+    for s in range(steps + 1):  # the plain full-width GD loop
+        if s % every == 0:
+            ua, wa = U.T @ md.left, W @ md.right
+            want.append(np.sum(ua * wa, axis=0) / (np.linalg.norm(ua, axis=0) * np.linalg.norm(wa, axis=0)))
+        G = (X @ W.T @ U.T - Y).T @ X / n
+        U, W = U - lr * G @ W.T, W - lr * U.T @ G
+    assert np.max(np.abs(cl.trajectory.mode_alignment - np.array(want))) <= 1e-9
+    assert all(mdl.classification.category == "feature/alignment" for mdl in cl.modes), cl.explain()
+    alone = classify(res)  # the record carries its moments, η, κ and lr
+    assert alone.category == cl.category and np.allclose(alone.trajectory.t, res.steps * lr)
+
+
+def test_linear_trajectory_caption_states_the_order_the_data_show():
+    """Captions from hand-made records: learned in order, out of order, at the same time, never."""
+    from featmech.analysis.regimes import Thresholds
+    from featmech.report.captions import learning_order, linear_trajectory_caption
+
+    t = np.array([0.0, 1.0, 2.0, 3.0])
+    label = SimpleNamespace(category="feature/alignment", regime="feature", mechanism="alignment",
+                            status="converged", converged=True, borderline=False, ntk_max_deviation=5.0,
+                            alignment_start=0.1, alignment_end=0.9, norm_u_change=2.0, norm_w_change=3.0,
+                            thresholds=Thresholds())
+
+    def cl(strength):
+        modes_ = tuple(SimpleNamespace(target=s, classification=label) for s in (0.3, 0.2))
+        return SimpleNamespace(classification=label, modes=modes_, exact_modes=True, gap_start=1.0, gap_end=1e-6,
+                               trajectory=SimpleNamespace(t=t, mode_strength=np.array(strength)))
+
+    ordered = cl([[0, 0], [0.2, 0], [0.3, 0.15], [0.3, 0.2]])  # strong mode half-way at t = 1, weak at t = 2
+    assert learning_order(ordered)[0].tolist() == [1.0, 2.0]
+    assert "in order of strength, from t = 1 (s = 0.3) to t = 2 (s = 0.2)" in linear_trajectory_caption(ordered, "x")
+    reverse = cl([[0, 0], [0, 0.15], [0.3, 0.2], [0.3, 0.2]])
+    assert "not in order of strength (1 inversion(s)" in linear_trajectory_caption(reverse, "x")
+    same = cl([[0, 0], [0.2, 0.15], [0.3, 0.2], [0.3, 0.2]])
+    assert "at the same recorded time, t = 1" in linear_trajectory_caption(same, "x")
+    never = cl([[0, 0], [0.2, 0.0], [0.3, 0.05], [0.3, 0.05]])
+    assert "1 mode(s) never reach half" in linear_trajectory_caption(never, "x")

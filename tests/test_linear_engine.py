@@ -178,13 +178,19 @@ def test_wide_mean_field_training_is_finite():
     (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 3))),
      "sigma_xy"),
     (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2)),
-                          eta_u=0.0), "eta_u"),
+                          eta_u=-1.0), r"eta_u must be in \[0, inf\)"),
     (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2)),
                           kappa=-1.0), "kappa"),
     (lambda: linear.solve(np.full((2, 3), np.nan), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2))),
      "U0"),
     (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2)))(-1.0),
      "t must"),
+    (lambda: linear.solve(np.ones((2, 3)), np.ones((3, 2)), sigma_xx=np.eye(2), sigma_xy=np.ones((2, 2)))(np.nan),
+     "t must"),
+    (lambda: linear.simulate(np.ones((2, 3)), np.ones((3, 2)), np.ones((5, 2)), np.ones((5, 2)), lr=0.1, steps=3,
+                             momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (lambda: linear.simulate(np.ones((2, 3)), np.ones((3, 2)), np.ones((5, 2)), np.ones((5, 2)), lr=0.1, steps=3,
+                             grams="yes"), "grams"),
     (lambda: linear.sample_gram(0, c=1, m=1), "width"),
     (lambda: linear.sample_gram(10, c=0, m=1), "c must"),
     (lambda: linear.simulate(np.ones((2, 3)), np.ones((3, 2)), np.ones((5, 2)), np.ones((5, 3)), lr=0.1, steps=3),
@@ -200,3 +206,126 @@ def test_wide_mean_field_training_is_finite():
 def test_input_errors(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+# ------------------------------------------------------------------ gaps closed after the first release
+def _moments(X, Y):
+    n = len(X)
+    return X.T @ X / n, X.T @ Y / n, float(np.sum(Y * Y) / n)
+
+
+def test_call_at_zero_before_any_integration_is_the_init():
+    """sol(0.0) as the very first call (no segment integrated yet) is the state of the given weights."""
+    U0, W0, X, Y = _problem(d=40)
+    S, B, yy = _moments(X, Y)
+    k = 1.3
+    st = linear.solve(U0, W0, sigma_xx=S, sigma_xy=B, sigma_yy=yy, kappa=k)(0.0)
+    P = k * U0 @ W0
+    assert np.allclose(st.product, P, rtol=0, atol=1e-13)
+    assert np.isclose(st.loss, 0.5 * np.mean(np.sum((X @ P.T - Y) ** 2, axis=1)), rtol=1e-12)
+    assert np.isclose(st.norm_u, np.linalg.norm(U0), rtol=1e-12)
+    sol = linear.solve(U0, W0, sigma_xx=S, sigma_xy=B)
+    assert sol(np.zeros((2, 3))).loss.shape == (2, 3) and sol.t_max == 0.0
+    U, W = sol.reduced(0.0)
+    assert np.allclose(U @ W, U0 @ W0, atol=1e-13)
+
+
+@pytest.mark.parametrize("frozen", ["eta_u", "eta_w"])
+def test_zero_learning_rate_multiplier_freezes_the_layer(frozen):
+    """η = 0 freezes a layer (as in the 1-D engine): flow vs solve_ivp on the full ODE, GD vs the full loop."""
+    c, m, d = 2, 3, 30
+    rng = np.random.default_rng(4)
+    U0, W0 = 0.4 * rng.standard_normal((c, d)), 0.4 * rng.standard_normal((d, m))
+    A = rng.standard_normal((m, m))
+    S, B = A @ A.T / m + np.eye(m), rng.standard_normal((m, c))
+    eu, ew = (0.0, 1.3) if frozen == "eta_u" else (1.3, 0.0)
+
+    def rhs(_t, x):
+        U, W = x[: c * d].reshape(c, d), x[c * d:].reshape(d, m)
+        G = U @ W @ S - B.T
+        return np.concatenate([(-eu * G @ W.T).ravel(), (-ew * U.T @ G).ravel()])
+
+    ref = solve_ivp(rhs, (0, 3), np.concatenate([U0.ravel(), W0.ravel()]), method="DOP853", rtol=1e-13,
+                    atol=1e-15, t_eval=[3.0])
+    Uf, Wf = ref.y[: c * d, -1].reshape(c, d), ref.y[c * d:, -1].reshape(d, m)
+    st = linear.solve(U0, W0, sigma_xx=S, sigma_xy=B, eta_u=eu, eta_w=ew)(3.0)
+    assert np.max(np.abs(st.product - Uf @ Wf)) <= 1e-8
+    frozen_norm = np.linalg.norm(U0) if frozen == "eta_u" else np.linalg.norm(W0)
+    assert np.isclose(st.norm_u if frozen == "eta_u" else st.norm_w, frozen_norm, rtol=1e-9)
+    X = rng.standard_normal((20, m))
+    Y = X @ rng.standard_normal((m, c))
+    res = linear.simulate(U0, W0, X, Y, lr=0.05, steps=40, eta_u=eu, eta_w=ew, every=40)
+    U, W = _full_loop(U0, W0, X, Y, lr=0.05, steps=40, eta_u=eu, eta_w=ew, kappa=1.0, idx=None, mu=0.0,
+                      wd=0.0)[-1]
+    assert np.max(np.abs(res.product[-1] - U @ W)) <= 1e-12
+
+
+def test_flow_at_infinity_is_the_least_squares_fit():
+    """sol(inf) from a small random init is the global minimum: κUW = the least-squares map of (X, Y)."""
+    U0, W0, X, Y = _problem(c=3, m=4, d=60, n=50, scale=0.05)
+    S, B, yy = _moments(X, Y)
+    k = 0.7
+    sol = linear.solve(U0, W0, sigma_xx=S, sigma_xy=B, sigma_yy=yy, kappa=k)
+    st = sol(np.array([np.inf, 1.0]))
+    Mls = np.linalg.lstsq(X, Y, rcond=None)[0].T  # c×m
+    assert np.max(np.abs(st.product[0] - Mls)) <= 1e-7 * np.abs(Mls).max()
+    resid = 0.5 * np.mean(np.sum((X @ Mls.T - Y) ** 2, axis=1))
+    assert np.isclose(st.loss[0], resid, rtol=1e-8)
+    assert sol.t_converged is not None and np.isfinite(sol.t_converged)
+    assert np.allclose(st.conserved[0], sol.conserved, atol=1e-7)  # the limit keeps the invariant
+    later = sol(sol.t_converged * 4).product
+    assert np.max(np.abs(later - st.product[0])) <= 1e-8
+
+
+def test_flow_at_infinity_one_dimensional_and_at_a_critical_point():
+    rng = np.random.default_rng(3)
+    u, w = 0.1 * rng.standard_normal(20), 0.1 * rng.standard_normal(20)
+    sol = linear.solve(u[None, :], w[:, None], sigma_xx=[[2.0]], sigma_xy=[[1.0]], eta_u=1.5)
+    ref = featmech.solve(u, w, eta_u=1.5, target=0.5, data_var=2.0)(np.inf)
+    assert sol.closed_form and np.isclose(float(sol(np.inf).product[0, 0]), float(ref.output), rtol=1e-12)
+    zero = linear.solve(np.zeros((2, 5)), np.zeros((5, 3)), sigma_xx=np.eye(3), sigma_xy=np.ones((3, 2)))
+    assert np.all(zero(np.inf).product == 0.0)  # the origin is a critical point: the flow stays there
+
+
+def test_gram_route_of_tall_weights_is_the_gram_matrix():
+    """gram_of at d ≫ c+m (Gram/Cholesky route) and for very unequal columns (QR): RᵀR = M₀ᵀM₀."""
+    rng = np.random.default_rng(6)
+    for su, sw in ((1.0, 1.0), (1.0, 1e-9)):
+        U0, W0 = su * rng.standard_normal((4, 3000)), sw * rng.standard_normal((3000, 6))
+        M = np.concatenate([U0.T, W0], axis=1)
+        H = M.T @ M
+        g = linear.gram_of(U0, W0)
+        D = np.sqrt(np.diag(H))
+        assert np.max(np.abs(g.H - H) / np.outer(D, D)) <= 1e-13
+        Ur, Wr = g.reduced()
+        assert np.max(np.abs(Ur @ Wr - U0 @ W0)) <= 1e-12 * np.abs(U0).max() * np.abs(W0).max() * 60
+
+
+def test_simulation_records_layer_grams():
+    """gram_u, gram_w of the reduced run are UUᵀ, WᵀW of the full-width loop."""
+    U0, W0, X, Y = _problem(d=200)
+    idx = np.random.default_rng(2).integers(0, len(X), size=(60, 8))
+    res = linear.simulate(U0, W0, X, Y, lr=0.03, steps=60, batch_indices=idx, momentum=0.5, every=20)
+    traj = _full_loop(U0, W0, X, Y, lr=0.03, steps=60, eta_u=1.0, eta_w=1.0, kappa=1.0, idx=idx, mu=0.5, wd=0.0)
+    for j, s in enumerate(res.steps):
+        U, W = traj[s]
+        assert np.allclose(res.gram_u[j], U @ U.T, rtol=0, atol=1e-12 * np.abs(U @ U.T).max())
+        assert np.allclose(res.gram_w[j], W.T @ W, rtol=0, atol=1e-12 * np.abs(W.T @ W).max())
+    assert linear.simulate(U0, W0, X, Y, lr=0.03, steps=5, grams=False).gram_u is None
+
+
+def test_sgd_divergence_step_is_that_of_the_full_data_loss_rule():
+    """SGD bounds the full-data loss before computing it; the step it diverges at is the first step at which the
+    full-width loop's full-data loss exceeds F²·max(L₀, ½mean|y|²) (the rule, evaluated at every step)."""
+    U0, W0, X, Y = _problem(d=30)
+    idx = np.random.default_rng(1).integers(0, len(X), size=(300, 8))
+    F = 1e3
+    res = linear.simulate(U0, W0, X, Y, lr=0.9, steps=300, batch_indices=idx, every=1, divergence_factor=F)
+    with np.errstate(all="ignore"):  # the reference loop runs on past the blow-up
+        traj = _full_loop(U0, W0, X, Y, lr=0.9, steps=300, eta_u=1.0, eta_w=1.0, kappa=1.0, idx=idx, mu=0.0,
+                          wd=0.0)
+        loss = np.array([0.5 * np.mean(np.sum((X @ (U @ W).T - Y) ** 2, axis=1)) for U, W in traj])
+    limit = F * F * max(loss[0], 0.5 * np.mean(np.sum(Y * Y, axis=1)))
+    first = int(np.flatnonzero(~(loss <= limit))[0])
+    assert res.diverged and res.diverged_at == first
+    assert np.allclose(res.loss[:first], loss[:first], rtol=1e-9)

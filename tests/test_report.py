@@ -265,3 +265,21 @@ def test_canonical_figures_use_log_time_where_the_action_is_early(tmp_path):
     assert all(r["caption"] for r in rows) and len(files) == 10
     svg = (tmp_path / "canonical_ntk-param.svg").read_text()
     assert "K(t)/K(0) − 1" in svg and "kernel band" in svg and "|w| GD" in svg
+
+
+@pytest.mark.slow
+def test_linear_section_quick(tmp_path):
+    """The report's linear-network section (quick: 16 whitened components, a 5×5 phase grid): figures, data and
+    captions whose labels are those of the data written next to them."""
+    import json
+
+    pytest.importorskip("matplotlib")
+    path = reproduce(tmp_path, quick=True, sections=["linear"])
+    d = tmp_path / "linear"
+    for name in ("digits_small.png", "digits_meanfield.png", "digits_phase.png", "digits_phase.csv",
+                 "mnist1d_small.json", "mnist1d_unbalanced.json"):
+        assert (d / name).exists(), name
+    small = json.loads((d / "digits_small.json").read_text())
+    html = path.read_text()
+    assert f"Model level: {small['summary']['category']}" in html
+    assert "The 9 singular modes of the target" in html

@@ -36,7 +36,8 @@ class Param:
         name: the Python keyword (``eta_u``); the CLI flag is ``--eta-u``.
         kind: ``"float"``, ``"int"``, ``"str"`` or ``"bool"``.
         default: the value used when it is not given (``None``: computed or absent, see ``help``).
-        low, high: the allowed closed range for numbers (``low_open``: ``low`` itself excluded).
+        low, high: the allowed closed range for numbers (``low_open``: ``low`` itself excluded;
+            ``high_open``: ``high`` itself excluded).
         optional: ``None`` is an allowed value.
         choices: the allowed strings for ``kind == "str"`` (empty: any string).
         symbol: how figures and tables write it.
@@ -50,6 +51,7 @@ class Param:
     low: float = -math.inf
     high: float = math.inf
     low_open: bool = False
+    high_open: bool = False
     optional: bool = False
     choices: tuple[str, ...] = ()
     symbol: str = ""
@@ -71,7 +73,7 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         lo = "(" if self.low_open or self.low == -math.inf else "["
-        hi = ")" if self.high == math.inf else "]"
+        hi = ")" if self.high_open or self.high == math.inf else "]"
         return f"{lo}{_num(self.low)}, {_num(self.high)}{hi}"
 
     def check(self, value: Any, where: str = "") -> Any:
@@ -119,7 +121,8 @@ class Param:
         if self.kind == "int" and not v.is_integer():
             raise InputError(f"{label} must be an integer in {self.range_text}, got {value!r}")
         below = v <= self.low if self.low_open else v < self.low
-        if below or v > self.high:
+        above = v >= self.high if self.high_open else v > self.high
+        if below or above:
             kind = "an integer in " if self.kind == "int" else "in "
             raise InputError(f"{label} must be {kind}{self.range_text}, got {_num(v)}")
         return int(v) if self.kind == "int" else v
@@ -156,7 +159,8 @@ PARAMETERS: dict[str, Param] = dict([
     _p("lr", "float", None, "Step size (default 0.5/K0, a quarter of the edge of stability 2/K0).", low=0.0,
        low_open=True, optional=True, symbol="lr"),
     _p("steps", "int", 1000, "Number of training steps.", low=1, high=10**9),
-    _p("momentum", "float", 0.0, "Heavy-ball momentum μ.", low=0.0, high=1.0 - 2**-52, symbol="μ"),
+    _p("momentum", "float", 0.0, "Heavy-ball momentum μ.", low=0.0, high=1.0, high_open=True,
+       symbol="μ"),
     _p("weight_decay", "float", 0.0, "L2 weight decay (added to the gradient).", low=0.0),
     _p("batch_size", "int", None, "Minibatch size for SGD (default: full-batch GD).", low=1, high=10**12,
        optional=True),

@@ -805,7 +805,8 @@ def classify(result: Any, moments: Moments | None = None, *, times: ArrayLike | 
         moments: the data moments (:func:`moments`); default: the ones the result carries.
         times: evaluation times of a solution (increasing, from 0) instead of the automatic grid.
         eta_u, eta_w, kappa: the settings, when the result does not record them.
-        lr: the step size of a record, when its times are steps (flow time = step × lr).
+        lr: the step size of a record, when its times are steps (flow time = step × lr; default: the
+            record's own ``lr``, as :func:`featmech.linear.simulate` keeps it).
         thresholds: ε, δ, F (default :class:`~featmech.analysis.regimes.Thresholds`).
         points: positive times of the automatic grid.
         max_modes: classify at most this many modes.
@@ -836,6 +837,9 @@ def classify(result: Any, moments: Moments | None = None, *, times: ArrayLike | 
     t = _get(result, "t", "time", "times")
     if t is None:
         steps = _get(result, "step", "steps")
+        if lr is None:
+            rec_lr = getattr(result, "lr", None)
+            lr = float(rec_lr) if rec_lr is not None and np.ndim(rec_lr) == 0 and math.isfinite(rec_lr) else None
         if steps is None:
             t = np.arange(P.shape[0], dtype=np.float64)
         else:
@@ -948,6 +952,11 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
     from featmech.analysis.phase import parse_axis
     from featmech.theory.linear import sample_gram, solve_gram
 
+    for spec in (x, y):  # name the linear network's own parameters before the generic axis parser does
+        name = spec.split("=", 1)[0].strip() if isinstance(spec, str) else getattr(spec, "name", None)
+        if isinstance(spec, str) and "=" in spec and name not in PHASE_AXES:
+            raise InputError(f"axis {name!r} is not a parameter of the linear network; choose from "
+                             f"{', '.join(PHASE_AXES)}")
     xa = parse_axis(x) if isinstance(x, str) else x
     ya = parse_axis(y) if isinstance(y, str) else y
     for a in (xa, ya):

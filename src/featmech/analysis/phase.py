@@ -92,7 +92,8 @@ def check_axis_values(name: str, values: ArrayLike) -> NDArray[np.float64]:
     except (TypeError, ValueError) as exc:
         raise InputError(f"{name} must be real numbers, got {values!r}") from exc
     with np.errstate(invalid="ignore"):
-        bad = ~np.isfinite(vals) | (vals <= p.low if p.low_open else vals < p.low) | (vals > p.high)
+        bad = ~np.isfinite(vals) | (vals <= p.low if p.low_open else vals < p.low) | (
+            vals >= p.high if p.high_open else vals > p.high)
         if p.kind == "int":
             bad |= vals != np.floor(vals)
     if np.any(bad):

@@ -34,7 +34,8 @@ from featmech.analysis.labels import Regime, category
 __all__ = ["DIVERGED", "NOT_TRAINED", "NOT_CONVERGED", "STATUSES", "run_status", "run_label",
            "phrase", "num", "canonical_caption", "phase_caption", "ntk_change_caption", "convergence_time_caption",
            "exponent_caption", "slopes_caption", "activations_caption", "sweep_caption",
-           "network_trajectories_caption", "activations_table_note", "by_value"]
+           "network_trajectories_caption", "activations_table_note", "by_value", "linear_trajectory_caption",
+           "linear_phase_caption", "learning_order"]
 
 DIVERGED = "diverged"
 NOT_TRAINED = "did not train"
@@ -491,3 +492,90 @@ def activations_table_note(runs: Sequence[Mapping[str, Any]]) -> str:
         return ""
     return (f"ζ moves by more than δ while the NTK stays within ε for {_join(hits)}: alignment of the weights alone "
             "is not evidence of feature learning.")
+
+
+# --------------------------------------------------------------------------- the linear network on data
+def learning_order(cl: Any) -> tuple[np.ndarray, np.ndarray]:
+    """When each singular mode of a :class:`~featmech.analysis.linear.LinearClassification` is learned:
+    the first recorded time at which m_α/s_α reaches ½ (inf if never), and the target strengths s_α."""
+    tr = cl.trajectory
+    t = np.asarray(tr.t, dtype=float)
+    targets = np.array([m.target for m in cl.modes], dtype=float)
+    half = np.full(targets.size, np.inf)
+    for a, s in enumerate(targets):
+        frac = np.asarray(tr.mode_strength[:, a], dtype=float) / s if s else np.zeros(t.size)
+        hit = np.flatnonzero(frac >= 0.5)
+        if hit.size:
+            half[a] = t[hit[0]]
+    return half, targets
+
+
+def linear_trajectory_caption(cl: Any, setup: str) -> str:
+    """The caption of one linear-network trajectory figure, from its classification: the model-level
+    label with the numbers it was decided on, the labels of the singular modes, and the order in
+    which the modes are learned (only what the recorded data show)."""
+    c = cl.classification
+    label = run_label(c)
+    out = [f"{setup}.", f"Model level: {label}; max|K/K0 − 1| = {num(c.ntk_max_deviation)} (ε = "
+                        f"{num(c.thresholds.eps)}), ζ {_fixed(c.alignment_start)} → {_fixed(c.alignment_end)}, "
+                        f"‖U‖ ×{num(c.norm_u_change)}, ‖W‖ ×{num(c.norm_w_change)}; loss gap "
+                        f"{num(cl.gap_start)} → {num(cl.gap_end)}."]
+    labels = Counter(run_label(m.classification) for m in cl.modes)
+    if labels:
+        ends = np.array([m.classification.alignment_end for m in cl.modes], dtype=float)
+        ends = ends[np.isfinite(ends)]
+        zeta = f"; ζ_α at the end from {_fixed(ends.min())} to {_fixed(ends.max())}" if ends.size else ""
+        kind = "" if cl.exact_modes else " (approximate: the modes are coupled)"
+        out.append(f"The {len(cl.modes)} singular modes of the target{kind}: "
+                   + _join([f"{lab} ({n})" for lab, n in labels.most_common()]) + zeta + ".")
+        half, targets = learning_order(cl)
+        fin = np.isfinite(half)
+        if fin.sum() >= 2:
+            order = np.argsort(-targets[fin])
+            th = half[fin][order]
+            inversions = int(np.sum(np.diff(th) < 0))
+            if th[-1] == th[0]:
+                out.append(f"All {int(fin.sum())} modes reach half their target strength at the same recorded time, "
+                           f"t = {num(th[0])}.")
+            elif inversions == 0:
+                out.append(f"The modes reach half their target strength in order of strength, from t = {num(th[0])} "
+                           f"(s = {num(targets[fin][order][0])}) to t = {num(th[-1])} "
+                           f"(s = {num(targets[fin][order][-1])}).")
+            else:
+                out.append(f"The modes reach half their target strength between t = {num(th.min())} and "
+                           f"t = {num(th.max())}, not in order of strength ({inversions} inversion(s) between "
+                           "neighbours by strength).")
+        if (~fin).any():
+            out.append(f"{int((~fin).sum())} mode(s) never reach half their target strength in the recorded time.")
+    return " ".join(out)
+
+
+def linear_phase_caption(ph: Any, setup: str) -> str:
+    """The caption of a linear-network phase diagram (:class:`~featmech.analysis.linear.LinearPhase`):
+    the counts of the majority labels, and where the NTK change crosses ε along the x axis (only
+    what the grid shows)."""
+    from featmech.analysis.labels import ALL_CATEGORIES
+
+    maj = ph.majority()
+    counts = Counter(ALL_CATEGORIES[i] for i in maj.ravel())
+    out = [f"{setup}.", f"Majority label over {ph.seeds} seed(s): "
+           + _join([f"{lab} at {n} of {maj.size} points" for lab, n in counts.most_common()]) + "."]
+    dev = np.nanmedian(np.asarray(ph.metrics["ntk_max_deviation"], dtype=float), axis=0)
+    eps = float(ph.thresholds.eps)
+    xs, ys = ph.x.values, ph.y.values
+    cross = []
+    for i, yv in enumerate(ys):
+        row = dev[i]
+        k = np.flatnonzero(np.isfinite(row[:-1]) & np.isfinite(row[1:]) & ((row[:-1] > eps) != (row[1:] > eps)))
+        for j in k:
+            cross.append((float(yv), float(xs[j]), float(xs[j + 1])))
+    if cross:
+        sym_x, sym_y = _symbol(ph.x.name), _symbol(ph.y.name)
+        shown = cross if len(cross) <= 4 else [cross[0], cross[len(cross) // 2], cross[-1]]
+        out.append(f"max|K/K0 − 1| crosses ε = {num(eps)} along {sym_x} at {len(cross)} place(s), e.g. "
+                   + _join([f"between {sym_x} = {num(a)} and {num(b)} at {sym_y} = {num(y)}" for y, a, b in shown])
+                   + ".")
+    else:
+        out.append(f"max|K/K0 − 1| does not cross ε = {num(eps)} between neighbouring points along "
+                   f"{_symbol(ph.x.name)}.")
+    return " ".join(out)

@@ -76,6 +76,17 @@ def plot_linear_trajectory(cl: Any, out_base: str | Path, *, title: str = "") ->
     return save(fig, out_base)
 
 
+def _edges(values: np.ndarray, log: bool) -> np.ndarray:
+    """Cell edges around grid values: midpoints (geometric ones on a log axis), the ends mirrored."""
+    v = np.log10(values) if log else np.asarray(values, dtype=float)
+    if v.size == 1:
+        e = np.array([v[0] - 0.5, v[0] + 0.5])
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+        e = np.concatenate([[v[0] - (mid[0] - v[0])], mid, [v[-1] + (v[-1] - mid[-1])]])
+    return 10.0**e if log else e
+
+
 def plot_linear_phase(ph: Any, out_base: str | Path, *, title: str = "") -> list[Path]:
     """The categorical map (majority over seeds, Okabe–Ito colours) and max|K/K0 − 1| with the
     contour ε (the kernel boundary) of a :class:`~featmech.analysis.linear.LinearPhase`."""
@@ -83,11 +94,12 @@ def plot_linear_phase(ph: Any, out_base: str | Path, *, title: str = "") -> list
     from matplotlib.colors import ListedColormap, LogNorm
 
     xs, ys = ph.x.values, ph.y.values
+    xe, ye = _edges(xs, ph.x.scale == "log"), _edges(ys, ph.y.scale == "log")
     maj = ph.majority()
     fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.2))
     ax = axes[0]
     cmap = ListedColormap([PALETTE[c] for c in ALL_CATEGORIES])
-    ax.pcolormesh(xs, ys, maj, cmap=cmap, vmin=-0.5, vmax=len(ALL_CATEGORIES) - 0.5, shading="nearest",
+    ax.pcolormesh(xe, ye, maj, cmap=cmap, vmin=-0.5, vmax=len(ALL_CATEGORIES) - 0.5, shading="flat",
                   edgecolors="#FFFFFF", linewidth=0.3)
     present = sorted(set(maj.ravel().tolist()))
     for i in present:
@@ -100,7 +112,7 @@ def plot_linear_phase(ph: Any, out_base: str | Path, *, title: str = "") -> list
     pos = np.where(dev > 0, dev, np.nan)
     lo = np.nanmin(pos) if np.isfinite(pos).any() else 1e-3
     hi = np.nanmax(pos) if np.isfinite(pos).any() else 1.0
-    im = ax.pcolormesh(xs, ys, pos, shading="nearest", cmap="viridis", norm=LogNorm(vmin=lo, vmax=max(hi, lo * 10)))
+    im = ax.pcolormesh(xe, ye, pos, shading="flat", cmap="viridis", norm=LogNorm(vmin=lo, vmax=max(hi, lo * 10)))
     fig.colorbar(im, ax=ax, label="max_t |K(t)/K(0) − 1| (median over seeds)")
     if xs.size > 1 and ys.size > 1 and lo < ph.thresholds.eps < hi:
         ax.contour(xs, ys, pos, levels=[ph.thresholds.eps], colors="white", linewidths=1.5)

@@ -3,8 +3,10 @@ r"""Gradient flow of the two-layer linear network at any width, integrated at wi
 The flow dU/dt = −η_u G Wᵀ, dW/dt = −η_w Uᵀ G, G = κ(κUWΣ − Bᵀ), is integrated on the reduced
 weights (Ũ, W̃) ∈ ℝ^{c×r} × ℝ^{r×m} (:mod:`~featmech.theory.linear.gram`): r(c+m) ≤ (c+m)² unknowns
 whatever the width d. The integrator is scipy's ``solve_ivp`` with dense output, relative tolerance
-``rtol`` (default 1e-10) and absolute tolerance ``atol`` (default ``rtol × max|z₀|`` over the
-reduced init's entries z₀). ``method="auto"`` (the default) takes ``"LSODA"`` (Adams while the flow
+``rtol`` (default 1e-10) and absolute tolerance ``atol`` (default, per layer: ``rtol`` × the layer's
+largest initial entry, Ũ₀ and W̃₀ separately; the other layer's when one starts at 0). The ODE is
+integrated in the time unit T₀ below (τ = t/T₀), so that the step-size control sees times of order 1
+whatever the rates. ``method="auto"`` (the default) takes ``"LSODA"`` (Adams while the flow
 is not stiff, BDF with the analytic Jacobian of the reduced ODE when it is) up to
 :data:`AUTO_LSODA_MAX` unknowns and ``"DOP853"`` beyond, where a dense Jacobian's LU (O(n³)) costs
 more than the explicit steps do over the usual horizons; ``"Radau"``, ``"BDF"``, ``"LSODA"``,
@@ -18,6 +20,14 @@ Horizon: the solution is integrated lazily, on the fixed segments [0, T₀], [T�
 (T₀ = 1/K₀ with K₀ the initial per-output NTK trace, rounded to a power of two; 1 when K₀ = 0), as far
 as the largest time asked for; ``sol.t_max`` is the current end. The segments do not depend on the
 order of the requests, so ``sol(t)`` is a fixed function of t.
+
+t = ∞ (``sol(np.inf)``) is the limit of the flow (it always exists for gradient flow of this
+polynomial loss, at a critical point): the segments are integrated until, at a segment end b, the
+remaining motion is below the integrator's tolerance, b·|ż_i(b)| ≤ atol_i + rtol·|z_i(b)| for every
+unknown i (with exponential convergence at rate λ and b ≥ 1/λ, the distance still to go is at most
+about |ż(b)|/λ ≤ b·|ż(b)|); that state is the limit (``sol.t_converged`` = b). A flow that has not
+settled by :data:`MAX_DOUBLINGS` doublings of T₀ (t ≈ 10¹⁸·T₀) raises ``InputError``. A flow that
+starts at a critical point (e.g. U₀ = 0 and W₀ = 0, or κ = 0) stays there.
 
 One input and one output (c = m = 1, Σ > 0) is the closed form of :func:`featmech.theory.exact.solve`
 with target k = B/Σ and data variance V = Σ (docs/theory.md §2): no integration at all.
@@ -39,7 +49,7 @@ from featmech.theory.exact import solve as solve_1d
 from featmech.theory.linear.gram import LinearGram, check_weights, gram_of
 from featmech.theory.linear.model import LinearState, Problem, check_hyper, check_moments, observables
 
-__all__ = ["LinearSolution", "solve", "solve_gram", "METHODS"]
+__all__ = ["LinearSolution", "solve", "solve_gram", "METHODS", "MAX_DOUBLINGS"]
 
 F = NDArray[np.float64]
 
@@ -49,11 +59,14 @@ METHODS = ("auto", "LSODA", "Radau", "BDF", "DOP853", "RK45")
 #: ``method="auto"`` takes LSODA up to this many unknowns r(c+m), DOP853 beyond (a dense Jacobian LU costs O(n³))
 AUTO_LSODA_MAX = 1000
 
+#: ``sol(np.inf)`` integrates at most this many segments (to t = 2^(MAX_DOUBLINGS−1)·T₀) looking for the limit
+MAX_DOUBLINGS = 64
+
 
 class LinearSolution:
     r"""The gradient flow of the two-layer linear network; call it at times ``t`` like scipy's ``OdeSolution``.
 
-    ``sol(t)`` (t ≥ 0 finite, a number or an array of any shape and order) returns a
+    ``sol(t)`` (t ≥ 0, a number or an array of any shape and order; ``np.inf``: the limit) returns a
     :class:`~featmech.theory.linear.model.LinearState` of arrays with leading shape ``t.shape``.
     Build it with :func:`solve` or :func:`solve_gram`.
 
@@ -63,6 +76,7 @@ class LinearSolution:
         rtol, atol, method: the integrator's settings.
         closed_form: True when the one-dimensional closed form is used (c = m = 1, Σ > 0).
         t_max: how far the flow has been integrated so far (grows as later times are asked for).
+        t_converged: after ``sol(np.inf)``: the segment end at which the flow had settled (else ``None``).
         nfev: right-hand-side evaluations so far.
     """
 
@@ -80,7 +94,14 @@ class LinearSolution:
         self._shape = (c, r, m)
         self._z0 = np.concatenate([U0.ravel(), W0.ravel()])
         zmax = float(np.max(np.abs(self._z0))) if self._z0.size else 0.0
-        self.atol = float(atol) if atol is not None else rtol * (zmax if zmax > 0 else 1.0)
+        if atol is not None:
+            self.atol: float | F = float(atol)
+        else:  # per layer: rtol × the layer's largest initial entry (the other's when it starts at 0)
+            umax = float(np.max(np.abs(U0), initial=0.0))
+            wmax = float(np.max(np.abs(W0), initial=0.0))
+            fall = zmax if zmax > 0 else 1.0
+            self.atol = rtol * np.concatenate([np.full(U0.size, umax if umax > 0 else fall),
+                                               np.full(W0.size, wmax if wmax > 0 else fall)])
         st0 = observables(0.0, U0, W0, problem)
         self._conserved = np.array(st0.conserved)
         K0 = float(st0.ntk_trace) / c
@@ -88,6 +109,9 @@ class LinearSolution:
         self._ends: list[float] = [0.0]
         self._segments: list[Any] = []
         self._zend = self._z0.copy()
+        self._zinf: F | None = None
+        self._h_last: float | None = None
+        self.t_converged: float | None = None
         self.nfev = 0
         self.closed_form = False
         self._closed = None
@@ -138,19 +162,46 @@ class LinearSolution:
         while self._ends[-1] < t:
             a = self._ends[-1]
             b = self._T0 if a == 0.0 else 2.0 * a
+            # integrated in the time unit T₀ (τ = t/T₀, dz/dτ = T₀·ż): step-size heuristics see times of order 1
+            # even when the rates are 10¹⁰⁰ (T₀ is a power of two, so a/T₀ and b/T₀ are exact)
+            T0 = self._T0
             kw: dict[str, Any] = {}
             if self.method in ("LSODA", "Radau", "BDF"):
-                kw["jac"] = self._jac
+                kw["jac"] = lambda tau, z: T0 * self._jac(tau, z)
+            if self._h_last is not None:  # continue with the last accepted step: no restart of the step search
+                kw["first_step"] = min(self._h_last, (b - a) / T0)
             with np.errstate(over="ignore", invalid="ignore"):
-                res = solve_ivp(self._rhs, (a, b), self._zend, method=self.method, rtol=self.rtol, atol=self.atol,
-                                dense_output=True, **kw)
+                res = solve_ivp(lambda tau, z: T0 * self._rhs(tau, z), (a / T0, b / T0), self._zend,
+                                method=self.method, rtol=self.rtol, atol=self.atol, dense_output=True, **kw)
             self.nfev += int(res.nfev)
             if not res.success or not np.all(np.isfinite(res.y[:, -1])):
                 raise InputError(f"the flow could not be integrated beyond t = {a:g} ({res.message}); "
                                  "it may blow up in finite time (a negative κ·loss direction) or be too stiff")
             self._segments.append(res.sol)
             self._ends.append(b)
+            h = float(res.t[-1] - res.t[-2]) if res.t.size >= 2 else 0.0
+            self._h_last = h if h > 0 and math.isfinite(h) else None
             self._zend = np.array(res.y[:, -1])
+
+    def _settle(self) -> F:
+        """The limit t → ∞: integrate segment by segment until b·|ż(b)| ≤ atol + rtol·|z(b)| element-wise."""
+        if self._zinf is not None:
+            return self._zinf
+        i = 1
+        while True:
+            if i >= len(self._ends):
+                if len(self._ends) > MAX_DOUBLINGS:
+                    raise InputError(f"the flow has not settled by t = {self._ends[-1]:.3g} ({MAX_DOUBLINGS} "
+                                     "doublings of its first time scale): sol(inf) is not available; ask for a "
+                                     "finite t")
+                self.integrate_to(self._T0 if self._ends[-1] == 0.0 else 2.0 * self._ends[-1])
+            b = self._ends[i]
+            z = self._zend if i == len(self._ends) - 1 else np.asarray(self._segments[i - 1](b / self._T0), dtype=np.float64)
+            if np.all(b * np.abs(self._rhs(b, z)) <= self.atol + self.rtol * np.abs(z)):
+                self._zinf = np.array(z)
+                self.t_converged = b
+                return self._zinf
+            i += 1
 
     @property
     def t_max(self) -> float:
@@ -165,14 +216,20 @@ class LinearSolution:
         c, r, m = self._shape
         flat = ts.ravel()
         Z = np.empty((flat.size, self._z0.size))
-        if flat.size:
-            self.integrate_to(float(flat.max()))
+        inner = np.isfinite(flat) & (flat > 0.0)
+        if inner.any():
+            ti = flat[inner]
+            self.integrate_to(float(ti.max()))
             ends = np.asarray(self._ends)
-            seg = np.clip(np.searchsorted(ends, flat, side="right") - 1, 0, len(self._segments) - 1)
+            seg = np.clip(np.searchsorted(ends, ti, side="right") - 1, 0, len(self._segments) - 1)
+            Zi = np.empty((ti.size, self._z0.size))
             for s in np.unique(seg):
                 sel = seg == s
-                Z[sel] = self._segments[s](flat[sel]).T
-            Z[flat == 0.0] = self._z0
+                Zi[sel] = self._segments[s](ti[sel] / self._T0).T
+            Z[inner] = Zi
+        Z[flat == 0.0] = self._z0
+        if np.isinf(flat).any():
+            Z[np.isinf(flat)] = self._settle()
         U = Z[:, : c * r].reshape(ts.shape + (c, r))
         W = Z[:, c * r:].reshape(ts.shape + (r, m))
         return U, W
@@ -214,8 +271,9 @@ class LinearSolution:
 
 def _times(t: ArrayLike) -> F:
     ts = check_real("t", t)
-    if ts.size and not (np.all(np.isfinite(ts)) and ts.min() >= 0.0):
-        raise InputError("t must be finite and >= 0 (the flow is integrated numerically up to the largest t)")
+    if ts.size and not (not np.isnan(ts).any() and ts.min() >= 0.0):
+        raise InputError("t must be >= 0 (a number or an array; inf: the limit of the flow), got "
+                         f"{ts.ravel()[np.flatnonzero(np.isnan(ts.ravel()) | (ts.ravel() < 0))[0]]!r}")
     return np.array(ts, dtype=np.float64)
 
 
@@ -250,10 +308,12 @@ def solve(U0: ArrayLike, W0: ArrayLike, *, sigma_xx: ArrayLike, sigma_xy: ArrayL
         U0: the output layer, c×d; W0: the hidden layer, d×m (real, finite).
         sigma_xx: Σ = E[xxᵀ], m×m symmetric positive semi-definite.
         sigma_xy: B = E[xyᵀ], m×c.
-        eta_u, eta_w: layer learning-rate multipliers ``> 0``; kappa: output scale ``>= 0``.
+        eta_u, eta_w: layer learning-rate multipliers ``>= 0`` (0 freezes the layer); kappa: output
+            scale ``>= 0``.
         sigma_yy: E|y|² (a number) or E[yyᵀ] (c×c; its trace is used): with it ``loss`` is the loss;
             without it, the loss minus ½E|y|² (which can be negative).
-        rtol: relative tolerance in [1e-14, 1e-3]; atol: absolute tolerance (default ``rtol·max|z₀|``).
+        rtol: relative tolerance in [1e-14, 1e-3]; atol: absolute tolerance (default per layer:
+            ``rtol`` × the layer's largest initial entry).
         method: scipy's integrator, one of :data:`METHODS` (``"auto"``: see the module docstring).
 
     Returns:

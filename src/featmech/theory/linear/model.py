@@ -86,15 +86,10 @@ def check_moments(sigma_xx: Any, sigma_xy: Any, sigma_yy: Any, c: int, m: int) -
 
 
 def check_hyper(eta_u: Any, eta_w: Any, kappa: Any) -> tuple[float, float, float]:
-    """η_u, η_w > 0 and κ ≥ 0, finite real numbers (InputError naming the parameter otherwise)."""
-    out = []
-    for name, v in (("eta_u", eta_u), ("eta_w", eta_w)):
-        x = PARAMETERS[name].check(v)
-        if not x > 0:
-            raise InputError(f"{name} must be in (0, inf), got {x:g}")
-        out.append(float(x))
-    out.append(float(PARAMETERS["kappa"].check(kappa)))
-    return out[0], out[1], out[2]
+    """η_u, η_w ≥ 0 (0 freezes that layer, as in the one-dimensional engine) and κ ≥ 0, finite real numbers
+    (InputError naming the parameter and its range ``[0, inf)`` otherwise)."""
+    return (float(PARAMETERS["eta_u"].check(eta_u)), float(PARAMETERS["eta_w"].check(eta_w)),
+            float(PARAMETERS["kappa"].check(kappa)))
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,13 @@ class LinearSimResult:
             ``tol`` times its initial value.
         diverged: whether the run diverged; diverged_at: the step it did (-1 if not).
         batch_indices: the (steps, batch) sample indices used (``None`` for full-batch GD).
+        gram_u: UUᵀ, shape (n_records, c, c), and gram_w: WᵀW, shape (n_records, m, m), at the
+            records (rotation-invariant, so the same for the width-d and the reduced weights; what
+            the per-mode quantities |u_α|, |w_α|, ζ_α of :func:`featmech.analysis.linear.classify`
+            need); ``None`` when run with ``grams=False``.
+        lr: the step size (flow time of step s is s·lr).
+        problem: the full-data moments Σ, B, E|y|² and η_u, η_w, κ the run was trained with
+            (:func:`featmech.analysis.linear.classify` reads them).
     """
 
     steps: I64
@@ -80,6 +87,10 @@ class LinearSimResult:
     diverged: bool
     diverged_at: int
     batch_indices: I64 | None
+    gram_u: F | None = None
+    gram_w: F | None = None
+    lr: float = math.nan
+    problem: Problem | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -88,8 +99,11 @@ class LinearSimResult:
                 object.__setattr__(self, f.name, readonly(v, v.dtype))
 
     def as_dict(self) -> dict[str, Any]:
-        """The fields by name."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """The fields by name (``problem`` as η_u, η_w, κ)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "problem"}
+        if self.problem is not None:
+            out.update(eta_u=self.problem.eta_u, eta_w=self.problem.eta_w, kappa=self.problem.kappa)
+        return out
 
 
 def draw_batches(n: int, batch_size: int, steps: int, seed: int = 0) -> I64:
@@ -133,7 +147,7 @@ def simulate(U0: ArrayLike, W0: ArrayLike, X: ArrayLike, Y: ArrayLike, *, lr: fl
              eta_u: float = 1.0, eta_w: float = 1.0, kappa: float = 1.0, batch_size: int | None = None,
              batch_indices: ArrayLike | None = None, momentum: float = 0.0, weight_decay: float = 0.0,
              seed: int = 0, every: int | None = 1, divergence_factor: float = 1e8,
-             tol: float = 1e-6) -> LinearSimResult:
+             tol: float = 1e-6, grams: bool = True) -> LinearSimResult:
     r"""Train f(x) = κUWx on samples (X, Y) by GD / SGD / momentum / weight decay, exactly, at width r ≤ c+m.
 
     The update rule and the recorded observables are those of the module docstring; the result
@@ -143,7 +157,7 @@ def simulate(U0: ArrayLike, W0: ArrayLike, X: ArrayLike, Y: ArrayLike, *, lr: fl
         U0: c×d; W0: d×m (real, finite).
         X: inputs, n×m; Y: targets, n×c (or length n when c = 1).
         lr: step size ``> 0``; steps: number of steps (``>= 1``).
-        eta_u, eta_w: layer multipliers ``> 0``; kappa: output scale ``>= 0``.
+        eta_u, eta_w: layer multipliers ``>= 0`` (0 freezes the layer); kappa: output scale ``>= 0``.
         batch_size: SGD with shuffled-epoch batches of this size (1 ≤ b ≤ n) drawn from ``seed``
             (:func:`draw_batches`); ``None`` and no ``batch_indices``: full-batch GD.
         batch_indices: an int array (steps, b) of the samples of each step (replayed as given).
@@ -151,6 +165,7 @@ def simulate(U0: ArrayLike, W0: ArrayLike, X: ArrayLike, Y: ArrayLike, *, lr: fl
         every: record every ``every`` steps (and the last; ``None``: ``steps // 100``).
         divergence_factor: F > 1 of the divergence rule.
         tol: the gradient reduction that counts as ``converged``.
+        grams: record UUᵀ and WᵀW (``gram_u``, ``gram_w``: (c² + m²) numbers per record).
 
     Returns:
         A :class:`LinearSimResult`.
@@ -169,14 +184,14 @@ def simulate(U0: ArrayLike, W0: ArrayLike, X: ArrayLike, Y: ArrayLike, *, lr: fl
     """
     U, W = check_weights(U0, W0)
     return _train(gram_of(U, W), X, Y, lr, steps, eta_u, eta_w, kappa, batch_size, batch_indices, momentum,
-                  weight_decay, seed, every, divergence_factor, tol)
+                  weight_decay, seed, every, divergence_factor, tol, grams)
 
 
 def simulate_gram(gram: LinearGram, X: ArrayLike, Y: ArrayLike, *, lr: float, steps: int, eta_u: float = 1.0,
                   eta_w: float = 1.0, kappa: float = 1.0, batch_size: int | None = None,
                   batch_indices: ArrayLike | None = None, momentum: float = 0.0, weight_decay: float = 0.0,
                   seed: int = 0, every: int | None = 1, divergence_factor: float = 1e8,
-                  tol: float = 1e-6) -> LinearSimResult:
+                  tol: float = 1e-6, grams: bool = True) -> LinearSimResult:
     """:func:`simulate` from the Gram matrix of the init (any width, e.g. :func:`sample_gram` at 10¹⁵).
 
     Raises:
@@ -185,12 +200,12 @@ def simulate_gram(gram: LinearGram, X: ArrayLike, Y: ArrayLike, *, lr: float, st
     if not isinstance(gram, LinearGram):
         raise InputError(f"gram must be a LinearGram (sample_gram, gram_of), got {type(gram).__name__}")
     return _train(gram, X, Y, lr, steps, eta_u, eta_w, kappa, batch_size, batch_indices, momentum, weight_decay,
-                  seed, every, divergence_factor, tol)
+                  seed, every, divergence_factor, tol, grams)
 
 
 def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, eta_w: Any, kappa: Any,
            batch_size: Any, batch_indices: Any, momentum: Any, weight_decay: Any, seed: Any, every: Any,
-           divergence_factor: Any, tol: Any) -> LinearSimResult:
+           divergence_factor: Any, tol: Any, grams: Any = True) -> LinearSimResult:
     c, m = gram.c, gram.m
     x, y = _data(X, Y, c, m)
     n = x.shape[0]
@@ -222,6 +237,8 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
             raise InputError(f"batch_size must be in [1, n] = [1, {n}], got {b}")
         idx = draw_batches(n, b, nsteps, sd)
 
+    if not isinstance(grams, (bool, np.bool_)):
+        raise InputError(f"grams must be True or False, got {grams!r}")
     S = x.T @ x / n
     B = x.T @ y / n
     yy = float(np.sum(y * y) / n)
@@ -231,24 +248,33 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
     bu = np.zeros_like(U)
     bw = np.zeros_like(W)
     Bt = np.ascontiguousarray(B.T)
+    half_yy = 0.5 * yy
+    k2 = kap * kap
 
     def loss_grad(V: F) -> tuple[float, F]:
+        # L = ½κ²tr(VΣVᵀ) − κtr(VB) + ½E|y|², ∂L/∂V = κ(κVΣ − Bᵀ); vdot flattens (no temporaries)
         VS = V @ S
-        L = 0.5 * kap * kap * float(np.sum(VS * V)) - kap * float(np.sum(V * Bt)) + 0.5 * yy
+        L = 0.5 * k2 * float(np.vdot(VS, V)) - kap * float(np.vdot(V, Bt)) + half_yy
         return L, kap * (kap * VS - Bt)
 
     nrec = rec.size
     out_p = np.full((nrec, c, m), np.nan)
     out_s = np.full((6, nrec), np.nan)
     out_c = np.full((nrec, r), np.nan)
+    out_uu = np.full((nrec, c, c), np.nan) if grams else None
+    out_ww = np.full((nrec, m, m), np.nan) if grams else None
 
     def record(j: int, step: int) -> None:
         st = observables(float(step), U, W, prob)
         out_p[j] = st.product
         out_s[:, j] = (st.loss, st.ntk_trace, st.alignment, st.norm_u, st.norm_w, 0.0)
         out_c[j] = st.conserved
+        if out_uu is not None and out_ww is not None:
+            out_uu[j] = U @ U.T
+            out_ww[j] = W.T @ W
 
-    L0, G0 = loss_grad(U @ W)
+    V = U @ W
+    L0, G0 = loss_grad(V)
     limit = fac * fac * max(L0, 0.5 * yy, np.finfo(float).tiny)
     g0 = float(np.linalg.norm(G0))
     j = 0
@@ -258,14 +284,21 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
     diverged_at = -1
     G_last = G0
     lr_u, lr_w = lr_f * eu, lr_f * ew
+    # the per-step work is ~15 small BLAS calls on r ≤ c+m columns, whatever the width. For SGD the
+    # full-data loss of the divergence rule is first bounded by L ≤ ½κ²‖V‖²_F‖Σ‖₂ + |κ|‖V‖_F‖B‖_F + ½E|y|²
+    # (c·m operations); only when the bound exceeds the limit is L computed (c·m² operations), so the
+    # step at which a run diverges is the same as with L at every step.
+    s2 = float(np.linalg.eigvalsh(S)[-1]) if m else 0.0
+    nb = float(np.linalg.norm(B))
+    next_rec = int(rec[j]) if j < nrec else -1
     with np.errstate(all="ignore"):
         for step in range(1, nsteps + 1):
             if idx is None:
                 G = G_last  # the full-data gradient at the current weights (computed with the loss)
             else:
-                V = U @ W
-                xb = x[idx[step - 1]]
-                Rb = kap * (xb @ V.T) - y[idx[step - 1]]
+                ib = idx[step - 1]
+                xb = x[ib]
+                Rb = kap * (xb @ V.T) - y[ib]  # V = UW at the current weights (from the last loss)
                 G = (kap / xb.shape[0]) * (Rb.T @ xb)
             gu = G @ W.T
             gw = U.T @ G
@@ -280,15 +313,26 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
                 gu, gw = bu, bw
             U = U - lr_u * gu
             W = W - lr_w * gw
-            L, G_last = loss_grad(U @ W)
-            if not (L <= limit) or not (np.isfinite(U).all() and np.isfinite(W).all()):
+            V = U @ W
+            # a non-finite entry of U or W makes UW, hence L (and its bound), non-finite (inf·0 = nan)
+            if idx is None:
+                L, G_last = loss_grad(V)
+            else:
+                v2 = float(np.vdot(V, V))
+                L = 0.5 * k2 * v2 * s2 + abs(kap) * math.sqrt(v2) * nb + half_yy if v2 >= 0 else math.nan
+                if not (L <= limit):
+                    L = loss_grad(V)[0]
+            if not (L <= limit):
                 diverged_at = step
                 break
-            if j < nrec and rec[j] == step:
+            if step == next_rec:
                 record(j, step)
                 j += 1
+                next_rec = int(rec[j]) if j < nrec else -1
     diverged = diverged_at >= 0
+    if idx is not None and not diverged:
+        G_last = loss_grad(V)[1]
     gl = float(np.linalg.norm(G_last))
     converged = (not diverged) and math.isfinite(gl) and gl <= tol_f * max(g0, np.finfo(float).tiny)
     return LinearSimResult(rec, out_p, out_s[0], out_s[1], out_s[2], out_s[3], out_s[4], out_c, bool(converged),
-                           bool(diverged), int(diverged_at), idx)
+                           bool(diverged), int(diverged_at), idx, out_uu, out_ww, lr_f, prob)
