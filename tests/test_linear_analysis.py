@@ -246,3 +246,16 @@ def test_linear_trajectory_caption_states_the_order_the_data_show():
     assert "at the same recorded time, t = 1" in linear_trajectory_caption(same, "x")
     never = cl([[0, 0], [0.2, 0.0], [0.3, 0.05], [0.3, 0.05]])
     assert "1 mode(s) never reach half" in linear_trajectory_caption(never, "x")
+
+
+def test_a_start_astronomically_far_from_the_optimum_is_not_converged():
+    """σ_u = 1e100: the gap falls by many orders of magnitude, yet ends far above the gap of the zero
+    map L(0) − L* (computed here with numpy from the moments): no label, whatever the relative progress."""
+    mo = moments("digits", components=4, scale="whiten")
+    g = sample_gram(10, c=mo.c, m=mo.m, sigma_u=1e100, sigma_w=1.0, seed=0)
+    cl = classify(solve_gram(g, sigma_xx=mo.sigma_xx, sigma_xy=mo.sigma_xy), mo)
+    opt = np.linalg.pinv(mo.sigma_xx) @ mo.sigma_xy                    # M*ᵀ = Σ⁺B
+    zero_gap = 0.5 * np.trace(opt.T @ mo.sigma_xx @ opt)              # L(0) − L*
+    assert cl.gap_end < 1e-3 * cl.gap_start  # it did move a long way
+    assert cl.gap_end > 1e6 * zero_gap
+    assert cl.classification.status == "not converged" and cl.category == "undetermined"

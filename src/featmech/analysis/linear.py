@@ -29,8 +29,10 @@ flow (a solver's solution) the *residual* √(gap(t)/gap(0)) must fall to
 reaches 1e−2 of its start (the loss gap 1e−4); the trajectory is then evaluated up to ten times
 that convergence time (the stand-in for t = ∞; 1-D: K and ζ are then within
 e^{−9·rate·t_c} of their limits). For a discrete-time run (a simulation result) the last gap must
-be at most 1e−2 × the first (:func:`~featmech.analysis.regimes.run_status` on the gap). A
-diverged run is unstable.
+be at most 1e−2 × the first (:func:`~featmech.analysis.regimes.run_status` on the gap). Both
+also need the last gap to be at most 1e−2 × the gap of the zero map, L(0) − L*: a run that
+started astronomically far from the optimum (σ = 1e100) and covered most of the way is still far
+from it on the problem's own scale, and is not converged. A diverged run is unstable.
 
 **Singular modes.** With the SVD M* = Σ_α s_α a_α b_αᵀ (a_α ∈ ℝᶜ, b_α ∈ ℝᵐ), mode α of the
 network is the pair u_α = Uᵀa_α, w_α = W b_α ∈ ℝᵈ; its strength is
@@ -636,6 +638,12 @@ def classify_arrays(mo: Moments, t: ArrayLike, product: ArrayLike, *, eta_u: flo
             Status.DIVERGED if diverged else Status.CONVERGED)
         idx = np.flatnonzero(ok & (g <= LOSS_FRACTION * g0))
         tc = float(tt[idx[0]]) if idx.size and status is Status.CONVERGED else math.inf
+    # progress relative to the start is not enough when the start is astronomically far (σ = 1e100):
+    # the end must also be close to the optimum on the problem's own scale, the zero map's gap
+    g_zero = float(gap(mo, np.zeros((mo.c, mo.m))))
+    last = g[ok][-1] if ok.any() else math.inf
+    if status is Status.CONVERGED and g0 > 0 and g_zero > 0 and not last <= LOSS_FRACTION * g_zero:
+        status, tc = Status.NOT_CONVERGED, math.inf
     model = classify_trajectory(K, zeta, nu, nw, eta_u=eta_u, eta_w=eta_w, diverged=diverged,
                                 output=_frob(M), thresholds=th, status=status)
     labels = []
