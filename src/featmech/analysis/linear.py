@@ -86,6 +86,9 @@ F = NDArray[np.float64]
 
 #: how :func:`moments` may rescale the inputs
 SCALES = ("none", "standardize", "trace", "whiten")
+#: :func:`flow_times` stops looking for convergence once the solver has spent this many evaluations of
+#: the right-hand side (a typical flow on digits needs a few thousand; each step's dense output is kept)
+MAX_PROBE_NFEV = 200_000
 #: eigenvalues of Σ below this fraction of the largest are treated as zero (pseudo-inverse, modes)
 RELATIVE_CUTOFF = 1e-12
 #: the automatic time grid looks for convergence up to this many multiples of the fastest time scale
@@ -629,8 +632,10 @@ def classify_arrays(mo: Moments, t: ArrayLike, product: ArrayLike, *, eta_u: flo
     ok = np.isfinite(g)
     # convergence
     g0 = float(g[0])
+    g_zero = float(gap(mo, np.zeros((mo.c, mo.m))))
     if kind == "flow":
-        reached = np.flatnonzero(ok & (g <= LOSS_FRACTION**2 * g0)) if g0 > 0 else np.array([0])
+        reached = np.flatnonzero(ok & (g <= LOSS_FRACTION**2 * g0) & (g <= LOSS_FRACTION * g_zero)
+                                 if g_zero > 0 else ok & (g <= LOSS_FRACTION**2 * g0)) if g0 > 0 else np.array([0])
         status = Status.CONVERGED if reached.size else Status.NOT_CONVERGED
         tc = float(tt[reached[0]]) if reached.size else math.inf
     else:
@@ -640,7 +645,6 @@ def classify_arrays(mo: Moments, t: ArrayLike, product: ArrayLike, *, eta_u: flo
         tc = float(tt[idx[0]]) if idx.size and status is Status.CONVERGED else math.inf
     # progress relative to the start is not enough when the start is astronomically far (σ = 1e100):
     # the end must also be close to the optimum on the problem's own scale, the zero map's gap
-    g_zero = float(gap(mo, np.zeros((mo.c, mo.m))))
     last = g[ok][-1] if ok.any() else math.inf
     if status is Status.CONVERGED and g0 > 0 and g_zero > 0 and not last <= LOSS_FRACTION * g_zero:
         status, tc = Status.NOT_CONVERGED, math.inf
@@ -761,7 +765,8 @@ def flow_times(sol: Any, mo: Moments, *, points: int = 200, horizon: float = HOR
 
     The fastest time scale is 1/K(0) (the NTK trace bounds the largest rate of the linearized
     flow); from t₀ = 10⁻³/K(0) the residual √(gap/gap0) is probed at four times per decade until
-    it falls to 1e−2 (the convergence time t_c) or t reaches ``horizon`` × t₀. The grid is 0 and
+    it falls to 1e−2 and the gap to 1e−2 of the zero map's gap L(0) − L* (the convergence time
+    t_c), or t reaches ``horizon`` × t₀, or the solver has spent :data:`MAX_PROBE_NFEV` evaluations. The grid is 0 and
     ``points`` times geometric from t₀ to 10 t_c (to the last probe if never converged).
 
     Arguments:
@@ -781,15 +786,24 @@ def flow_times(sol: Any, mo: Moments, *, points: int = 200, horizon: float = HOR
     t0 = 1e-3 / k0
     if g0 == 0:
         return np.concatenate([[0.0], np.geomspace(t0, 1e3 * t0, n)]), 0.0
+    g_zero = float(gap(mo, np.zeros((mo.c, mo.m))))  # the zero map's gap: the problem's own scale
+    g_zero = g_zero if g_zero > 0 else math.inf
     tc = math.inf
     last = t0
     for dec in range(int(math.ceil(math.log10(horizon)))):
         probe = t0 * 10.0 ** (dec + np.arange(1, 5) / 4)
-        g = gap(mo, _eval(sol, probe)["product"])
-        hit = np.flatnonzero(g <= LOSS_FRACTION**2 * g0)
+        try:
+            g = gap(mo, _eval(sol, probe)["product"])
+        except InputError:  # the flow cannot be integrated this far (too stiff): not converged by then
+            if dec == 0:
+                raise
+            break
+        hit = np.flatnonzero((g <= LOSS_FRACTION**2 * g0) & (g <= LOSS_FRACTION * g_zero))
         last = float(probe[-1])
         if hit.size:
             tc = float(probe[hit[0]])
+            break
+        if int(getattr(sol, "nfev", 0)) > MAX_PROBE_NFEV:  # bounded work and memory: not converged by then
             break
     end = 10.0 * tc if math.isfinite(tc) else last
     return np.concatenate([[0.0], np.geomspace(t0, end, n)]), tc

@@ -36,6 +36,7 @@ with target k = B/Σ and data variance V = Σ (docs/theory.md §2): no integrati
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,13 @@ AUTO_LSODA_MAX = 1000
 
 #: ``sol(np.inf)`` integrates at most this many segments (to t = 2^(MAX_DOUBLINGS−1)·T₀) looking for the limit
 MAX_DOUBLINGS = 64
+#: the most right-hand-side evaluations one segment of the flow may take (a flow on digits needs a few
+#: thousand in all); beyond it the segment is refused with an InputError rather than filling the memory
+MAX_SEGMENT_NFEV = 200_000
+
+
+class _OverBudget(Exception):
+    """A segment took more than MAX_SEGMENT_NFEV evaluations."""
 
 
 class LinearSolution:
@@ -170,9 +178,26 @@ class LinearSolution:
                 kw["jac"] = lambda tau, z: T0 * self._jac(tau, z)
             if self._h_last is not None:  # continue with the last accepted step: no restart of the step search
                 kw["first_step"] = min(self._h_last, (b - a) / T0)
-            with np.errstate(over="ignore", invalid="ignore"):
-                res = solve_ivp(lambda tau, z: T0 * self._rhs(tau, z), (a / T0, b / T0), self._zend,
-                                method=self.method, rtol=self.rtol, atol=self.atol, dense_output=True, **kw)
+            # the solver's own warnings (LSODA's "repeated convergence failures") are not shown: a failure
+            # is reported by res.success, below, as one InputError
+            calls = [0]
+
+            def rhs(tau: float, z: F) -> F:
+                calls[0] += 1
+                if calls[0] > MAX_SEGMENT_NFEV:  # bounded work and memory (every step's dense output is kept)
+                    raise _OverBudget
+                return T0 * self._rhs(tau, z)
+
+            try:
+                with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    res = solve_ivp(rhs, (a / T0, b / T0), self._zend, method=self.method, rtol=self.rtol,
+                                    atol=self.atol, dense_output=True, **kw)
+            except _OverBudget:
+                self.nfev += calls[0]
+                raise InputError(f"the flow could not be integrated from t = {a:g} to {b:g} within "
+                                 f"{MAX_SEGMENT_NFEV} evaluations (too stiff, or rates spanning too many scales); "
+                                 "ask for earlier times") from None
             self.nfev += int(res.nfev)
             if not res.success or not np.all(np.isfinite(res.y[:, -1])):
                 raise InputError(f"the flow could not be integrated beyond t = {a:g} ({res.message}); "
