@@ -298,8 +298,10 @@ class Explorer:
         self.target_span = Span(location=self.config.target, dimension="width", line_dash="dashed",
                                 line_color="#777777")
         self.figs["output"].add_layout(self.target_span)
-        self.cells_src = ColumnDataSource({"left": [], "right": [], "bottom": [], "top": [], "category": [],
-                                           "color": []})
+        # the phase map: one image glyph (label indices, coloured by a colour mapper) and, for the
+        # legend only, one invisible row per label present
+        self.phase_src = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
+        self.legend_src = ColumnDataSource({"x": [], "y": [], "category": [], "color": []})
         self.point_src = ColumnDataSource({"x": [], "y": []})
         self.phase_fig = self._phase_figure()
 
@@ -308,13 +310,17 @@ class Explorer:
 
         f = figure(title=title, height=230, width=330, tools="pan,wheel_zoom,box_zoom,reset,save",
                    x_axis_label="flow time t (GD step n at t = n·lr)", **kw)
+        # the browser fits the ranges to the data; sending each fit back to the server (Bokeh's default)
+        # costs a round trip per range and redraw for nothing
+        f.x_range.syncable = False
+        f.y_range.syncable = False
         f.title.text_font_size = "10pt"
         f.xaxis.axis_label_text_font_size = "8pt"
         return f
 
     def _phase_figure(self) -> Any:
         from bokeh.events import Tap
-        from bokeh.models import HoverTool
+        from bokeh.models import CustomJSHover, HoverTool, LinearColorMapper, Range1d
         from bokeh.plotting import figure
 
         cfg = self.config
@@ -322,12 +328,17 @@ class Explorer:
         ys = "log" if cfg.y_axis in _LOG_AXES else "linear"
         f = figure(title="finite-width phase diagram (click to move the point)", height=420, width=470,
                    x_axis_type=xs, y_axis_type=ys, tools="tap,reset,save",
+                   x_range=Range1d(syncable=False), y_range=Range1d(syncable=False),
                    x_axis_label=_title(cfg.x_axis), y_axis_label=_title(cfg.y_axis), name="fm-phase")
-        f.quad(left="left", right="right", bottom="bottom", top="top", fill_color="color", line_color=None,
-               source=self.cells_src, legend_field="category")
+        mapper = LinearColorMapper(palette=[PALETTE.get(c, "#777777") for c in LABELS], low=-0.5,
+                                   high=len(LABELS) - 0.5)
+        img = f.image(image="image", x="x", y="y", dw="dw", dh="dh", source=self.phase_src, color_mapper=mapper)
+        f.scatter("x", "y", source=self.legend_src, marker="square", size=10, fill_color="color",
+                  line_color=None, legend_field="category")
         f.scatter("x", "y", source=self.point_src, size=16, marker="circle_cross", fill_color="#FFFF00",
                   line_color="#000000", line_width=2)
-        f.add_tools(HoverTool(tooltips=[("label", "@category")]))
+        names = CustomJSHover(args={"labels": list(LABELS)}, code="return labels[Math.round(value)] || ''")
+        f.add_tools(HoverTool(renderers=[img], tooltips=[("label", "@image{custom}")], formatters={"@image": names}))
         f.legend.label_text_font_size = "8pt"
         f.legend.location = "bottom_left"
         f.legend.background_fill_alpha = 0.7
@@ -337,6 +348,7 @@ class Explorer:
 
     def _new_phase_figure(self) -> None:
         self.phase_fig = self._phase_figure()
+        self._phase_key = None
         if hasattr(self, "phase_pane"):
             self.phase_pane.object = self.phase_fig
 
@@ -360,15 +372,25 @@ class Explorer:
         self.gd_src.data = {k: _finite(v) for k, v in gd.items()}
         self.target_span.location = view.config.target
         key = (id(view.phase.diagram), view.phase.x_edges.tobytes(), view.phase.y_edges.tobytes())
-        if key != getattr(self, "_cells_key", None) or not len(self.cells_src.data["left"]):
-            cells = view.phase.cells()  # a new diagram: send its cells (a cached one is not resent)
-            cells["color"] = [PALETTE.get(c, "#777777") for c in cells["category"]]
-            self.cells_src.data = cells
-            self._cells_key = key
+        if key != getattr(self, "_phase_key", None):  # a new diagram: send it (a cached one is not resent)
+            r = view.phase.raster()
+            self.phase_src.data = {"image": [r["image"]], "x": [r["x0"]], "y": [r["y0"]],
+                                   "dw": [r["x1"] - r["x0"]], "dh": [r["y1"] - r["y0"]]}
+            present = [LABELS[i] for i in np.unique(r["image"])]
+            if present != list(self.legend_src.data["category"]):
+                self.legend_src.data = {"x": [math.nan] * len(present), "y": [math.nan] * len(present),
+                                        "category": present, "color": [PALETTE.get(c, "#777777") for c in present]}
+            fig = self.phase_fig
+            if (fig.x_range.start, fig.x_range.end) != (r["x0"], r["x1"]):
+                fig.x_range.update(start=r["x0"], end=r["x1"])
+            if (fig.y_range.start, fig.y_range.end) != (r["y0"], r["y1"]):
+                fig.y_range.update(start=r["y0"], end=r["y1"])
+            self._phase_key = key
         self.point_src.data = {"x": [view.phase.point[0]], "y": [view.phase.point[1]]}
         self.redraws += 1
-        self.cli_text.value = view.config.cli_text()
-        self.py_text.value = view.config.python()
+        for widget, text in ((self.cli_text, view.config.cli_text()), (self.py_text, view.config.python())):
+            if widget.value != text:
+                widget.value = text
 
     def _draw_label(self, view: ExplorerView) -> None:
         s = view.summary()
