@@ -94,6 +94,7 @@ class Explorer:
         self.last_redraw_seconds = 0.0
         self._syncing = False
         self._in_tick = False
+        self._pending: tuple[ExplorerConfig, str, float] | None = None  # the newest change not drawn yet
         self.doc = pn.state.curdoc
         self._build_widgets()
         self._build_figures()
@@ -116,7 +117,9 @@ class Explorer:
                                             css_classes=[f"fm-slider-{name}"])
             box = pn.widgets.TextInput(name=title, value=self._fmt(value), sizing_mode="stretch_width",
                                        css_classes=[f"fm-input-{name}"])
-            slider.param.watch(lambda ev, n=name: self._on_slider(n, ev.new), "value_throttled")
+            # live while dragging: every value is sent, and changes that arrive while one is being
+            # drawn are coalesced (only the newest is computed, see _apply)
+            slider.param.watch(lambda ev, n=name: self._on_slider(n, ev.new), "value")
             box.param.watch(lambda ev, n=name: self._on_input(n, ev.new), "value")
             self.sliders[name], self.inputs[name] = slider, box
         self.seed = pn.widgets.IntInput(name="seed", value=self.config.seed, start=0, css_classes=["fm-input-seed"])
@@ -130,6 +133,10 @@ class Explorer:
                                         css_classes=["fm-y-axis"])
         self.x_axis.param.watch(lambda ev: self._set_axes(x_axis=ev.new), "value")
         self.y_axis.param.watch(lambda ev: self._set_axes(y_axis=ev.new), "value")
+        for w in (*self.sliders.values(), self.preset, self.x_axis, self.y_axis, self.seed):
+            # Panel waits 50 ms for more changes of a widget before running its callbacks; the
+            # coalescing in _apply does that job here without the wait
+            w._debounce = 5
         self.cli_text = pn.widgets.TextAreaInput(name="CLI command", value="", height=90, sizing_mode="stretch_width",
                                                  css_classes=["fm-cli"])
         self.py_text = pn.widgets.TextAreaInput(name="Python", value="", height=170, sizing_mode="stretch_width",
@@ -166,6 +173,10 @@ class Explorer:
     def _on_slider(self, name: str, v: float) -> None:
         if self._syncing or v is None:
             return
+        # a value set from the server (an exact value typed, a preset) comes back snapped to the
+        # slider's step: that is no change
+        if abs(v - self._to_slider(name, getattr(self._latest(), name))) <= self.sliders[name].step / 2 + 1e-9:
+            return
         value = 10.0**v if CONTROLS[name][0] == "log" else v
         self._set(**{name: value})
 
@@ -183,14 +194,14 @@ class Explorer:
         if self._syncing or ev.new not in PRESETS:
             return
         p = PRESETS[ev.new]
-        self._apply(p.apply(self.config), note=f"preset {html.escape(p.name)}: {html.escape(p.description)} "
+        self._apply(p.apply(self._latest()), note=f"preset {html.escape(p.name)}: {html.escape(p.description)} "
                                                f"(expected: {html.escape(p.expected)})")
 
     def _set_axes(self, **axes: str) -> None:
         if self._syncing:
             return
         try:
-            cfg = self.config.replace(**axes)
+            cfg = self._latest().replace(**axes)
         except InputError as exc:
             self.message.object = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
             self._sync_widgets()
@@ -200,7 +211,7 @@ class Explorer:
     def _set(self, **changes: Any) -> None:
         """Apply control changes (width rounded to an integer), validated; a bad value is shown, not raised."""
         try:
-            cfg = self.config
+            cfg = self._latest()
             for k, v in changes.items():
                 cfg = cfg.set_value(k, v) if k != "lr_k0" else cfg.replace(lr_k0=float(v))
         except InputError as exc:
@@ -212,15 +223,30 @@ class Explorer:
         """Show another configuration (what a control, a preset or a click does)."""
         self._apply(cfg)
 
+    def _latest(self) -> ExplorerConfig:
+        """The configuration the next redraw will show (a change not drawn yet included)."""
+        return self._pending[0] if self._pending is not None else self.config
+
     def _apply(self, cfg: ExplorerConfig, note: str = "") -> None:
         """Compute and redraw; from a widget callback (which Panel runs outside the Bokeh document's
-        lock) the redraw is scheduled as the document's next tick, which holds the lock."""
+        lock) the redraw is scheduled as the document's next tick, which holds the lock. Changes
+        that arrive before that tick runs replace the pending one (a dragged slider sends many):
+        only the newest configuration is computed and sent."""
         doc = self.doc
         if doc is not None and doc.session_context is not None and not self._in_tick:
-            t0 = time.perf_counter()
-            doc.add_next_tick_callback(lambda: self._apply_locked(cfg, note, t0))
+            scheduled = self._pending is not None
+            self._pending = (cfg, note, time.perf_counter())
+            if not scheduled:
+                doc.add_next_tick_callback(self._flush)
             return
         self._apply_now(cfg, note, time.perf_counter())
+
+    def _flush(self) -> None:
+        if self._pending is None:
+            return
+        cfg, note, t0 = self._pending
+        self._pending = None
+        self._apply_locked(cfg, note, t0)
 
     def _apply_locked(self, cfg: ExplorerConfig, note: str, t0: float) -> None:
         self._in_tick = True
@@ -287,21 +313,25 @@ class Explorer:
         for key, title, ytype, series in specs:
             f = self._figure(title, y_axis_type=ytype)
             for col, color in series:
-                f.line("t", col, source=self.flow_src, color=color, line_width=2,
-                       legend_label="exact flow" if col != "norm_w" else "exact flow ")
-                f.scatter("t", col, source=self.gd_src, color=color, size=5, fill_alpha=0.35,
-                          legend_label="GD" if col != "norm_w" else "GD ")
-            f.legend.location = "top_right"
-            f.legend.label_text_font_size = "8pt"
-            f.legend.background_fill_alpha = 0.6
+                legend = {"legend_label": "exact flow"} if key == "output" else {}
+                f.line("t", col, source=self.flow_src, color=color, line_width=2, **legend)
+                legend = {"legend_label": "GD"} if key == "output" else {}
+                f.scatter("t", col, source=self.gd_src, color=color, size=5, fill_alpha=0.35, **legend)
+            if key == "output":  # one legend says it for all: lines are the flow, points GD
+                f.legend.location = "top_right"
+                f.legend.label_text_font_size = "8pt"
+                f.legend.background_fill_alpha = 0.6
             self.figs[key] = f
         self.target_span = Span(location=self.config.target, dimension="width", line_dash="dashed",
                                 line_color="#777777")
         self.figs["output"].add_layout(self.target_span)
         # the phase map: one image glyph (label indices, coloured by a colour mapper) and, for the
-        # legend only, one invisible row per label present
+        # legend only, one invisible point per label (fixed: BokehJS fails on a legend whose
+        # source changes length)
         self.phase_src = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
-        self.legend_src = ColumnDataSource({"x": [], "y": [], "category": [], "color": []})
+        n = len(LABELS)
+        self.legend_src = ColumnDataSource({"x": [math.nan] * n, "y": [math.nan] * n, "category": list(LABELS),
+                                            "color": [PALETTE.get(c, "#777777") for c in LABELS]})
         self.point_src = ColumnDataSource({"x": [], "y": []})
         self.phase_fig = self._phase_figure()
 
@@ -309,13 +339,14 @@ class Explorer:
         from bokeh.plotting import figure
 
         f = figure(title=title, height=230, width=330, tools="pan,wheel_zoom,box_zoom,reset,save",
-                   x_axis_label="flow time t (GD step n at t = n·lr)", **kw)
+                   x_axis_label="flow time t (GD step n at t = n·lr)", toolbar_location=None, **kw)
         # the browser fits the ranges to the data; sending each fit back to the server (Bokeh's default)
         # costs a round trip per range and redraw for nothing
         f.x_range.syncable = False
         f.y_range.syncable = False
         f.title.text_font_size = "10pt"
         f.xaxis.axis_label_text_font_size = "8pt"
+        _plain_log_ticks(f)
         return f
 
     def _phase_figure(self) -> Any:
@@ -343,6 +374,7 @@ class Explorer:
         f.legend.location = "bottom_left"
         f.legend.background_fill_alpha = 0.7
         f.title.text_font_size = "10pt"
+        _plain_log_ticks(f)
         f.on_event(Tap, self._on_tap)
         return f
 
@@ -356,9 +388,9 @@ class Explorer:
         """A click on the phase diagram: move the point there (snapped into the axes' ranges)."""
         if event.x is None or event.y is None:
             return
-        cfg = self.config
+        cfg = self.config  # the axes of the diagram shown; the other values as last set
         try:
-            new = cfg.set_value(cfg.x_axis, float(event.x)).set_value(cfg.y_axis, float(event.y))
+            new = self._latest().set_value(cfg.x_axis, float(event.x)).set_value(cfg.y_axis, float(event.y))
         except InputError as exc:
             self.message.object = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
             return
@@ -366,27 +398,33 @@ class Explorer:
                               f"{html.escape(_title(cfg.y_axis))} = {float(event.y):.4g}")
 
     def _draw(self, view: ExplorerView) -> None:
-        flow = view.flow_series()
-        gd = view.gd_series()
-        self.flow_src.data = {k: _finite(v) for k, v in flow.items()}
-        self.gd_src.data = {k: _finite(v) for k, v in gd.items()}
-        self.target_span.location = view.config.target
+        # only what changed is sent: the flow does not depend on lr·K0 (unless GD runs longer), GD
+        # not on the phase-diagram axes, the diagram not on lr·K0
+        model = tuple(view.config.model_values.values())
+        flow_key = (model, float(view.run.state.t[-1]))
+        if flow_key != getattr(self, "_flow_key", None):
+            self.flow_src.data = {k: _finite(v) for k, v in view.flow_series().items()}
+            self._flow_key = flow_key
+        gd_key = (model, view.config.lr_k0)
+        if gd_key != getattr(self, "_gd_key", None):
+            self.gd_src.data = {k: _finite(v) for k, v in view.gd_series().items()}
+            self._gd_key = gd_key
+        if self.target_span.location != view.config.target:
+            self.target_span.location = view.config.target
         key = (id(view.phase.diagram), view.phase.x_edges.tobytes(), view.phase.y_edges.tobytes())
         if key != getattr(self, "_phase_key", None):  # a new diagram: send it (a cached one is not resent)
             r = view.phase.raster()
             self.phase_src.data = {"image": [r["image"]], "x": [r["x0"]], "y": [r["y0"]],
                                    "dw": [r["x1"] - r["x0"]], "dh": [r["y1"] - r["y0"]]}
-            present = [LABELS[i] for i in np.unique(r["image"])]
-            if present != list(self.legend_src.data["category"]):
-                self.legend_src.data = {"x": [math.nan] * len(present), "y": [math.nan] * len(present),
-                                        "category": present, "color": [PALETTE.get(c, "#777777") for c in present]}
             fig = self.phase_fig
             if (fig.x_range.start, fig.x_range.end) != (r["x0"], r["x1"]):
                 fig.x_range.update(start=r["x0"], end=r["x1"])
             if (fig.y_range.start, fig.y_range.end) != (r["y0"], r["y1"]):
                 fig.y_range.update(start=r["y0"], end=r["y1"])
             self._phase_key = key
-        self.point_src.data = {"x": [view.phase.point[0]], "y": [view.phase.point[1]]}
+        point = {"x": [view.phase.point[0]], "y": [view.phase.point[1]]}
+        if point != self.point_src.data:
+            self.point_src.data = point
         self.redraws += 1
         for widget, text in ((self.cli_text, view.config.cli_text()), (self.py_text, view.config.python())):
             if widget.value != text:
@@ -438,6 +476,18 @@ class Explorer:
             "## featmech explore — f(x) = κ Σᵢ uᵢwᵢx, exact gradient flow (lines) and GD (points)"),
             self.label, self.message, figs, self.explanation, share, sizing_mode="stretch_width")
         self.layout = pn.Row(controls, main, sizing_mode="stretch_width")
+
+
+def _plain_log_ticks(fig: Any) -> None:
+    """Log axes labelled ``1e-3`` in plain text: Bokeh's default superscripts cost a text layout per
+    tick at every redraw."""
+    from bokeh.models import CustomJSTickFormatter, LogAxis
+
+    for axis in (*fig.xaxis, *fig.yaxis):
+        if isinstance(axis, LogAxis):
+            axis.formatter = CustomJSTickFormatter(
+                code="const e = Math.round(Math.log10(tick)); return Math.abs(Math.log10(tick) - e) < 1e-9 ? "
+                     "(e === 0 ? '1' : e === 1 ? '10' : '1e' + e) : tick.toPrecision(2)")
 
 
 _LOG_AXES = {"width", "sigma_u", "sigma_w", "eta_u", "eta_w", "kappa", "target", "data_var"}
