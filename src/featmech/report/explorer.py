@@ -36,7 +36,7 @@ from featmech.report.explorer_model import (
 )
 from featmech.report.plots import LAYER_COLORS, PALETTE
 
-__all__ = ["Explorer", "build_app", "serve", "CONTROLS", "require_panel"]
+__all__ = ["Explorer", "build_app", "serve", "allowed_origins", "CONTROLS", "require_panel"]
 
 #: the numeric controls: name -> (slider scale, slider low, slider high) — log scales in log10 units
 CONTROLS: dict[str, tuple[str, float, float]] = {
@@ -515,27 +515,93 @@ def serve(host: str = "127.0.0.1", port: int = 5006, *, show: bool = True,
     """Serve the explorer on ``http://host:port/`` until interrupted (blocks).
 
     Arguments:
-        host: the address to listen on (``127.0.0.1``: this machine only).
+        host: the address to listen on (``127.0.0.1``: this machine only; ``0.0.0.0`` or ``::``:
+            every address of this machine, the page then accepts the machine's names and addresses).
         port: the TCP port.
         show: open the page in the default web browser.
         on_ready: called with the URL once the server listens.
 
+    Ctrl-C (SIGINT) and SIGTERM stop the server, then are raised again under the handlers installed
+    before the call (Panel would stop silently on Ctrl-C), so ``featmech explore`` ends as every
+    command does: one line and exit status 130 or 143.
+
     Raises:
         ImportError: Panel or Bokeh missing.
     """
+    import signal
+    import threading
+
     pn = require_panel()
-    origins = [f"{host}:{port}"] + ([f"localhost:{port}"] if host in ("127.0.0.1", "localhost") else [])
+    origins = sorted(allowed_origins(host, port))
+    main_thread = threading.current_thread() is threading.main_thread()
+    sigint = signal.getsignal(signal.SIGINT) if main_thread else None
     server = pn.serve({"/": build_app}, address=host, port=port, show=False, start=False,
-                      websocket_origin=origins, title="featmech explore", print=False)
-    url = f"http://{host}:{port}/"
+                      websocket_origin=origins, title="featmech explore", verbose=False)
+    if main_thread and sigint is not None:
+        signal.signal(signal.SIGINT, sigint)
+    url = f"http://{_url_host(host)}:{port}/"
     if on_ready is not None:
         on_ready(url)
     if show:
         import webbrowser
 
-        server.io_loop.add_callback(lambda: webbrowser.open(url))
+        local = f"http://127.0.0.1:{port}/" if host in _WILDCARD else url
+        server.io_loop.add_callback(lambda: webbrowser.open(local))
+    # SIGINT and SIGTERM stop the loop from inside it (a Python signal handler alone may wait for the
+    # next event: the signal can land in one of the server's threads while the loop sleeps), then the
+    # signal is raised again under the handler that was installed before, after the server stopped
+    loop = server.io_loop.asyncio_loop
+    received: list[int] = []
+    installed: list[tuple[int, Any]] = []
+    if main_thread:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous = signal.getsignal(sig)
+            if previous is None or previous == signal.SIG_IGN:
+                continue
+
+            def stop(sig: int = sig) -> None:
+                received.append(sig)
+                server.io_loop.stop()
+
+            loop.add_signal_handler(sig, stop)
+            installed.append((sig, previous))
     server.start()
     try:
         server.io_loop.start()
     finally:
         server.stop()
+        for sig, previous in installed:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, previous)
+    if received:
+        signal.raise_signal(received[0])
+
+
+_WILDCARD = ("0.0.0.0", "::", "")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def allowed_origins(host: str, port: int) -> set[str]:
+    """The ``host:port`` origins whose pages may open the app's websocket (Bokeh refuses others).
+
+    A loopback host allows ``127.0.0.1`` and ``localhost``; a wildcard host (``0.0.0.0``, ``::``)
+    also this machine's name and the IPv4 addresses it resolves to; any other host only itself.
+    (Bokeh's origin list takes no IPv6 literal: a page opened at ``http://[::1]:port/`` is refused.)
+    """
+    import socket
+
+    names = {host}
+    if host in _LOOPBACK or host in _WILDCARD:
+        names |= {"127.0.0.1", "localhost"}
+    if host in _WILDCARD:
+        for name in {socket.gethostname(), socket.getfqdn()}:
+            names.add(name)
+            try:
+                names |= {str(info[4][0]) for info in socket.getaddrinfo(name, None, socket.AF_INET)}
+            except OSError:
+                pass
+    return {f"{n}:{port}" for n in names if n and ":" not in n}
