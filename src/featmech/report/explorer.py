@@ -11,7 +11,8 @@ Panel and Bokeh are imported only here, and only when the app is built: without 
 :func:`build_app` and :func:`serve` raise ``ImportError`` naming ``pip install 'featmech[explore]'``.
 
 The page exposes, for tests and the benchmark, ``<span id="fm-seq" data-seq="N">`` (N counts the
-redraws) and ``<div id="fm-label" data-category="…">`` (the exact flow's label).
+redraws), ``<div id="fm-label" data-category="…">`` (the exact flow's label) and the Bokeh data
+sources ``fm-flow`` and ``fm-gd`` (``Bokeh.documents[0].get_model_by_name``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ CONTROLS: dict[str, tuple[str, float, float]] = {
     "lr_k0": ("linear", LR_K0_RANGE[0], 6.0),
 }
 
+_NO_PRESET = "(choose a preset)"
 _TITLES = {"lr_k0": "GD lr·K0", "width": "width d"}
 
 
@@ -124,7 +126,7 @@ class Explorer:
             self.sliders[name], self.inputs[name] = slider, box
         self.seed = pn.widgets.IntInput(name="seed", value=self.config.seed, start=0, css_classes=["fm-input-seed"])
         self.seed.param.watch(lambda ev: self._set(seed=int(ev.new)), "value")
-        self.preset = pn.widgets.Select(name="preset", options=["(choose a preset)", *PRESETS],
+        self.preset = pn.widgets.Select(name="preset", options=[_NO_PRESET, *PRESETS],
                                         css_classes=["fm-preset"])
         self.preset.param.watch(self._on_preset, "value")
         self.x_axis = pn.widgets.Select(name="phase diagram x", options=list(AXES), value=self.config.x_axis,
@@ -196,6 +198,11 @@ class Explorer:
         p = PRESETS[ev.new]
         self._apply(p.apply(self._latest()), note=f"preset {html.escape(p.name)}: {html.escape(p.description)} "
                                                f"(expected: {html.escape(p.expected)})")
+        self._syncing = True  # back to the placeholder, so that the same preset can be chosen again
+        try:
+            self.preset.value = _NO_PRESET
+        finally:
+            self._syncing = False
 
     def _set_axes(self, **axes: str) -> None:
         if self._syncing:
@@ -270,7 +277,7 @@ class Explorer:
         self._draw(view)
         self._sync_widgets()
         self.last_redraw_seconds = time.perf_counter() - t0
-        self.message.object = note
+        self.message.object = f"<span id='fm-note'>{note}</span>"
         self._draw_label(view)
 
     def _sync_widgets(self) -> None:
@@ -301,8 +308,8 @@ class Explorer:
         from bokeh.models import ColumnDataSource, Span
 
         keys = ("t", "output", "loss", "ntk_ratio", "alignment", "norm_u", "norm_w")
-        self.flow_src = ColumnDataSource({k: [] for k in keys})
-        self.gd_src = ColumnDataSource({k: [] for k in keys})
+        self.flow_src = ColumnDataSource({k: [] for k in keys}, name="fm-flow")  # names: for tests
+        self.gd_src = ColumnDataSource({k: [] for k in keys}, name="fm-gd")
         self.figs = {}
         specs = [("output", "output κu·w", "linear", [("output", "#000000")]),
                  ("loss", "loss", "log", [("loss", "#000000")]),
@@ -443,13 +450,13 @@ class Explorer:
         else:
             gd = "GD: K0 = 0, nothing to train"
         self.label.object = (
-            f"<div id='fm-label' data-category='{html.escape(cat)}' style='font-size:1.35em;padding:6px 10px;"
+            f"<div id='fm-summary'><div id='fm-label' data-category='{html.escape(cat)}' style='font-size:1.35em;padding:6px 10px;"
             f"border-radius:6px;background:{color};color:{fg};border:1px solid #444;display:inline-block'>"
             f"exact flow: <b>{html.escape(cat)}</b></div>"
             f"<div style='margin-top:6px'>{gd}</div>"
             f"<div>K0 = {s['ntk0']:.4g}, K(∞)/K0 = {s['ntk_ratio']:.4g}, rate D = {s['rate']:.4g}; "
             f"redraw {1e3 * self.last_redraw_seconds:.1f} ms "
-            f"<span id='fm-seq' data-seq='{self.redraws}'>#{self.redraws}</span></div>")
+            f"<span id='fm-seq' data-seq='{self.redraws}'>#{self.redraws}</span></div></div>")
         self.explanation.object = (
             f"<b>Why</b> (as <code>featmech explain</code>):<pre style='white-space:pre-wrap;font-size:0.9em;"
             f"background:#f6f6f6;padding:6px;margin-top:2px'>{html.escape(view.explanation)}</pre>")
