@@ -377,9 +377,10 @@ class Explorer:
                   line_color="#000000", line_width=2)
         names = CustomJSHover(args={"labels": list(LABELS)}, code="return labels[Math.round(value)] || ''")
         f.add_tools(HoverTool(renderers=[img], tooltips=[("label", "@image{custom}")], formatters={"@image": names}))
-        f.legend.label_text_font_size = "8pt"
+        f.legend.label_text_font_size = "7pt"
         f.legend.location = "bottom_left"
-        f.legend.background_fill_alpha = 0.7
+        f.legend.background_fill_alpha = 0.6
+        f.legend.spacing, f.legend.padding, f.legend.label_height, f.legend.glyph_height = 0, 3, 12, 12
         f.title.text_font_size = "10pt"
         _plain_log_ticks(f)
         f.on_event(Tap, self._on_tap)
