@@ -188,6 +188,33 @@ def test_gd_points_show_the_catapult_between_2_and_4_over_k0(lr_k0, expect):
     assert rises == (expect == "catapult") == (ref.max() > ref[0] * 1.5)
 
 
+@pytest.mark.parametrize("axes", [("sigma_w", "kappa"), ("width", "rho")])  # log × log; integer-rounded log × linear
+def test_phase_raster_pixels_take_the_label_of_the_cell_under_them(axes):
+    from featmech.analysis.phase import LABELS
+    from featmech.report.explorer_model import phase_view
+
+    cfg = SMALL_BALANCED.replace(x_axis=axes[0], y_axis=axes[1])
+    ph = phase_view(cfg, points=12)
+    r = ph.raster(max_pixels=48)
+    img = r["image"]
+    cells = ph.cells()  # one rectangle per cell, in data units
+    logx, logy = ph.diagram.x.scale == "log", ph.diagram.y.scale == "log"
+    fx = np.log10 if logx else (lambda v: np.asarray(v, float))
+    fy = np.log10 if logy else (lambda v: np.asarray(v, float))
+    ny, nx = img.shape
+    # pixel centres, uniform in each axis' scale between the outer edges
+    cx = fx(r["x0"]) + (np.arange(nx) + 0.5) * (fx(r["x1"]) - fx(r["x0"])) / nx
+    cy = fy(r["y0"]) + (np.arange(ny) + 0.5) * (fy(r["y1"]) - fy(r["y0"])) / ny
+    left, right = fx(cells["left"]), fx(cells["right"])
+    bottom, top = fy(cells["bottom"]), fy(cells["top"])
+    for j in range(ny):
+        for i in range(nx):
+            inside = np.flatnonzero((left <= cx[i]) & (cx[i] < right) & (bottom <= cy[j]) & (cy[j] < top))
+            assert inside.size == 1
+            assert LABELS[img[j, i]] == cells["category"][inside[0]]
+    assert (nx == 12) == (axes[0] != "width")  # uniform cells: one pixel each
+
+
 def test_compute_is_fast_at_width_1e12():
     cfg = ExplorerConfig(width=10**12, sigma_u=1e-6, sigma_w=1e-6)
     compute(cfg)
