@@ -257,6 +257,19 @@ def test_explore_without_panel_names_the_extra(monkeypatch):
     assert rc == 1 and "pip install 'featmech[explore]'" in err and len(err.strip().splitlines()) == 1, err
 
 
+def test_explore_warns_when_other_machines_can_connect(monkeypatch):
+    pytest.importorskip("panel")
+    import featmech.report.explorer as explorer
+
+    served = []
+    monkeypatch.setattr(explorer, "serve", lambda host, port, **kw: served.append((host, port)))
+    rc, out, err = _cli("featmech explore --no-browser --host 0.0.0.0 --port 0")
+    assert rc == 0 and served and served[0][0] == "0.0.0.0"
+    assert len(err.strip().splitlines()) == 1 and "warning" in err and "other machines" in err
+    rc, out, err = _cli("featmech explore --no-browser --host localhost --port 0")
+    assert rc == 0 and err == "" and served[-1][0] == "localhost"
+
+
 def test_websocket_origins():
     pytest.importorskip("panel")
     from featmech.report.explorer import allowed_origins
