@@ -188,6 +188,33 @@ def test_gd_points_show_the_catapult_between_2_and_4_over_k0(lr_k0, expect):
     assert rises == (expect == "catapult") == (ref.max() > ref[0] * 1.5)
 
 
+@pytest.mark.parametrize("axes", [("sigma_w", "kappa"), ("width", "rho")])  # log × log; integer-rounded log × linear
+def test_phase_raster_pixels_take_the_label_of_the_cell_under_them(axes):
+    from featmech.analysis.phase import LABELS
+    from featmech.report.explorer_model import phase_view
+
+    cfg = SMALL_BALANCED.replace(x_axis=axes[0], y_axis=axes[1])
+    ph = phase_view(cfg, points=12)
+    r = ph.raster(max_pixels=48)
+    img = r["image"]
+    cells = ph.cells()  # one rectangle per cell, in data units
+    logx, logy = ph.diagram.x.scale == "log", ph.diagram.y.scale == "log"
+    fx = np.log10 if logx else (lambda v: np.asarray(v, float))
+    fy = np.log10 if logy else (lambda v: np.asarray(v, float))
+    ny, nx = img.shape
+    # pixel centres, uniform in each axis' scale between the outer edges
+    cx = fx(r["x0"]) + (np.arange(nx) + 0.5) * (fx(r["x1"]) - fx(r["x0"])) / nx
+    cy = fy(r["y0"]) + (np.arange(ny) + 0.5) * (fy(r["y1"]) - fy(r["y0"])) / ny
+    left, right = fx(cells["left"]), fx(cells["right"])
+    bottom, top = fy(cells["bottom"]), fy(cells["top"])
+    for j in range(ny):
+        for i in range(nx):
+            inside = np.flatnonzero((left <= cx[i]) & (cx[i] < right) & (bottom <= cy[j]) & (cy[j] < top))
+            assert inside.size == 1
+            assert LABELS[img[j, i]] == cells["category"][inside[0]]
+    assert (nx == 12) == (axes[0] != "width")  # uniform cells: one pixel each
+
+
 def test_compute_is_fast_at_width_1e12():
     cfg = ExplorerConfig(width=10**12, sigma_u=1e-6, sigma_w=1e-6)
     compute(cfg)
@@ -203,7 +230,8 @@ def test_compute_is_fast_at_width_1e12():
 def test_explore_refuses_bad_ports_and_hosts():
     pytest.importorskip("panel")
     for args, what in ((["--port", "70000"], "--port"), (["--port", "-1"], "--port"),
-                       (["--host", "no such host.invalid"], "--host")):
+                       (["--host", "no such host.invalid"], "--host"), (["--host", "256.1.1.1"], "--host"),
+                       (["--host", ""], "--host")):
         rc, out, err = _cli("featmech explore --no-browser " + " ".join(shlex.quote(a) for a in args))
         assert rc == 2 and len(err.strip().splitlines()) == 1 and what in err, (args, err)
     with socket.socket() as s:
@@ -214,7 +242,48 @@ def test_explore_refuses_bad_ports_and_hosts():
         assert rc == 2 and f"127.0.0.1:{port}" in err and len(err.strip().splitlines()) == 1
 
 
+def test_explore_without_panel_names_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_panel(name, *args, **kwargs):
+        if name.split(".")[0] in ("panel", "bokeh"):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_panel)
+    rc, out, err = _cli("featmech explore --no-browser")
+    assert rc == 1 and "pip install 'featmech[explore]'" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_explore_warns_when_other_machines_can_connect(monkeypatch):
+    pytest.importorskip("panel")
+    import featmech.report.explorer as explorer
+
+    served = []
+    monkeypatch.setattr(explorer, "serve", lambda host, port, **kw: served.append((host, port)))
+    rc, out, err = _cli("featmech explore --no-browser --host 0.0.0.0 --port 0")
+    assert rc == 0 and served and served[0][0] == "0.0.0.0"
+    assert len(err.strip().splitlines()) == 1 and "warning" in err and "other machines" in err
+    rc, out, err = _cli("featmech explore --no-browser --host localhost --port 0")
+    assert rc == 0 and err == "" and served[-1][0] == "localhost"
+
+
+def test_websocket_origins():
+    pytest.importorskip("panel")
+    from featmech.report.explorer import allowed_origins
+
+    assert allowed_origins("127.0.0.1", 5006) == {"127.0.0.1:5006", "localhost:5006"}
+    assert allowed_origins("192.0.2.7", 80) == {"192.0.2.7:80"}
+    wild = allowed_origins("0.0.0.0", 8080)
+    assert {"127.0.0.1:8080", "localhost:8080", f"{socket.gethostname()}:8080"} <= wild
+    assert all(o.endswith(":8080") and o.count(":") == 1 for o in wild)
+
+
 # ------------------------------------------------------------------------------------ the browser
+# One server and one browser page for all the checks below (they run in file order, each setting
+# what it needs); every wait is on a condition of the page (the redraw counter, a label), never a sleep.
 def _chromium() -> str | None:
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None and os.environ.get("CI"):
@@ -229,8 +298,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
-    """``featmech explore --no-browser`` in a subprocess on a free port; killed at the end."""
+def server(tmp_path_factory):
+    """``featmech explore --no-browser`` in a subprocess on a free port; at the end SIGTERM must
+    stop it cleanly (exit 143, one line on stderr) with the browser's session still open."""
     try:
         import panel  # noqa: F401
         import playwright  # noqa: F401
@@ -240,80 +310,215 @@ def server():
         pytest.skip("panel or playwright missing")
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-u", "-m", "featmech", "explore", "--no-browser", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)
+    err_path = tmp_path_factory.mktemp("explore") / "stderr.txt"
+    with open(err_path, "w") as err:
+        proc = subprocess.Popen([sys.executable, "-u", "-m", "featmech", "explore", "--no-browser", "--port", str(port)],
+                                stdout=subprocess.PIPE, stderr=err, text=True, env=env, start_new_session=True)
+    state = {"closed": False}
     try:
         line = proc.stdout.readline() if proc.stdout else ""
-        deadline = time.time() + 60
-        while "serving on" not in line and time.time() < deadline and proc.poll() is None:
-            line = proc.stdout.readline() if proc.stdout else ""
-        assert "serving on" in line, line
-        yield f"http://127.0.0.1:{port}/"
+        assert line.strip() == f"featmech explore: serving on http://127.0.0.1:{port}/ (Ctrl-C to stop)", \
+            (line, err_path.read_text())
+        yield {"url": f"http://127.0.0.1:{port}/", "proc": proc, "stderr": err_path, "state": state}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+                pytest.fail("featmech explore did not stop within 30 s of SIGTERM")
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("chromium is not installed (CI installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox", "--disable-gpu"])
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            context = browser.new_context(viewport={"width": 1600, "height": 1100}, accept_downloads=True,
+                                          permissions=["clipboard-read", "clipboard-write"])
+            pg = context.new_page()
+            pg.set_default_timeout(60000)
+            errors: list[str] = []
+            pg.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            pg.on("pageerror", lambda e: errors.append(str(e)))
+            pg.goto(server["url"])
+            pg.locator("#fm-label").wait_for()
+            pg.fm_errors = errors
+            yield pg
+        finally:
+            browser.close()
+
+
+def _expect():
+    from playwright.sync_api import expect
+
+    return expect
+
+
+def _redraw(page, action) -> None:
+    """Do ``action`` and wait until the page shows the redraw it causes."""
+    seq = page.locator("#fm-seq")
+    before = seq.get_attribute("data-seq")
+    action()
+    _expect()(seq).not_to_have_attribute("data-seq", before, timeout=60000)
+
+
+def _type(page, name: str, value: str) -> None:
+    box = page.locator(f".fm-input-{name} input")
+    box.fill(value)
+    _redraw(page, lambda: box.press("Enter"))
 
 
 def _category(page) -> str:
     return page.locator("#fm-label").get_attribute("data-category")
 
 
-def _wait_category(page, category: str, timeout: float = 40000) -> None:
-    from playwright.sync_api import expect
-
-    expect(page.locator("#fm-label")).to_have_attribute("data-category", category, timeout=timeout)
+def _wait_category(page, category: str) -> None:
+    _expect()(page.locator("#fm-label")).to_have_attribute("data-category", category, timeout=60000)
 
 
-def test_the_page_in_a_real_browser(server, tmp_path):
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("chromium is not installed (CI installs it)")
-    from playwright.sync_api import sync_playwright
+def _shown_config(page) -> ExplorerConfig:
+    """The configuration the controls show (6 significant digits)."""
+    from featmech.report.explorer import CONTROLS
 
-    errors: list[str] = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1100})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(server)
-            page.locator("#fm-label").wait_for(timeout=60000)
-            # the default is the small balanced init: alignment; shrinking σ_w makes it rescaling
-            assert _category(page) == "feature/alignment"
-            box = page.locator(".fm-input-sigma_w input")
-            box.fill("3e-05")
-            box.press("Enter")
-            _wait_category(page, "feature/rescaling")
-            assert "--sigma-w 3e-05" in page.locator(".fm-cli textarea").input_value()
-            # a preset sets the controls
-            page.locator(".fm-preset select").select_option("correlated")
-            _wait_category(page, "feature/disalignment")
-            case = CANONICAL_CASES["correlated"]
-            for n in ("rho", "kappa", "target", "width"):
-                assert float(page.locator(f".fm-input-{n} input").input_value()) == pytest.approx(case.value(n))
-            # a click on the phase diagram (σ_w × κ) moves the point: σ_w and κ change, the label follows
-            before = {n: float(page.locator(f".fm-input-{n} input").input_value()) for n in ("sigma_w", "kappa")}
-            time.sleep(0.5)  # let the layout settle before measuring where the diagram is
-            canvases = page.locator("canvas")
-            boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
-            phase = max((b for b in boxes if b), key=lambda b: b["width"] * b["height"])
-            page.mouse.click(phase["x"] + 0.55 * phase["width"], phase["y"] + 0.3 * phase["height"])
-            deadline = time.time() + 40
-            after = before
-            while time.time() < deadline and after == before:
-                time.sleep(0.2)
-                after = {n: float(page.locator(f".fm-input-{n} input").input_value()) for n in ("sigma_w", "kappa")}
-            assert after["sigma_w"] != before["sigma_w"] and after["kappa"] != before["kappa"]
-            time.sleep(0.5)
-            moved = apply_preset(ExplorerConfig(), "correlated").replace(sigma_w=after["sigma_w"], kappa=after["kappa"])
-            assert _category(page) == compute(moved).category
-            page.screenshot(path=str(tmp_path / "explore.png"))
-        finally:
-            browser.close()
-    assert errors == [], errors
+    vals = {n: float(page.locator(f".fm-input-{n} input").input_value()) for n in CONTROLS}
+    vals["width"] = int(vals["width"])
+    return ExplorerConfig(**vals, seed=int(page.locator(".fm-input-seed input").input_value()))
+
+
+def _no_errors(page) -> None:
+    assert page.fm_errors == [], page.fm_errors
+
+
+def test_browser_page_loads_and_typing_sigma_w_moves_the_label(page):
+    assert _category(page) == "feature/alignment"  # the default: the small balanced init
+    _type(page, "sigma_w", "3e-05")
+    _wait_category(page, "feature/rescaling")
+    assert "--sigma-w 3e-05" in page.locator(".fm-cli textarea").input_value()
+    _no_errors(page)
+
+
+def test_browser_dragging_the_sigma_w_slider_moves_the_label(page):
+    _type(page, "sigma_w", "0.03")
+    _wait_category(page, "feature/alignment")
+    handle = page.locator(".fm-slider-sigma_w .noUi-handle")
+    track = page.locator(".fm-slider-sigma_w .noUi-base").bounding_box()
+    h = handle.bounding_box()
+    page.mouse.move(h["x"] + h["width"] / 2, h["y"] + h["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(track["x"] - 20, h["y"] + h["height"] / 2, steps=8)  # to the left end: σ_w = 1e-6
+    page.mouse.up()
+    _expect()(page.locator(".fm-input-sigma_w input")).to_have_value("1e-06", timeout=60000)
+    _wait_category(page, compute(SMALL_BALANCED.replace(sigma_w=1e-6)).category)
+    assert _category(page) == "feature/rescaling"
+    _no_errors(page)
+
+
+@pytest.mark.parametrize("name", ["correlated", "SP", "NTK", "mean-field (scaling)", "μP", "Chizat"])
+def test_browser_presets_set_the_controls(page, name):
+    before = _shown_config(page)
+    _redraw(page, lambda: page.locator(".fm-preset select").select_option(name))
+    expected = apply_preset(before, name)
+    shown = _shown_config(page)
+    for key in PRESETS[name].values(before):
+        assert getattr(shown, key) == pytest.approx(getattr(expected, key), rel=1e-5), key
+    view = compute(expected)
+    assert _category(page) == view.category
+    label = page.locator("#fm-summary").inner_text()
+    assert f"{view.gd_category}" in label
+    if name == "correlated":
+        assert view.category == CANONICAL_CASES[name].category  # the outcome docs/theory.md §5 states
+    if name == "SP":  # lr = O(1): GD diverges, the label says where
+        assert view.gd.diverged and f"diverged at step {view.gd.diverged_at}" in label
+    _no_errors(page)
+
+
+def test_browser_clicking_the_phase_diagram_moves_the_point(page):
+    _redraw(page, lambda: page.locator(".fm-preset select").select_option("correlated"))
+    before = _shown_config(page)
+    canvases = page.locator("canvas")
+    boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
+    phase = max((b for b in boxes if b), key=lambda b: b["width"] * b["height"])
+    _redraw(page, lambda: page.mouse.click(phase["x"] + 0.55 * phase["width"], phase["y"] + 0.3 * phase["height"]))
+    after = _shown_config(page)
+    assert after.sigma_w != before.sigma_w and after.kappa != before.kappa
+    assert after.replace(sigma_w=before.sigma_w, kappa=before.kappa) == before  # nothing else moved
+    assert _category(page) == compute(after).category
+    assert "moved to" in page.locator("#fm-note").inner_text()
+    _no_errors(page)
+
+
+@pytest.mark.parametrize("lr_k0,expect", [(1.0, "stable"), (3.0, "catapult"), (6.0, "diverges")])
+def test_browser_gd_points_show_catapult_and_divergence(page, lr_k0, expect):
+    cfg = ExplorerConfig(width=1000, sigma_u=1.0, sigma_w=1.0, kappa=float(f"{1 / math.sqrt(1000):.6g}"), rho=0.0,
+                         target=1.0, lr_k0=lr_k0)
+    shown = _shown_config(page)
+    for name in ("width", "sigma_u", "sigma_w", "rho", "eta_u", "eta_w", "kappa", "target", "data_var", "lr_k0"):
+        if getattr(shown, name) != getattr(cfg, name):
+            _type(page, name, f"{getattr(cfg, name):g}")
+    assert _shown_config(page) == cfg
+    loss = np.asarray(page.evaluate("() => Array.from(Bokeh.documents[0].get_model_by_name('fm-gd').data.loss)"),
+                      dtype=float)
+    ref = _plain_gd_loss(cfg, 60)  # plain full-width GD on explicit vectors
+    label = page.locator("#fm-summary").inner_text()
+    if expect == "diverges":
+        assert "diverged at step" in label and "unstable" in label
+        assert not np.isfinite(ref[-1]) or ref[-1] > 1e10 * ref[0]
+    else:
+        assert "diverged" not in label
+        assert loss[-1] < 1e-2 * loss[0] and ref[-1] < 1e-2 * ref[0]
+        rises = loss.max() > 1.5 * loss[0]
+        assert rises == (expect == "catapult") == (ref.max() > 1.5 * ref[0])
+    _no_errors(page)
+
+
+def test_browser_copy_buttons_and_json_download_give_working_commands(page):
+    _redraw(page, lambda: page.locator(".fm-preset select").select_option("correlated"))
+    _type(page, "lr_k0", "3")
+    cfg = _shown_config(page)
+    view = compute(cfg)
+    page.locator(".fm-copy-cli button").click()
+    _expect()(page.locator(".fm-cli textarea")).not_to_have_value("")
+    cli = page.evaluate("() => navigator.clipboard.readText()")
+    assert cli == page.locator(".fm-cli textarea").input_value()
+    lines = cli.splitlines()
+    assert [ln.split()[1] for ln in lines] == ["trajectory", "simulate"]
+    for line in lines:  # the copied lines, run as they are (through the console script's entry point)
+        rc, out, err = _cli(line)
+        assert rc == 0, (line, err)
+        if line.split()[1] == "trajectory":
+            assert f"regime: {view.run.classification.regime}" in out
+            assert f"mechanism: {view.run.classification.mechanism}" in out
+    page.locator(".fm-copy-py button").click()
+    py = page.evaluate("() => navigator.clipboard.readText()")
+    assert py == page.locator(".fm-python textarea").input_value()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(py, "<copied from the explorer>", "exec"), {})
+    printed = out.getvalue().splitlines()
+    assert printed[0] == _category(page) == view.category
+    assert printed[-1].split()[0] == view.gd_category
+    with page.expect_download() as dl:
+        page.locator(".fm-json button").click()
+    data = Path(dl.value.path()).read_text()
+    got = ExplorerConfig.from_json(data)  # the page's exact values; the boxes show 6 digits
+    assert (got.x_axis, got.y_axis) == ("sigma_w", "kappa")
+    for n in ExplorerConfig.__dataclass_fields__:
+        if n not in ("x_axis", "y_axis"):
+            assert getattr(got, n) == pytest.approx(getattr(cfg, n), rel=1e-5), n
+    assert compute(got).category == view.category
+    _no_errors(page)
+
+
+def test_browser_sigterm_stops_the_server_cleanly(server, page):
+    proc = server["proc"]
+    os.killpg(proc.pid, signal.SIGTERM)  # the browser's session is still open
+    assert proc.wait(30) == 143
+    assert server["stderr"].read_text().strip().splitlines()[-1] == "featmech: terminated (SIGTERM)"

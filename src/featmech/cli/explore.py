@@ -32,6 +32,17 @@ def check_address(host: str, port: int) -> None:
             raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
+def _is_loopback(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    try:
+        infos = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)
+        return all(ipaddress.ip_address(str(i[4][0]).split("%")[0]).is_loopback for i in infos)
+    except (OSError, ValueError):
+        return False
+
+
 def free_port(host: str) -> int:
     """:data:`DEFAULT_PORT` if it is free on ``host``, else a free port the system picks."""
     try:
@@ -47,7 +58,7 @@ def free_port(host: str) -> int:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on (the default serves this machine only).")
+              help="Address to listen on (the default serves this machine only; another address, e.g. 0.0.0.0, lets other machines in, with a warning).")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="TCP port; 0: 5006 if free, else any free port.")
 @click.option("--no-browser", is_flag=True, help="Do not open a web browser; print the URL only.")
@@ -73,5 +84,8 @@ def explore(host: str, port: int, no_browser: bool) -> None:
     if port == 0:
         port = free_port(host)
     check_address(host, port)
+    if not _is_loopback(host):
+        click.echo(f"featmech explore: warning: --host {host} lets other machines that reach port {port} use the "
+                   "explorer (no login); the default 127.0.0.1 serves this machine only", err=True)
     serve(host, port, show=not no_browser,
           on_ready=lambda url: click.echo(f"featmech explore: serving on {url} (Ctrl-C to stop)", color=False) or None)
