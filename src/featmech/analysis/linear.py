@@ -971,7 +971,7 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
         InputError: an axis or fixed parameter outside :data:`PHASE_AXES` or out of range, both
             ``eta_ratio`` and ``eta_u``, equal axes, or too many points.
     """
-    from featmech.analysis.phase import parse_axis
+    from featmech.analysis.phase import check_fixed, parse_axis
     from featmech.theory.linear import sample_gram, solve_gram
 
     for spec in (x, y):  # name the linear network's own parameters before the generic axis parser does
@@ -989,16 +989,7 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
         raise InputError(f"x and y must be different parameters, both are {xa.name!r}")
     nseeds = check_int("seeds", seeds, low=1)
     base = PARAMETERS["seed"].check(seed)
-    fx: dict[str, float] = {}
-    for k, v in (fixed or {}).items():
-        if k not in PHASE_AXES:
-            raise InputError(f"unknown parameter {k!r}; choose from {', '.join(PHASE_AXES)}")
-        if k in (xa.name, ya.name):
-            raise InputError(f"{k} is an axis; it cannot also be fixed")
-        fx[k] = float(PARAMETERS[k].check(v))
-    names = {xa.name, ya.name} | set(fx)
-    if "eta_ratio" in names and "eta_u" in names:
-        raise InputError("give eta_ratio (η_u/η_w) or eta_u, not both")
+    fx = check_fixed(fixed, PHASE_AXES, (xa.name, ya.name))
     P = xa.values.size * ya.values.size
     if P * nseeds > max_points:
         raise InputError(f"the grid has {P * nseeds} points × seeds, over {max_points}")

@@ -325,6 +325,25 @@ class PhaseDiagram:
                 "thresholds": self.thresholds.as_dict()}
 
 
+
+def check_fixed(fixed: Mapping[str, Any] | None, allowed: Sequence[str], axes: Sequence[str]) -> dict[str, float]:
+    """The fixed (non-axis) parameters of a phase diagram, validated with :data:`featmech.params.PARAMETERS`.
+
+    Raises:
+        InputError: a name not in ``allowed``, a name that is also an axis, a value out of its range,
+            or both ``eta_ratio`` and ``eta_u`` among the axes and fixed parameters.
+    """
+    fx: dict[str, float] = {}
+    for k, v in (fixed or {}).items():
+        if k not in allowed:
+            raise InputError(f"unknown parameter {k!r}; choose from {', '.join(allowed)}")
+        if k in axes:
+            raise InputError(f"{k} is an axis; it cannot also be fixed")
+        fx[k] = float(PARAMETERS[k].check(v))
+    if "eta_ratio" in set(axes) | set(fx) and "eta_u" in set(axes) | set(fx):
+        raise InputError("give eta_ratio (η_u/η_w) or eta_u, not both")
+    return fx
+
 def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | None = None, *, seeds: int = 3,
                   seed: int = 0, thresholds: Thresholds | None = None, force: bool = False) -> PhaseDiagram:
     """Classify every point of an x × y grid (several seeds each), vectorized.
@@ -352,16 +371,7 @@ def phase_diagram(x: Axis | str, y: Axis | str, fixed: Mapping[str, float] | Non
     nseeds = check_int("seeds", seeds, low=1)
     base_seed = PARAMETERS["seed"].check(seed)
     th = thresholds or Thresholds()
-    fx: dict[str, float] = {}
-    for k, v in (fixed or {}).items():
-        if k not in AXIS_NAMES:
-            raise InputError(f"unknown parameter {k!r}; choose from {', '.join(AXIS_NAMES)}")
-        if k in (xa.name, ya.name):
-            raise InputError(f"{k} is an axis; it cannot also be fixed")
-        fx[k] = float(PARAMETERS[k].check(v))
-    names = {xa.name, ya.name} | set(fx)
-    if "eta_ratio" in names and "eta_u" in names:
-        raise InputError("give eta_ratio (η_u/η_w) or eta_u, not both")
+    fx = check_fixed(fixed, AXIS_NAMES, (xa.name, ya.name))
     total = xa.values.size * ya.values.size * nseeds
     if total > MAX_POINTS and not force:
         raise InputError(f"the grid has {total:,} points × seeds, over {MAX_POINTS:,}; pass force=True (--force)")

@@ -53,7 +53,7 @@ try:
 except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.nets.evidence needs PyTorch: pip install 'featmech[torch]'") from exc
 
-from featmech._validation import check_int
+from featmech._validation import check_int, check_scalar
 from featmech.data import Dataset, load_dataset
 from featmech.errors import InputError
 from featmech.nets.diagnose import Diagnosis, diagnose
@@ -89,13 +89,8 @@ _DEFAULT_LR = {"mlp": 0.05, "conv1d": 0.1}
 
 
 def _positive(name: str, v: Any) -> float:
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a positive finite number, got {v!r}") from None
-    if not (math.isfinite(x) and x > 0):
-        raise InputError(f"{name} must be a positive finite number in (0, inf), got {v!r}")
-    return x
+    """A finite number in (0, inf) (the shared validator: type slips and NaN refused, naming ``name``)."""
+    return check_scalar(name, v, low=0.0, low_inclusive=False)
 
 
 def evidence_label(regime: str, mechanism: str, status: str) -> str:
