@@ -451,3 +451,21 @@ def test_a_network_at_a_saddle_is_not_told_to_train_longer() -> None:
     d = diagnose(TwoLayerNet(4, "linear", u0=[0.0] * 4, w0=[0.0] * 4), X1, Y1, steps=5, progress=False)
     assert d.config["lambda_max"] == 0.0 and d.verdict.regime == "undetermined"
     assert any("cannot move this network" in c for c in d.verdict.caveats) and "nan" not in str(d).lower()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_diagnose_on_cuda_matches_the_cpu_run():
+    """The same float64 model diagnosed on CUDA and on the CPU: same records, same verdict (the device path
+    of the probe, the linearized model and the NTK; run on a lent GPU machine, skipped in CI)."""
+    x = np.linspace(-1, 1, 16)[:, None]
+    y = np.sin(2 * x)
+    runs = []
+    for device in ("cpu", "cuda"):
+        net = MLP(1, (32, 32), 1, activation_name="tanh", dtype=torch.float64, seed=0).to(device)
+        runs.append(diagnose(net, x, y, steps=120, batch_size=8, progress=False))
+    cpu, gpu = runs
+    assert gpu.verdict.regime == cpu.verdict.regime and gpu.verdict.mechanism == cpu.verdict.mechanism
+    for k, a in cpu.arrays.items():
+        np.testing.assert_allclose(gpu.arrays[k], a, rtol=1e-7, atol=1e-10, err_msg=k)
+    assert math.isclose(gpu.verdict.ntk_change, cpu.verdict.ntk_change, rel_tol=1e-7)
+    assert math.isclose(gpu.verdict.max_linearization_gap, cpu.verdict.max_linearization_gap, rel_tol=1e-6)
