@@ -1,7 +1,7 @@
 # One command each, on a fresh machine with Python >= 3.11 (they install what they need into .venv):
 #   make run    - the main job on its embedded defaults: featmech reproduce --quick -> out/report/report.html
 #   make test   - the test suite (slow experiments excluded; make test-slow runs them)
-#   make bench  - the benchmarks (writes BENCHMARKS.md)
+#   make bench  - the benchmarks (writes BENCHMARKS.md; the evidence grid, ~20 min: python benchmarks/bench_evidence.py)
 # PYTHON defaults to the newest python3.X >= 3.11 on the PATH (override: make test PYTHON=/path/to/python).
 ifndef PYTHON
 PYTHON := $(firstword $(foreach p,python3.13 python3.12 python3.11 python3,$(shell command -v $(p) >/dev/null 2>&1 && $(p) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null && echo $(p))))
@@ -33,6 +33,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_monitor.py
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_explore.py
+	OPENBLAS_NUM_THREADS=1 $(BIN)/python benchmarks/bench_linear.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build dist *.egg-info src/*.egg-info
