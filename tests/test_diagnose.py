@@ -327,6 +327,32 @@ def test_models_diagnose_cannot_read_are_refused_naming_model() -> None:
     assert d.config["steps"] == 2
 
 
+class _TupleOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(1, 4), nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.b(torch.relu(self.a(x))), x
+
+
+def test_a_model_returning_a_tuple_or_float_labels_with_ce_are_input_errors() -> None:
+    with pytest.raises(InputError, match="model: forward must return one tensor"):  # was an AttributeError
+        diagnose(_TupleOut(), X1, Y1, steps=2, progress=False)
+    net = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(InputError, match="Y as integer class labels, got non-integer values"):  # not "got shape"
+        diagnose(net, X1, np.linspace(0.0, 1.0, len(X1)), loss="ce", steps=2, progress=False)
+
+
+def test_a_single_linear_layer_reads_as_a_linear_model() -> None:
+    # a linear model's tangent kernel is constant, so its cosine with K₀ is 1 up to round-off: the distance
+    # must not print as a negative number, and the layer (named "" as the root module) has a name in words
+    d = diagnose(nn.Linear(1, 1), X1, Y1, steps=100, progress=False)
+    assert d.verdict.regime.value == "kernel"
+    assert d.verdict.kernel_distance >= 0.0
+    assert "  ×" not in d.verdict.explanation and "the layer ×" in d.verdict.explanation
+
+
 def test_keyboard_interrupt_closes_the_bar_and_says_where(capsys: pytest.CaptureFixture[str]) -> None:
     class Stop(nn.Module):
         def __init__(self) -> None:

@@ -177,8 +177,11 @@ def _targets(name: str, Y: Any, n: int, loss: str, n_out: int, dtype: torch.dtyp
         raise InputError(f"{name} must have one entry per example ({n}), got shape {tuple(t.shape)}")
     integer = not t.is_floating_point() or bool((t == t.round()).all())
     if loss == "ce":
-        if t.ndim != 1 or not integer:
+        if t.ndim != 1:
             raise InputError(f"loss='ce' needs {name} as 1-D integer class labels, got shape {tuple(t.shape)}")
+        if not integer:
+            raise InputError(f"loss='ce' needs {name} as integer class labels, got non-integer values "
+                             "(use loss='mse' for real-valued targets)")
         t = t.round().to(torch.int64)
         if n_out < 2 or int(t.min()) < 0 or int(t.max()) >= n_out:
             raise InputError(f"{name}: class labels must lie in [0, {n_out - 1}] (the model has {n_out} outputs, "
@@ -717,6 +720,9 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
             out = net(Xt[: min(n, 2)])
     except Exception as exc:
         raise InputError(f"X: the model cannot be applied to inputs of shape {tuple(Xt.shape[1:])} ({exc})") from None
+    if not isinstance(out, torch.Tensor):
+        raise InputError(f"model: forward must return one tensor of outputs (n, C), got a {type(out).__name__} "
+                         "(wrap the model so that it returns only the outputs)")
     if out.ndim != 2 or out.shape[0] != min(n, 2):
         raise InputError(f"model: outputs must be (n, C), got shape {tuple(out.shape)} for {min(n, 2)} inputs")
     n_out = int(out.shape[1])

@@ -591,7 +591,7 @@ class MechanismMonitor:
         tr, k0k, den0, ky, deny, pl, pa = vals
         self.ntk_steps.append(t)
         self.ntk_trace.append(tr / n)
-        self.kernel_distance.append(1.0 - k0k / den0 if den0 > 0 else float("nan"))
+        self.kernel_distance.append(max(0.0, 1.0 - k0k / den0) if den0 > 0 else float("nan"))  # cosine ≤ 1: clip round-off
         self.kernel_target_alignment.append(ky / deny if deny > 0 else float("nan"))
         self.probe_loss.append(pl)
         self.probe_accuracy.append(pa)
