@@ -353,6 +353,23 @@ def test_a_single_linear_layer_reads_as_a_linear_model() -> None:
     assert "  ×" not in d.verdict.explanation and "the layer ×" in d.verdict.explanation
 
 
+def test_monitor_user_mistakes_are_input_errors_naming_the_parameter() -> None:
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.zeros(4, 2)
+    with pytest.raises(InputError, match="probe_x must be finite"):  # was accepted, NaN records later
+        MechanismMonitor(net, torch.full((4, 2), float("nan")), None)
+    with pytest.raises(InputError, match="probe_y must be finite"):
+        MechanismMonitor(net, x, torch.tensor([[0.0, 1.0]] * 3 + [[float("nan"), 0.0]]))
+    with pytest.raises(InputError, match=r"probe_y: class labels must lie in \[0, 1\]"):  # -1 wrapped round np.eye
+        MechanismMonitor(net, x, torch.tensor([0, 1, -1, 0]))
+    with pytest.raises(InputError, match=r"probe_y: class labels must lie in \[0, 1\]"):  # was an IndexError
+        MechanismMonitor(net, x, torch.tensor([0, 1, 3, 0]), n_classes=2)
+    with pytest.raises(InputError, match="optimizer must be a torch.optim.Optimizer"):  # was an AttributeError
+        MechanismMonitor(net, x, torch.tensor([0, 1, 1, 0])).attach("sgd")
+    with pytest.raises(InputError, match=r"probe_x: the model cannot be applied .*\(4, 3\)"):  # was a RuntimeError
+        MechanismMonitor(net, torch.zeros(4, 3), None).step(0)
+
+
 def test_keyboard_interrupt_closes_the_bar_and_says_where(capsys: pytest.CaptureFixture[str]) -> None:
     class Stop(nn.Module):
         def __init__(self) -> None:
