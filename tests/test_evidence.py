@@ -153,6 +153,9 @@ def test_run_evidence_checks_its_arguments():
     with pytest.raises(InputError, match=f"n_train must be at most {n_digits} .*digits"):
         run_evidence(cfg, progress=lambda *a: calls.append(a))
     assert calls == []
+    # a combination given twice is one combination (it counted its seeds twice: agreement 2 of n_seeds 2 for one seed)
+    twice = EvidenceConfig(**{**TINY, "combos": (("digits", "mlp"), ("mnist1d", "mlp"), ("digits", "mlp"))})
+    assert twice.combos == (("digits", "mlp"), ("mnist1d", "mlp"))
 
 
 def test_figures_and_tables_from_the_data(tiny, tmp_path):

@@ -151,7 +151,7 @@ class EvidenceConfig:
 
     def __post_init__(self) -> None:
         try:
-            combos = tuple((str(d), str(a)) for d, a in self.combos)
+            combos = tuple(dict.fromkeys((str(d), str(a)) for d, a in self.combos))  # a repeat would count twice
         except (TypeError, ValueError):
             raise InputError(f"combos must be (dataset, arch) pairs, got {self.combos!r}") from None
         if not combos:
