@@ -197,6 +197,7 @@ NET = TwoLayerNet(4, "linear", seed=0)
     (dict(Y=np.zeros((16, 2))), "Y"), (dict(lr=True), "lr"), (dict(linearize="no"), "linearize"),
     (dict(progress="yes"), "progress"), (dict(thresholds={"eps": -1}), "thresholds"),
     (dict(Y=np.array([None] * 16)), "Y"), (dict(X=np.array([["a"]] * 16)), "X"),
+    (dict(multipliers=[0.0, 0.0]), "multipliers must not all be 0"),
 ])
 def test_bad_inputs_name_the_parameter(kwargs: dict, name: str) -> None:
     args = dict(X=X1, Y=Y1)

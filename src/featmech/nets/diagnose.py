@@ -92,6 +92,8 @@ _ARRAYS = {"step": "rec", "norms": "rec", "zeta": "rec", "train_loss": "rec", "l
 def _eta_param(model: nn.Module, multipliers: Any) -> dict[str, float]:
     """Parameter name -> η of its weight layer (parameters outside weight layers: absent, i.e. 1)."""
     mult = layer_multipliers(model, multipliers)
+    if mult and not any(mult.values()):  # nothing would train, and lr="auto" would divide by a zero kernel
+        raise InputError(f"multipliers must not all be 0 (no weight layer would train), got {dict(mult)}")
     out: dict[str, float] = {}
     for lname, m in weight_layers(model):
         for pname, _ in m.named_parameters(recurse=False):
