@@ -371,6 +371,16 @@ def test_monitor_user_mistakes_are_input_errors_naming_the_parameter() -> None:
         MechanismMonitor(net, torch.zeros(4, 3), None).step(0)
 
 
+def test_summary_gives_pairs_no_mechanism_when_the_verdict_gives_none() -> None:
+    # the verdict of a diverged run says "No regime or mechanism is given": the summary's pair rows must agree
+    # (they printed the pairs' would-be mechanisms, e.g. "disalignment", next to "unstable")
+    net = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    d = diagnose(net, X1, Y1, lr=1e6, steps=5, progress=False)
+    assert d.verdict.regime.value == "unstable"
+    table = d.summary()
+    assert set(table.loc[table["kind"] == "pair", "mechanism"]) == {"none"}
+
+
 def test_keyboard_interrupt_closes_the_bar_and_says_where(capsys: pytest.CaptureFixture[str]) -> None:
     class Stop(nn.Module):
         def __init__(self) -> None:

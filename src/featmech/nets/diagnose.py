@@ -56,7 +56,7 @@ except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.diagnose needs PyTorch: pip install 'featmech[torch]'") from exc
 
 from featmech._validation import check_int
-from featmech.analysis.labels import Regime, Status
+from featmech.analysis.labels import Mechanism, Regime, Status
 from featmech.analysis.regimes import run_status
 from featmech.errors import InputError
 from featmech.nets.monitor import MechanismMonitor
@@ -460,7 +460,9 @@ class Diagnosis:
 
         Model row: ``regime, mechanism, converged, status, ntk_change, kernel_distance,
         linearization_gap`` (NaN only when not linearized), ``alignment_change`` (max over
-        pairs), ``output_at_init``. Pair rows: ``mechanism`` (the pair's own §5 mechanism),
+        pairs), ``output_at_init``. Pair rows: ``mechanism`` (the pair's own §5 mechanism when the
+        model learns features, ``none`` when it is kernel, unstable or undetermined — labels only where
+        earned; ``self.pairs`` keeps the pair's own),
         ``zeta_0, zeta_T, alignment_change, balance_change, norm_ratio_lower, norm_ratio_upper,
         borderline``. Cells that do not apply to a row are NaN (numbers) or None (labels): the
         regime is the model's, not a pair's.
@@ -470,7 +472,8 @@ class Diagnosis:
         v = self.verdict
         rows = []
         for p in self.pairs.values():
-            rows.append({"name": p.name, "kind": "pair", "regime": None, "mechanism": p.mechanism.value,
+            mech = p.mechanism.value if v.regime is Regime.FEATURE else Mechanism.NONE.value
+            rows.append({"name": p.name, "kind": "pair", "regime": None, "mechanism": mech,
                          "converged": None, "status": None, "ntk_change": math.nan, "kernel_distance": math.nan,
                          "linearization_gap": math.nan, "max_linearization_gap": math.nan, "zeta_0": p.zeta_0, "zeta_T": p.zeta_T,
                          "alignment_change": p.alignment_change, "balance_change": p.balance_change,
