@@ -197,6 +197,7 @@ NET = TwoLayerNet(4, "linear", seed=0)
     (dict(Y=np.zeros((16, 2))), "Y"), (dict(lr=True), "lr"), (dict(linearize="no"), "linearize"),
     (dict(progress="yes"), "progress"), (dict(thresholds={"eps": -1}), "thresholds"),
     (dict(Y=np.array([None] * 16)), "Y"), (dict(X=np.array([["a"]] * 16)), "X"),
+    (dict(multipliers=[0.0, 0.0]), "multipliers must not all be 0"),
 ])
 def test_bad_inputs_name_the_parameter(kwargs: dict, name: str) -> None:
     args = dict(X=X1, Y=Y1)
@@ -325,6 +326,59 @@ def test_models_diagnose_cannot_read_are_refused_naming_model() -> None:
         diagnose(_DropNorm(), X1, Y1, steps=2, progress=False, linearize=False)
     d = diagnose(_DropNorm().eval(), X1, Y1, steps=2, progress=False)  # in eval mode it runs
     assert d.config["steps"] == 2
+
+
+class _TupleOut(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(1, 4), nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.b(torch.relu(self.a(x))), x
+
+
+def test_a_model_returning_a_tuple_or_float_labels_with_ce_are_input_errors() -> None:
+    with pytest.raises(InputError, match="model: forward must return one tensor"):  # was an AttributeError
+        diagnose(_TupleOut(), X1, Y1, steps=2, progress=False)
+    net = nn.Sequential(nn.Linear(1, 4), nn.ReLU(), nn.Linear(4, 2))
+    with pytest.raises(InputError, match="Y as integer class labels, got non-integer values"):  # not "got shape"
+        diagnose(net, X1, np.linspace(0.0, 1.0, len(X1)), loss="ce", steps=2, progress=False)
+
+
+def test_a_single_linear_layer_reads_as_a_linear_model() -> None:
+    # a linear model's tangent kernel is constant, so its cosine with K₀ is 1 up to round-off: the distance
+    # must not print as a negative number, and the layer (named "" as the root module) has a name in words
+    d = diagnose(nn.Linear(1, 1), X1, Y1, steps=100, progress=False)
+    assert d.verdict.regime.value == "kernel"
+    assert d.verdict.kernel_distance >= 0.0
+    assert "  ×" not in d.verdict.explanation and "the layer ×" in d.verdict.explanation
+
+
+def test_monitor_user_mistakes_are_input_errors_naming_the_parameter() -> None:
+    net = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2))
+    x = torch.zeros(4, 2)
+    with pytest.raises(InputError, match="probe_x must be finite"):  # was accepted, NaN records later
+        MechanismMonitor(net, torch.full((4, 2), float("nan")), None)
+    with pytest.raises(InputError, match="probe_y must be finite"):
+        MechanismMonitor(net, x, torch.tensor([[0.0, 1.0]] * 3 + [[float("nan"), 0.0]]))
+    with pytest.raises(InputError, match=r"probe_y: class labels must lie in \[0, 1\]"):  # -1 wrapped round np.eye
+        MechanismMonitor(net, x, torch.tensor([0, 1, -1, 0]))
+    with pytest.raises(InputError, match=r"probe_y: class labels must lie in \[0, 1\]"):  # was an IndexError
+        MechanismMonitor(net, x, torch.tensor([0, 1, 3, 0]), n_classes=2)
+    with pytest.raises(InputError, match="optimizer must be a torch.optim.Optimizer"):  # was an AttributeError
+        MechanismMonitor(net, x, torch.tensor([0, 1, 1, 0])).attach("sgd")
+    with pytest.raises(InputError, match=r"probe_x: the model cannot be applied .*\(4, 3\)"):  # was a RuntimeError
+        MechanismMonitor(net, torch.zeros(4, 3), None).step(0)
+
+
+def test_summary_gives_pairs_no_mechanism_when_the_verdict_gives_none() -> None:
+    # the verdict of a diverged run says "No regime or mechanism is given": the summary's pair rows must agree
+    # (they printed the pairs' would-be mechanisms, e.g. "disalignment", next to "unstable")
+    net = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 1))
+    d = diagnose(net, X1, Y1, lr=1e6, steps=5, progress=False)
+    assert d.verdict.regime.value == "unstable"
+    table = d.summary()
+    assert set(table.loc[table["kind"] == "pair", "mechanism"]) == {"none"}
 
 
 def test_keyboard_interrupt_closes_the_bar_and_says_where(capsys: pytest.CaptureFixture[str]) -> None:

@@ -145,6 +145,17 @@ def test_run_evidence_checks_its_arguments():
         run_evidence({"seeds": (0,)})
     with pytest.raises(InputError, match="progress"):
         run_evidence(EvidenceConfig(**TINY), progress=3)
+    # more training examples than the data set has: refused before any run (was silently capped, while the
+    # reported configuration kept the n_train asked for)
+    n_digits = len(load_dataset("digits", seed=0).x_train)
+    calls = []
+    cfg = EvidenceConfig(**{**TINY, "combos": (("mnist1d", "mlp"), ("digits", "mlp")), "n_train": n_digits + 1})
+    with pytest.raises(InputError, match=f"n_train must be at most {n_digits} .*digits"):
+        run_evidence(cfg, progress=lambda *a: calls.append(a))
+    assert calls == []
+    # a combination given twice is one combination (it counted its seeds twice: agreement 2 of n_seeds 2 for one seed)
+    twice = EvidenceConfig(**{**TINY, "combos": (("digits", "mlp"), ("mnist1d", "mlp"), ("digits", "mlp"))})
+    assert twice.combos == (("digits", "mlp"), ("mnist1d", "mlp"))
 
 
 def test_figures_and_tables_from_the_data(tiny, tmp_path):

@@ -56,7 +56,7 @@ except ImportError as exc:  # pragma: no cover - optional
     raise ImportError("featmech.diagnose needs PyTorch: pip install 'featmech[torch]'") from exc
 
 from featmech._validation import check_int
-from featmech.analysis.labels import Regime, Status
+from featmech.analysis.labels import Mechanism, Regime, Status
 from featmech.analysis.regimes import run_status
 from featmech.errors import InputError
 from featmech.nets.monitor import MechanismMonitor
@@ -92,6 +92,8 @@ _ARRAYS = {"step": "rec", "norms": "rec", "zeta": "rec", "train_loss": "rec", "l
 def _eta_param(model: nn.Module, multipliers: Any) -> dict[str, float]:
     """Parameter name -> η of its weight layer (parameters outside weight layers: absent, i.e. 1)."""
     mult = layer_multipliers(model, multipliers)
+    if mult and not any(mult.values()):  # nothing would train, and lr="auto" would divide by a zero kernel
+        raise InputError(f"multipliers must not all be 0 (no weight layer would train), got {dict(mult)}")
     out: dict[str, float] = {}
     for lname, m in weight_layers(model):
         for pname, _ in m.named_parameters(recurse=False):
@@ -177,8 +179,11 @@ def _targets(name: str, Y: Any, n: int, loss: str, n_out: int, dtype: torch.dtyp
         raise InputError(f"{name} must have one entry per example ({n}), got shape {tuple(t.shape)}")
     integer = not t.is_floating_point() or bool((t == t.round()).all())
     if loss == "ce":
-        if t.ndim != 1 or not integer:
+        if t.ndim != 1:
             raise InputError(f"loss='ce' needs {name} as 1-D integer class labels, got shape {tuple(t.shape)}")
+        if not integer:
+            raise InputError(f"loss='ce' needs {name} as integer class labels, got non-integer values "
+                             "(use loss='mse' for real-valued targets)")
         t = t.round().to(torch.int64)
         if n_out < 2 or int(t.min()) < 0 or int(t.max()) >= n_out:
             raise InputError(f"{name}: class labels must lie in [0, {n_out - 1}] (the model has {n_out} outputs, "
@@ -455,7 +460,9 @@ class Diagnosis:
 
         Model row: ``regime, mechanism, converged, status, ntk_change, kernel_distance,
         linearization_gap`` (NaN only when not linearized), ``alignment_change`` (max over
-        pairs), ``output_at_init``. Pair rows: ``mechanism`` (the pair's own §5 mechanism),
+        pairs), ``output_at_init``. Pair rows: ``mechanism`` (the pair's own §5 mechanism when the
+        model learns features, ``none`` when it is kernel, unstable or undetermined — labels only where
+        earned; ``self.pairs`` keeps the pair's own),
         ``zeta_0, zeta_T, alignment_change, balance_change, norm_ratio_lower, norm_ratio_upper,
         borderline``. Cells that do not apply to a row are NaN (numbers) or None (labels): the
         regime is the model's, not a pair's.
@@ -465,7 +472,8 @@ class Diagnosis:
         v = self.verdict
         rows = []
         for p in self.pairs.values():
-            rows.append({"name": p.name, "kind": "pair", "regime": None, "mechanism": p.mechanism.value,
+            mech = p.mechanism.value if v.regime is Regime.FEATURE else Mechanism.NONE.value
+            rows.append({"name": p.name, "kind": "pair", "regime": None, "mechanism": mech,
                          "converged": None, "status": None, "ntk_change": math.nan, "kernel_distance": math.nan,
                          "linearization_gap": math.nan, "max_linearization_gap": math.nan, "zeta_0": p.zeta_0, "zeta_T": p.zeta_T,
                          "alignment_change": p.alignment_change, "balance_change": p.balance_change,
@@ -717,6 +725,9 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
             out = net(Xt[: min(n, 2)])
     except Exception as exc:
         raise InputError(f"X: the model cannot be applied to inputs of shape {tuple(Xt.shape[1:])} ({exc})") from None
+    if not isinstance(out, torch.Tensor):
+        raise InputError(f"model: forward must return one tensor of outputs (n, C), got a {type(out).__name__} "
+                         "(wrap the model so that it returns only the outputs)")
     if out.ndim != 2 or out.shape[0] != min(n, 2):
         raise InputError(f"model: outputs must be (n, C), got shape {tuple(out.shape)} for {min(n, 2)} inputs")
     n_out = int(out.shape[1])

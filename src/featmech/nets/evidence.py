@@ -151,7 +151,7 @@ class EvidenceConfig:
 
     def __post_init__(self) -> None:
         try:
-            combos = tuple((str(d), str(a)) for d, a in self.combos)
+            combos = tuple(dict.fromkeys((str(d), str(a)) for d, a in self.combos))  # a repeat would count twice
         except (TypeError, ValueError):
             raise InputError(f"combos must be (dataset, arch) pairs, got {self.combos!r}") from None
         if not combos:
@@ -258,7 +258,11 @@ def build_model(arch: str, in_dim: int, n_classes: int, *, width: int, init_scal
 
 
 def _data(name: str, config: EvidenceConfig) -> Dataset:
-    return load_dataset(name, seed=0, max_train=config.n_train)
+    data = load_dataset(name, seed=0, max_train=config.n_train)
+    if len(data.x_train) < config.n_train:  # load_dataset keeps all when asked for more: say so, not report n_train
+        raise InputError(f"n_train must be at most {len(data.x_train)} (the training examples of {name}), "
+                         f"got {config.n_train}")
+    return data
 
 
 def evidence_run(dataset: Dataset, arch: str, *, init_scale: float, lr_ratio: float, width: int, seed: int,
@@ -411,14 +415,12 @@ def run_evidence(config: EvidenceConfig | None = None, *,
             jobs.append(((d, a, ax, val, seed), (d, a, s, r, w, seed)))
     distinct = list(dict.fromkeys(key for _, key in jobs))
     done: dict[tuple[Any, ...], dict[str, Any]] = {}
-    data: dict[str, Dataset] = {}
+    data = {d: _data(d, cfg) for d in dict.fromkeys(key[0] for key in distinct)}  # before any run: n_train is checked
     for i, key in enumerate(distinct):
         d, a, s, r, w, seed = key
         what = f"{d}/{a} init_scale={s:g} lr_ratio={r:g} width={w} seed={seed}"
         if progress:
             progress(i, len(distinct), what)
-        if d not in data:
-            data[d] = _data(d, cfg)
         t0 = time.perf_counter()
         diag = evidence_run(data[d], a, init_scale=s, lr_ratio=r, width=w, seed=seed, config=cfg)
         row = _row(diag)

@@ -401,6 +401,8 @@ class MechanismMonitor:
         self.probe_x = to_tensor(probe_x, dtype)
         if self.probe_x.ndim < 1 or self.probe_x.shape[0] < 1:
             raise InputError("probe_x must hold at least one example")
+        if self.probe_x.is_floating_point() and not bool(torch.isfinite(self.probe_x).all()):
+            raise InputError("probe_x must be finite (it holds NaN or inf)")
         # the probe as given (float64 when it is floating), cast to the model's device and dtype at each record
         src = to_tensor(probe_x)
         self._probe_src = src.detach().to("cpu", torch.float64) if src.is_floating_point() else self.probe_x.cpu()
@@ -421,8 +423,13 @@ class MechanismMonitor:
             y = np.asarray(probe_y.detach().cpu() if isinstance(probe_y, torch.Tensor) else probe_y)
             if y.shape[0] != self.probe_x.shape[0]:
                 raise InputError("probe_y must have one entry per probe example")
+            if y.dtype.kind in "fc" and not np.isfinite(y).all():
+                raise InputError("probe_y must be finite (it holds NaN or inf)")
             if y.ndim == 1 and np.issubdtype(y.dtype, np.integer):
                 k = int(n_classes or (y.max() + 1))
+                if y.min() < 0 or y.max() >= k:
+                    raise InputError(f"probe_y: class labels must lie in [0, {k - 1}] (n_classes={k}), "
+                                     f"got [{y.min()}, {y.max()}]")
                 Y = np.eye(k)[y]
                 self.n_classes = k
                 self._labels = torch.as_tensor(y.astype(np.int64))
@@ -509,7 +516,14 @@ class MechanismMonitor:
             if not recorded and (not self.steps or self.steps[-1] != t):
                 self._record_weights(t, True)
             zeta = recorded = True
-            self._record_ntk(t)
+            if self.ntk_steps:
+                self._record_ntk(t)
+            else:  # the first forward pass on the probe: a probe the model cannot take is the user's mistake
+                try:
+                    self._record_ntk(t)
+                except RuntimeError as exc:
+                    raise InputError(f"probe_x: the model cannot be applied to the probe of shape "
+                                     f"{tuple(self.probe_x.shape)} ({str(exc).splitlines()[0]})") from None
         if recorded and self.callbacks:
             record = self._last_record(t, zeta, ntk)
             for fn in self.callbacks:
@@ -591,7 +605,7 @@ class MechanismMonitor:
         tr, k0k, den0, ky, deny, pl, pa = vals
         self.ntk_steps.append(t)
         self.ntk_trace.append(tr / n)
-        self.kernel_distance.append(1.0 - k0k / den0 if den0 > 0 else float("nan"))
+        self.kernel_distance.append(max(0.0, 1.0 - k0k / den0) if den0 > 0 else float("nan"))  # cosine ≤ 1: clip round-off
         self.kernel_target_alignment.append(ky / deny if deny > 0 else float("nan"))
         self.probe_loss.append(pl)
         self.probe_accuracy.append(pa)
@@ -642,6 +656,8 @@ class MechanismMonitor:
         Returns:
             The hook handle (``.remove()`` detaches the monitor).
         """
+        if not callable(getattr(optimizer, "register_step_post_hook", None)):
+            raise InputError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
         self.optimizer_name = type(optimizer).__name__
         self.adaptive = self.adaptive or is_adaptive(optimizer)
         if is_adaptive(optimizer) and not self._warned:

@@ -342,7 +342,7 @@ def decide(*, status: Status | str, ntk_change: float, kernel_distance: float, l
     mech = Mechanism.NONE
     if regime is Regime.FEATURE:
         mech = top.mechanism if top is not None and top.mechanism is not Mechanism.NONE else Mechanism.RESCALING
-    norms = ", ".join(f"{k} ×{v:.3g}" for k, v in norm_change.items())
+    norms = ", ".join(f"{k or 'the layer'} ×{v:.3g}" for k, v in norm_change.items())
     gap_words = (f"the network stayed within {_pct(gap)} of its linearization throughout (largest gap ≤ {th.gap:g})"
                  if lin and gap <= th.gap
                  else (f"the network departed from its linearization (largest gap {gap:.3g} > {th.gap:g}, final "
