@@ -196,10 +196,15 @@ class Moments:
                 "target_singular_values": modes(self).strength.tolist()}
 
 
+MAX_CLASSES = 10_000  # one-hot targets: at most this many classes (the linear engine's c ≤ 10⁴)
+
+
 def _one_hot(labels: NDArray[Any], n_classes: int | None) -> F:
     k = int(labels.max()) + 1 if n_classes is None else n_classes
-    if labels.min() < 0 or labels.max() >= k:
-        raise InputError(f"class labels must be integers in [0, {k - 1}]")
+    if labels.min() < 0 or labels.max() >= k or k > MAX_CLASSES:
+        top = min(k, MAX_CLASSES) - 1 if n_classes is not None else MAX_CLASSES - 1
+        raise InputError(f"class labels must be integers in [0, {max(top, 0)}] (one-hot targets), got labels "
+                         f"from {int(labels.min())} to {int(labels.max())}")
     out = np.zeros((labels.size, k))
     out[np.arange(labels.size), labels] = 1.0
     return out
@@ -847,7 +852,8 @@ def classify(result: Any, moments: Moments | None = None, *, times: ArrayLike | 
         else:
             t = np.asarray(times, dtype=np.float64).reshape(-1)
             if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(np.diff(t) < 0):
-                raise InputError("times must be finite, >= 0 and increasing")
+                raise InputError("times must be finite, >= 0 and increasing (the automatic grid: times=None), "
+                                 f"got {np.array2string(t, threshold=8)}")
         ev = _eval(result, t)
         return classify_arrays(mo, t, ev["product"], eta_u=eu, eta_w=ew, kappa=k, uu=ev["uu"], ww=ev["ww"],
                                ntk=ev["ntk"], norm_u=ev["norm_u"], norm_w=ev["norm_w"], kind="flow",
@@ -971,7 +977,7 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
         InputError: an axis or fixed parameter outside :data:`PHASE_AXES` or out of range, both
             ``eta_ratio`` and ``eta_u``, equal axes, or too many points.
     """
-    from featmech.analysis.phase import check_fixed, parse_axis
+    from featmech.analysis.phase import Axis, check_fixed, parse_axis
     from featmech.theory.linear import sample_gram, solve_gram
 
     for spec in (x, y):  # name the linear network's own parameters before the generic axis parser does
@@ -979,6 +985,10 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
         if isinstance(spec, str) and "=" in spec and name not in PHASE_AXES:
             raise InputError(f"axis {name!r} is not a parameter of the linear network; choose from "
                              f"{', '.join(PHASE_AXES)}")
+    for label, spec in (("x", x), ("y", y)):
+        if not isinstance(spec, (str, Axis)):
+            raise InputError(f"{label} must be an axis: a string 'name=start:stop:log:num' or 'name=v1,v2' "
+                             f"(name of {', '.join(PHASE_AXES)}) or a featmech.analysis.phase.Axis, got {spec!r}")
     xa = parse_axis(x) if isinstance(x, str) else x
     ya = parse_axis(y) if isinstance(y, str) else y
     for a in (xa, ya):

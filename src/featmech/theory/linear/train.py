@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_real, check_scalar
+from featmech._validation import check_int, check_real, check_scalar
 from featmech.errors import InputError
 from featmech.params import PARAMETERS
 from featmech.theory.config import readonly
@@ -116,9 +116,15 @@ def draw_batches(n: int, batch_size: int, steps: int, seed: int = 0) -> I64:
     Returns:
         An int64 array of shape (steps, batch_size).
 
+    Raises:
+        InputError: n < 1, batch_size outside [1, n], steps < 0.
+
     >>> draw_batches(5, 2, 3, seed=0).shape
     (3, 2)
     """
+    n = check_int("n", n, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1, high=n)
+    steps = check_int("steps", steps, low=0)
     rng = np.random.default_rng(seed)
     per = n // batch_size
     epochs = -(-steps // per)
