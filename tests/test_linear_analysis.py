@@ -298,3 +298,7 @@ def test_hostile_api_inputs_raise_input_error_naming_the_parameter():
     sol = solve(0.1 * np.ones((2, 4)), 0.1 * np.ones((4, 3)), sigma_xx=mo.sigma_xx, sigma_xy=mo.sigma_xy)
     with pytest.raises(InputError, match=r"times must be finite.*inf"):
         classify(sol, mo, times=[0.0, np.inf])
+    with pytest.raises(InputError, match=r"points must be an integer in \[2, 10000\]"):  # was a 14.6 GiB array
+        classify(sol, mo, points=10**7)
+    with pytest.raises(InputError, match="at most 10001 times"):
+        classify(sol, mo, times=np.arange(20_000.0))

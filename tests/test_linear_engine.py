@@ -356,3 +356,14 @@ def test_loss_with_targets_is_never_below_zero(c, m):
         P = sol(np.inf).product
         ref = 0.5 * np.mean(np.sum((X @ P.T - Y) ** 2, axis=1))  # the plain data loss at the limit
         assert abs(loss[-1] - ref) < 1e-9
+
+
+def test_runs_that_would_keep_more_than_1e8_numbers_are_refused_up_front():
+    """A billion records or drawn batch indices used to fill the memory (a MemoryError traceback)."""
+    U0, W0, X, Y = _problem(c=2, m=3, d=20)
+    with pytest.raises(InputError, match="every >= "):
+        linear.simulate(U0, W0, X, Y, lr=1e-3, steps=10**9, every=1)
+    with pytest.raises(InputError, match="steps × batch_size"):
+        linear.simulate(U0, W0, X, Y, lr=1e-3, steps=10**9, every=10**8, batch_size=10)
+    res = linear.simulate(U0, W0, X, Y, lr=1e-3, steps=20, every=1)  # an ordinary run keeps every step
+    assert res.steps.tolist() == list(range(21))
