@@ -177,6 +177,7 @@ HOSTILE = [
     (["linear", "--components", "65"], "components"),
     (["linear", "--scale", "whiten", "--center", "--eta-u", "-1"], "eta_u"),
     (["linear", "--times", "1,0"], "times"),
+    (["linear", "--times", "0,inf"], "finite"),  # the parser used to say "inf allowed", then the engine refused it
     (["linear", "--lr", "-1"], "lr"),
     (["linear", "--lr", "0.1", "--times", "0,1"], "--times"),
     (["linear-phase", "--x", "rho=0,1", "--y", "kappa=1,2"], "rho"),
@@ -282,3 +283,22 @@ def test_the_flow_from_sigma_1e100_ends_unconverged_within_bounded_work():
     sol = solve_gram(g, sigma_xx=mo.sigma_xx, sigma_xy=mo.sigma_xy)
     cl = classify(sol, mo)
     assert cl.classification.status == "not converged" and sol.nfev <= 2 * MAX_SEGMENT_NFEV + 10**5
+
+
+def test_hostile_api_inputs_raise_input_error_naming_the_parameter():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    mo = moments(X, X @ rng.standard_normal((3, 2)))
+    with pytest.raises(InputError, match="x must be an axis"):  # was AttributeError: 'tuple' has no 'name'
+        phase(mo, ("width", [10, 20]), "kappa=1,2")
+    with pytest.raises(InputError, match="got labels from -2 to 0"):  # was "integers in [0, 0]"
+        moments(X, -(np.arange(30) % 3))
+    with pytest.raises(InputError, match="class labels"):  # was a 10⁹-column one-hot array (MemoryError)
+        moments(X, np.array([0] * 29 + [10**9]))
+    sol = solve(0.1 * np.ones((2, 4)), 0.1 * np.ones((4, 3)), sigma_xx=mo.sigma_xx, sigma_xy=mo.sigma_xy)
+    with pytest.raises(InputError, match=r"times must be finite.*inf"):
+        classify(sol, mo, times=[0.0, np.inf])
+    with pytest.raises(InputError, match=r"points must be an integer in \[2, 10000\]"):  # was a 14.6 GiB array
+        classify(sol, mo, points=10**7)
+    with pytest.raises(InputError, match="at most 10001 times"):
+        classify(sol, mo, times=np.arange(20_000.0))

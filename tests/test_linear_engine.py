@@ -329,3 +329,41 @@ def test_sgd_divergence_step_is_that_of_the_full_data_loss_rule():
     first = int(np.flatnonzero(~(loss <= limit))[0])
     assert res.diverged and res.diverged_at == first
     assert np.allclose(res.loss[:first], loss[:first], rtol=1e-9)
+
+
+def test_draw_batches_refuses_a_batch_larger_than_the_data():
+    with pytest.raises(InputError, match="batch_size"):  # was ZeroDivisionError
+        linear.draw_batches(10, 20, 5, 0)
+    with pytest.raises(InputError, match="steps"):
+        linear.draw_batches(10, 2, -1, 0)
+
+
+@pytest.mark.parametrize("c, m", [(2, 4), (1, 1)])
+def test_loss_with_targets_is_never_below_zero(c, m):
+    """Realizable targets Y = XA: the least loss is 0, and the loss (with E|y|²) is ≥ 0 at every time and at
+    the limit (it used to round to −8e−16); the limit against a plain least-squares residual."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, m))
+    Y = X @ rng.standard_normal((m, c))
+    n = len(X)
+    S, B, yy = X.T @ X / n, X.T @ Y / n, float(np.sum(Y * Y) / n)
+    for kappa, eta in ((1.0, 1.0), (1e-12, 1e12)):
+        g = linear.sample_gram(10**12 if kappa < 1 else 300, c=c, m=m, sigma_u=1.0 if kappa < 1 else 0.1,
+                               sigma_w=1.0 if kappa < 1 else 0.1, seed=0)
+        sol = linear.solve_gram(g, sigma_xx=S, sigma_xy=B, sigma_yy=yy, eta_u=eta, eta_w=eta, kappa=kappa)
+        loss = sol(np.array([0.0, 1.0, 10.0, 100.0, np.inf])).loss
+        assert np.all(loss >= 0.0)
+        P = sol(np.inf).product
+        ref = 0.5 * np.mean(np.sum((X @ P.T - Y) ** 2, axis=1))  # the plain data loss at the limit
+        assert abs(loss[-1] - ref) < 1e-9
+
+
+def test_runs_that_would_keep_more_than_1e8_numbers_are_refused_up_front():
+    """A billion records or drawn batch indices used to fill the memory (a MemoryError traceback)."""
+    U0, W0, X, Y = _problem(c=2, m=3, d=20)
+    with pytest.raises(InputError, match="every >= "):
+        linear.simulate(U0, W0, X, Y, lr=1e-3, steps=10**9, every=1)
+    with pytest.raises(InputError, match="steps × batch_size"):
+        linear.simulate(U0, W0, X, Y, lr=1e-3, steps=10**9, every=10**8, batch_size=10)
+    res = linear.simulate(U0, W0, X, Y, lr=1e-3, steps=20, every=1)  # an ordinary run keeps every step
+    assert res.steps.tolist() == list(range(21))

@@ -196,10 +196,16 @@ class Moments:
                 "target_singular_values": modes(self).strength.tolist()}
 
 
+MAX_POINTS = 10_000  # times of a flow's automatic grid (the reduced state at each is kept)
+MAX_CLASSES = 10_000  # one-hot targets: at most this many classes (the linear engine's c ≤ 10⁴)
+
+
 def _one_hot(labels: NDArray[Any], n_classes: int | None) -> F:
     k = int(labels.max()) + 1 if n_classes is None else n_classes
-    if labels.min() < 0 or labels.max() >= k:
-        raise InputError(f"class labels must be integers in [0, {k - 1}]")
+    if labels.min() < 0 or labels.max() >= k or k > MAX_CLASSES:
+        top = min(k, MAX_CLASSES) - 1 if n_classes is not None else MAX_CLASSES - 1
+        raise InputError(f"class labels must be integers in [0, {max(top, 0)}] (one-hot targets), got labels "
+                         f"from {int(labels.min())} to {int(labels.max())}")
     out = np.zeros((labels.size, k))
     out[np.arange(labels.size), labels] = 1.0
     return out
@@ -772,13 +778,13 @@ def flow_times(sol: Any, mo: Moments, *, points: int = 200, horizon: float = HOR
     Arguments:
         sol: a solution, called at an array of times.
         mo: the moments.
-        points: the number of positive times.
+        points: the number of positive times (2 … 10⁴).
         horizon: how far (in multiples of t₀) to look for convergence.
 
     Returns:
         ``(times, t_c)`` with t_c = inf when the residual never fell to 1e−2.
     """
-    n = check_int("points", points, low=2)
+    n = check_int("points", points, low=2, high=MAX_POINTS)
     s0 = _eval(sol, np.zeros(1))
     g0 = float(gap(mo, s0["product"])[0])
     k0 = float(s0["ntk"][0]) if s0["ntk"] is not None else 0.0
@@ -830,7 +836,7 @@ def classify(result: Any, moments: Moments | None = None, *, times: ArrayLike | 
         lr: the step size of a record, when its times are steps (flow time = step × lr; default: the
             record's own ``lr``, as :func:`featmech.linear.simulate` keeps it).
         thresholds: ε, δ, F (default :class:`~featmech.analysis.regimes.Thresholds`).
-        points: positive times of the automatic grid.
+        points: positive times of the automatic grid (2 … 10⁴).
         max_modes: classify at most this many modes.
 
     Returns:
@@ -846,8 +852,11 @@ def classify(result: Any, moments: Moments | None = None, *, times: ArrayLike | 
             t, _ = flow_times(result, mo, points=points)
         else:
             t = np.asarray(times, dtype=np.float64).reshape(-1)
+            if t.size > MAX_POINTS + 1:
+                raise InputError(f"times: at most {MAX_POINTS + 1} times, got {t.size}")
             if t.size == 0 or not np.all(np.isfinite(t)) or np.any(t < 0) or np.any(np.diff(t) < 0):
-                raise InputError("times must be finite, >= 0 and increasing")
+                raise InputError("times must be finite, >= 0 and increasing (the automatic grid: times=None), "
+                                 f"got {np.array2string(t, threshold=8)}")
         ev = _eval(result, t)
         return classify_arrays(mo, t, ev["product"], eta_u=eu, eta_w=ew, kappa=k, uu=ev["uu"], ww=ev["ww"],
                                ntk=ev["ntk"], norm_u=ev["norm_u"], norm_w=ev["norm_w"], kind="flow",
@@ -960,7 +969,7 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
         fixed: values of the other parameters (defaults: the parameter table's, width 1000, σ 1, η 1, κ 1).
         seeds: inits per point.  seed: the base seed (point i, seed s uses seed + s·P + i).
         thresholds: ε, δ, F.
-        points: times per trajectory.
+        points: times per trajectory (2 … 10⁴).
         max_modes: classify at most this many modes.
         max_points: refuse larger grids (points × seeds).
 
@@ -971,7 +980,7 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
         InputError: an axis or fixed parameter outside :data:`PHASE_AXES` or out of range, both
             ``eta_ratio`` and ``eta_u``, equal axes, or too many points.
     """
-    from featmech.analysis.phase import check_fixed, parse_axis
+    from featmech.analysis.phase import Axis, check_fixed, parse_axis
     from featmech.theory.linear import sample_gram, solve_gram
 
     for spec in (x, y):  # name the linear network's own parameters before the generic axis parser does
@@ -979,6 +988,10 @@ def phase(mo: Moments, x: Any, y: Any, fixed: Mapping[str, float] | None = None,
         if isinstance(spec, str) and "=" in spec and name not in PHASE_AXES:
             raise InputError(f"axis {name!r} is not a parameter of the linear network; choose from "
                              f"{', '.join(PHASE_AXES)}")
+    for label, spec in (("x", x), ("y", y)):
+        if not isinstance(spec, (str, Axis)):
+            raise InputError(f"{label} must be an axis: a string 'name=start:stop:log:num' or 'name=v1,v2' "
+                             f"(name of {', '.join(PHASE_AXES)}) or a featmech.analysis.phase.Axis, got {spec!r}")
     xa = parse_axis(x) if isinstance(x, str) else x
     ya = parse_axis(y) if isinstance(y, str) else y
     for a in (xa, ya):

@@ -75,7 +75,7 @@ def linear(**kw: Any) -> None:
     from featmech.theory.linear import sample_gram, simulate_gram, solve_gram
 
     th = Thresholds(**pick(kw, "thresholds"))
-    times = parse_times(kw["times"], None)
+    times = parse_times(kw["times"], None, allow_inf=False)
     if kw["lr"] is not None and times is not None:
         raise click.UsageError("--times is for the exact flow; with --lr the records are set by --steps/--every")
     check_out_dir(kw["out_dir"])

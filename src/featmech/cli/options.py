@@ -281,13 +281,14 @@ def network_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # ---------------------------------------------------------------------- parsers
-def parse_times(times: str | None, t_max: float | None) -> np.ndarray | None:
+def parse_times(times: str | None, t_max: float | None, *, allow_inf: bool = True) -> np.ndarray | None:
     """The evaluation times given as ``--times`` (``None`` when not given: the library's default
     times, :func:`featmech.analysis.runs.flow_times` of ``--t-max`` and ``--points``).
 
     Arguments:
         times: comma-separated, increasing, ``>= 0`` (``inf`` allowed: the fixed point), or ``None``.
         t_max: the value of ``--t-max`` (not with ``times``).
+        allow_inf: accept ``inf`` (the fixed point); ``False`` where the times must be finite.
 
     Returns:
         The times, a float64 array, or ``None``.
@@ -305,6 +306,8 @@ def parse_times(times: str | None, t_max: float | None) -> np.ndarray | None:
         raise click.BadParameter(f"must be comma-separated numbers, got {times!r}", param_hint="--times") from exc
     if arr.size == 0:
         raise click.BadParameter("needs at least one time", param_hint="--times")
+    if not allow_inf and (not np.all(np.isfinite(arr)) or np.any(arr < 0)):
+        raise click.BadParameter(f"times must be finite and >= 0, got {times!r}", param_hint="--times")
     if np.any(np.isnan(arr)) or np.any(arr < 0):
         raise click.BadParameter("times must be >= 0 (inf allowed: the fixed point)", param_hint="--times")
     if np.any(np.diff(arr) < 0):

@@ -273,7 +273,10 @@ class LinearSolution:
         k = float(p.sigma_xy[0, 0]) / V
         const = (0.5 * p.sigma_yy if p.sigma_yy is not None else 0.0) - 0.5 * V * k * k
         cons = np.broadcast_to(self._conserved, ts.shape + self._conserved.shape)
-        return LinearState(ts, np.asarray(st.output)[..., None, None], np.asarray(st.loss) + const,
+        loss = np.asarray(st.loss) + const
+        if p.sigma_yy is not None:  # L ≥ 0 with E|y|²: no rounding below 0
+            loss = np.maximum(loss, 0.0)
+        return LinearState(ts, np.asarray(st.output)[..., None, None], loss,
                            st.ntk, np.abs(st.alignment), st.norm_u, st.norm_w, cons)
 
     @property

@@ -158,6 +158,8 @@ def observables(t: ArrayLike, U: F, W: F, prob: Problem, *, conserved: bool = Tr
         quad = np.sum(VS * V, axis=(-2, -1))
         lin = np.sum(V * B.T, axis=(-2, -1))
         loss = 0.5 * k * k * quad - k * lin + (0.5 * prob.sigma_yy if prob.sigma_yy is not None else 0.0)
+        if prob.sigma_yy is not None:  # L ≥ 0 with E|y|² (validated ≥ the least loss): no rounding below 0
+            loss = np.maximum(loss, 0.0)
         nu = np.sqrt(np.sum(U * U, axis=(-2, -1)))
         nw = np.sqrt(np.sum(W * W, axis=(-2, -1)))
         nv = np.sqrt(np.sum(V * V, axis=(-2, -1)))

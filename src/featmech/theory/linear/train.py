@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from featmech._validation import check_real, check_scalar
+from featmech._validation import check_int, check_real, check_scalar
 from featmech.errors import InputError
 from featmech.params import PARAMETERS
 from featmech.theory.config import readonly
@@ -106,6 +106,9 @@ class LinearSimResult:
         return out
 
 
+MAX_RECORDED = 100_000_000  # numbers a run may keep (records, drawn batch indices): 0.8 GB of float64
+
+
 def draw_batches(n: int, batch_size: int, steps: int, seed: int = 0) -> I64:
     """The minibatch sampler of :func:`simulate`: shuffled epochs, the last incomplete batch dropped.
 
@@ -116,9 +119,15 @@ def draw_batches(n: int, batch_size: int, steps: int, seed: int = 0) -> I64:
     Returns:
         An int64 array of shape (steps, batch_size).
 
+    Raises:
+        InputError: n < 1, batch_size outside [1, n], steps < 0.
+
     >>> draw_batches(5, 2, 3, seed=0).shape
     (3, 2)
     """
+    n = check_int("n", n, low=1)
+    batch_size = check_int("batch_size", batch_size, low=1, high=n)
+    steps = check_int("steps", steps, low=0)
     rng = np.random.default_rng(seed)
     per = n // batch_size
     epochs = -(-steps // per)
@@ -217,7 +226,14 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
     mu = float(PARAMETERS["momentum"].check(momentum))
     wd = float(PARAMETERS["weight_decay"].check(weight_decay))
     sd = PARAMETERS["seed"].check(seed)
-    rec = Record(every).steps(nsteps)
+    record = Record(every)
+    per_rec = c * m + c + m + 6 + (c * c + m * m if grams is not False else 0)  # numbers kept per record
+    nrec_max = nsteps // record.interval(nsteps) + 2
+    if nrec_max * per_rec > MAX_RECORDED:
+        need = -(-nsteps * per_rec // MAX_RECORDED)
+        raise InputError(f"every: {nrec_max} records of {per_rec} numbers exceed {MAX_RECORDED:.0e} "
+                         f"(float64, 8 bytes each); record every >= {need} steps")
+    rec = record.steps(nsteps)
     fac = check_scalar("divergence_factor", divergence_factor, low=1.0, low_inclusive=False)
     tol_f = check_scalar("tol", tol, low=0.0)
     idx: I64 | None = None
@@ -235,6 +251,9 @@ def _train(gram: LinearGram, X: Any, Y: Any, lr: Any, steps: Any, eta_u: Any, et
         b = PARAMETERS["batch_size"].check(batch_size)
         if b > n:
             raise InputError(f"batch_size must be in [1, n] = [1, {n}], got {b}")
+        if nsteps * b > MAX_RECORDED:
+            raise InputError(f"steps × batch_size = {nsteps * b:.3g} batch indices (kept to replay) exceed "
+                             f"{MAX_RECORDED:.0e}; take fewer steps or smaller batches")
         idx = draw_batches(n, b, nsteps, sd)
 
     if not isinstance(grams, (bool, np.bool_)):
