@@ -638,6 +638,20 @@ def diagnosis_from_monitor(monitor: MechanismMonitor, *, status: Status | str, d
 
 
 # ---------------------------------------------------------------------------------------------- diagnose
+
+def _train_step(model: nn.Module, opt: Any, lf: Any, xb: Any, yb: Any, first: float,
+                blowup: float) -> tuple[float, bool]:
+    """One optimizer step on a batch: the batch loss, and False (no step taken) when it is not finite or
+    above ``blowup`` × ``first`` (the first batch loss; NaN at the first step, when nothing is compared)."""
+    opt.zero_grad(set_to_none=True)
+    val = lf(model(xb), yb)
+    v = float(val.detach())
+    if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > blowup * first):
+        return v, False
+    val.backward()
+    opt.step()
+    return v, True
+
 def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float | str = "auto", steps: int = 1000,
              batch_size: int | None = None, optimizer: str = "sgd", momentum: float = 0.0,
              multipliers: Mapping[str, float] | Sequence[float] | None = None, seed: int = 0,
@@ -848,29 +862,21 @@ def diagnose(model: nn.Module, X: Any, Y: Any, *, loss: str = "mse", lr: float |
                     idx = perm[pos:pos + bs]
                     pos += bs
                     xb, yb = Xt[idx], Yt[idx]
-                opt.zero_grad(set_to_none=True)
-                val = lf(net(xb), yb)
-                v = float(val.detach())
+                v, ok = _train_step(net, opt, lf, xb, yb, first, th.blowup)
                 if t == 0:
                     first = v
-                if not math.isfinite(v) or (math.isfinite(first) and first > 0 and v > th.blowup * first):
+                if not ok:
                     diverged_at, diverged_loss = t, v
                     break
-                val.backward()
-                opt.step()
                 batch_loss[t] = v
                 if lin is not None and opt_lin is not None and not lin_dead:
-                    opt_lin.zero_grad(set_to_none=True)
-                    lval = lf(lin(xb), yb)
-                    lv = float(lval.detach())
+                    lv, lok = _train_step(lin, opt_lin, lf, xb, yb, lfirst, th.blowup)
                     if t == 0:
                         lfirst = lv
-                    if not math.isfinite(lv) or (math.isfinite(lfirst) and lfirst > 0 and lv > th.blowup * lfirst):
-                        lin_dead, lin_diverged_at = True, t
-                    else:
-                        lval.backward()
-                        opt_lin.step()
+                    if lok:
                         lin_batch_loss[t] = lv
+                    else:
+                        lin_dead, lin_diverged_at = True, t
                 bar.update(t + 1, v)
             else:
                 mon.every, mon.ntk_every = 1, 1  # the last step is always a full record
