@@ -184,7 +184,19 @@ HOSTILE = [
     (["linear-phase", "--x", "kappa=1,2", "--y", "kappa=1,3"], "kappa"),
     (["linear-phase", "--x", "width=10,100", "--y", "kappa=1,2", "--set", "width=5"], "width"),
     (["linear-phase", "--x", "width=10,100"], "--y"),
+    (["linear", "--points", "1"], "--points"),
+    (["linear-phase", "--x", "width=10,100", "--y", "kappa=1,2", "--points", "20000"], "--points"),
 ]
+
+
+def test_points_help_states_the_linear_range(capsys):
+    """--points of linear and linear-phase show the range the analysis accepts ([2, MAX_POINTS])."""
+    from featmech.analysis.linear import MAX_POINTS
+
+    for cmd in ("linear", "linear-phase"):
+        assert main([cmd, "--help"]) == 0
+        out = " ".join(capsys.readouterr().out.split())
+        assert f"2<=x<={MAX_POINTS}" in out and "1e+07" not in out
 
 
 @pytest.mark.parametrize("args, word", HOSTILE, ids=[" ".join(a[1:3]) for a, _ in HOSTILE])

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from featmech.analysis.linear import SCALES, PHASE_AXES, classify, moments, phase, prepare
+from featmech.analysis.linear import MAX_POINTS, PHASE_AXES, SCALES, classify, moments, phase, prepare
 from featmech.analysis.regimes import Thresholds
 from featmech.cli.options import (
     compose,
@@ -51,12 +51,19 @@ def _moments(kw: dict[str, Any]) -> Any:
                    max_train=kw["max_train"])
 
 
+
+def _points_option(default: int, text: str) -> Any:
+    """``--points`` with the linear analysis's own range [2, MAX_POINTS] (not the 1-D grid's)."""
+    return click.option("--points", "points", type=click.IntRange(2, MAX_POINTS), default=default, show_default=True,
+                        help=f"{text} Range [2, {MAX_POINTS:.0e}].".replace("e+0", "e"))
+
+
 @click.command()
 @compose(data_options, option("width"), option("sigma_u"), option("sigma_w"), option("seed"), option("eta_u"),
          option("eta_w"), option("kappa"),
          click.option("--times", type=str, default=None, help="Comma-separated times, increasing (default: 0 to ten "
                                                               "convergence times)."),
-         option("points", default=200, help="Number of times of the automatic grid."),
+         _points_option(200, "Number of times of the automatic grid."),
          option("lr", help="Train by GD/SGD with this step instead of the exact flow."),
          option("steps"), option("batch_size"), option("momentum"), option("weight_decay"), option("every"),
          click.option("--modes", "max_modes", type=click.IntRange(min=1), default=None,
@@ -127,7 +134,7 @@ def linear(**kw: Any) -> None:
          click.option("--set", "sets", multiple=True, help="Fix another parameter: name=value (repeatable)."),
          click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True, help="Inits per point."),
          option("seed"),
-         option("points", default=40, help="Times per trajectory."),
+         _points_option(40, "Times per trajectory."),
          format_option(), threshold_options,
          out_option("Write linear_phase.csv and the phase-diagram figure here."))
 def linear_phase(**kw: Any) -> None:
