@@ -182,6 +182,13 @@ class Moments:
         """L* = ½ (E|y|² − tr(M* B)), the smallest loss any linear map reaches."""
         return float(0.5 * (self.yy - np.trace(self.optimum @ self.sigma_xy)))
 
+    @property
+    def converged_gap(self) -> float:
+        """The absolute part of the convergence rule: 1e−2 × the zero map's gap L(0) − L* = ½ tr(M*ΣM*ᵀ),
+        the problem's own scale (``inf`` when the zero map is optimal: no absolute bound then)."""
+        zero = float(0.5 * np.trace(self.optimum @ self.sigma_xx @ self.optimum.T))
+        return LOSS_FRACTION * zero if zero > 0 else math.inf
+
     def loss(self, product: ArrayLike) -> F:
         """L(M) = ½ tr(MΣMᵀ) − tr(MB) + ½E|y|² for end-to-end maps M (…, c, m)."""
         M = np.asarray(product, dtype=np.float64)
@@ -638,10 +645,9 @@ def classify_arrays(mo: Moments, t: ArrayLike, product: ArrayLike, *, eta_u: flo
     ok = np.isfinite(g)
     # convergence
     g0 = float(g[0])
-    g_zero = float(gap(mo, np.zeros((mo.c, mo.m))))
+    g_abs = mo.converged_gap
     if kind == "flow":
-        reached = np.flatnonzero(ok & (g <= LOSS_FRACTION**2 * g0) & (g <= LOSS_FRACTION * g_zero)
-                                 if g_zero > 0 else ok & (g <= LOSS_FRACTION**2 * g0)) if g0 > 0 else np.array([0])
+        reached = np.flatnonzero(ok & (g <= LOSS_FRACTION**2 * g0) & (g <= g_abs)) if g0 > 0 else np.array([0])
         status = Status.CONVERGED if reached.size else Status.NOT_CONVERGED
         tc = float(tt[reached[0]]) if reached.size else math.inf
     else:
@@ -652,7 +658,7 @@ def classify_arrays(mo: Moments, t: ArrayLike, product: ArrayLike, *, eta_u: flo
     # progress relative to the start is not enough when the start is astronomically far (σ = 1e100):
     # the end must also be close to the optimum on the problem's own scale, the zero map's gap
     last = g[ok][-1] if ok.any() else math.inf
-    if status is Status.CONVERGED and g0 > 0 and g_zero > 0 and not last <= LOSS_FRACTION * g_zero:
+    if status is Status.CONVERGED and g0 > 0 and not last <= g_abs:
         status, tc = Status.NOT_CONVERGED, math.inf
     model = classify_trajectory(K, zeta, nu, nw, eta_u=eta_u, eta_w=eta_w, diverged=diverged,
                                 output=_frob(M), thresholds=th, status=status)
@@ -792,8 +798,7 @@ def flow_times(sol: Any, mo: Moments, *, points: int = 200, horizon: float = HOR
     t0 = 1e-3 / k0
     if g0 == 0:
         return np.concatenate([[0.0], np.geomspace(t0, 1e3 * t0, n)]), 0.0
-    g_zero = float(gap(mo, np.zeros((mo.c, mo.m))))  # the zero map's gap: the problem's own scale
-    g_zero = g_zero if g_zero > 0 else math.inf
+    g_abs = mo.converged_gap
     tc = math.inf
     last = t0
     for dec in range(int(math.ceil(math.log10(horizon)))):
@@ -804,7 +809,7 @@ def flow_times(sol: Any, mo: Moments, *, points: int = 200, horizon: float = HOR
             if dec == 0:
                 raise
             break
-        hit = np.flatnonzero((g <= LOSS_FRACTION**2 * g0) & (g <= LOSS_FRACTION * g_zero))
+        hit = np.flatnonzero((g <= LOSS_FRACTION**2 * g0) & (g <= g_abs))
         last = float(probe[-1])
         if hit.size:
             tc = float(probe[hit[0]])
